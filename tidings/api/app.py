@@ -1,0 +1,41 @@
+"""The HTTP application: routers per public surface, one set of error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tidings.api import health, messages_v1
+from tidings.api.body_limit import BodySizeLimit
+from tidings.api.problems import install_problem_handlers
+from tidings.runtime import Runtime
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
+    """`manage_runtime` starts and stops the runtime with the ASGI lifespan (tests, plain ASGI
+    servers); `tidings serve` manages it itself so several listeners can share one runtime."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    app = FastAPI(
+        title="Tidings",
+        version="0.1.0",
+        description="A self-hostable messaging gateway that speaks the Vonage Messages API.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
+    install_problem_handlers(app)
+    app.include_router(messages_v1.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,33 @@
+"""What routes ask for: the runtime, the authenticated account, a JSON body."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import Request
+
+from tidings.domain.account import Account
+from tidings.domain.errors import InvalidJson, UnsupportedContentType
+from tidings.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def basic_account(request: Request) -> Account:
+    return await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+
+
+async def json_body(request: Request) -> Any:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise UnsupportedContentType()
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidJson(str(error)) from None

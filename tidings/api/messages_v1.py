@@ -1,0 +1,50 @@
+"""POST /v1/messages: the Messages API v1 send endpoint."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from tidings.api.dependencies import basic_account, get_runtime, json_body
+from tidings.domain.account import Account
+from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
+from tidings.wire.responses import ProblemDetails, SendMessageResponse
+
+router = APIRouter(tags=["Messages v1"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetails, "description": description}
+    for status, description in {
+        401: "Missing or wrong credentials",
+        402: "Low balance",
+        413: "Body too large",
+        415: "Not JSON",
+        422: "Invalid request",
+        429: "Throttled",
+    }.items()
+}
+
+
+@router.post(
+    "/v1/messages",
+    status_code=202,
+    response_model=SendMessageResponse,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": request_body_schema()},
+    summary="Send a message",
+)
+async def send_message(
+    request: Request,
+    account: Annotated[Account, Depends(basic_account)],
+    body: Annotated[Any, Depends(json_body)],
+) -> JSONResponse:
+    parsed = parse_send_request(body)
+    message = to_message(
+        parsed, uuid=str(uuid.uuid4()), account_id=account.api_key, created_at=datetime.now(UTC)
+    )
+    await get_runtime(request).submitter.submit(message)
+    return JSONResponse({"message_uuid": message.uuid}, status_code=202)

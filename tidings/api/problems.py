@@ -1,0 +1,85 @@
+"""Every error leaves as RFC 7807 JSON in Vonage's shape: type, title, detail, instance."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tidings.domain.errors import (
+    InvalidParameter,
+    InvalidParams,
+    NotFound,
+    TidingsError,
+    Unauthorized,
+    WrongVerb,
+)
+from tidings.wire.validation_errors import invalid_parameters
+
+log = logging.getLogger("tidings.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": error.type_url,
+        "title": error.title,
+        "detail": error.detail,
+        "instance": instance or uuid.uuid4().hex,
+    }
+    body.update(error.extra())
+    return body
+
+
+def problem_response(error: TidingsError) -> JSONResponse:
+    headers = {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Basic realm="Tidings", Bearer'
+    if error.status == 429 and "retry_after" in error.extra():
+        headers["Retry-After"] = str(error.extra()["retry_after"])
+    return JSONResponse(
+        problem_body(error), status_code=error.status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_tidings_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, TidingsError)
+        return problem_response(error)
+
+    async def on_http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        if error.status_code == 404:
+            return problem_response(NotFound(f"No resource at {request.url.path}"))
+        if error.status_code == 405:
+            return problem_response(WrongVerb(f"Request method '{request.method}' not supported"))
+        generic = TidingsError(str(error.detail))
+        generic.status = error.status_code
+        generic.title = str(error.detail)
+        return problem_response(generic)
+
+    async def on_validation_error(_request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        params = [
+            InvalidParameter(".".join(str(p) for p in item["loc"][1:]) or "body", str(item["msg"]))
+            for item in error.errors()
+        ]
+        return problem_response(InvalidParams(params))
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(TidingsError())
+
+    app.add_exception_handler(TidingsError, on_tidings_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+__all__ = ["install_problem_handlers", "invalid_parameters", "problem_body", "problem_response"]

@@ -1,0 +1,118 @@
+"""`tidings serve`: the API and the worker, over plain HTTP and optionally HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import typer
+import uvicorn
+
+from tidings.api.app import create_app
+from tidings.cli.accounts import print_credentials
+from tidings.config import Settings
+from tidings.logs import configure_logging
+from tidings.runtime import Role, Runtime
+from tidings.services.accounts import create_account, has_accounts
+from tidings.tls import ensure_local_tls, load_tls_pair
+
+
+class _Listener(uvicorn.Server):
+    """A uvicorn server that leaves signals to us: several listeners share one runtime and stop together."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, help="Plain HTTP port."),
+    role: Role = typer.Option(Role.ALL, help="api, worker, or all (both in this process)."),
+    tls_cert: Path | None = typer.Option(None, help="Operator's certificate chain (PEM) for HTTPS."),
+    tls_key: Path | None = typer.Option(None, help="Operator's private key (PEM) for HTTPS."),
+    tls: bool = typer.Option(
+        False, "--tls", help="Serve HTTPS with a local CA created under TIDINGS_HOME/tls."
+    ),
+    tls_port: int = typer.Option(8443, help="HTTPS port, with --tls or --tls-cert/--tls-key."),
+) -> None:
+    """Run Tidings."""
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    if tls_cert and tls_key:
+        load_tls_pair(tls_cert, tls_key)
+        certificate: tuple[Path, Path] | None = (tls_cert, tls_key)
+    elif tls:
+        files = ensure_local_tls(settings.home / "tls")
+        certificate = (files.cert, files.key)
+        typer.echo(f"HTTPS certificate authority: {files.ca_cert.resolve()}")
+        typer.echo(f"  point clients at it, e.g. REQUESTS_CA_BUNDLE={files.ca_cert.resolve()}")
+    else:
+        certificate = None
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        pass
+    asyncio.run(_serve(settings, role, host, port, certificate, tls_port))
+
+
+async def _serve(
+    settings: Settings, role: Role, host: str, port: int, certificate: tuple[Path, Path] | None, tls_port: int
+) -> None:
+    runtime = Runtime(settings, role)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if role in (Role.ALL, Role.API) and not await has_accounts(runtime.database):
+            credentials = await create_account(runtime.database, runtime.box, name="demo")
+            typer.echo("Created the demo account.")
+            print_credentials(credentials, as_json=False)
+        if role is Role.WORKER:
+            typer.echo("Tidings worker running", err=True)
+            await stop.wait()
+            return
+        app = create_app(runtime)
+        listeners = [_listener(app, host, port, None)]
+        if certificate:
+            listeners.append(_listener(app, host, tls_port, certificate))
+        for listener in listeners:
+            scheme = "https" if listener.config.ssl_certfile else "http"
+            typer.echo(f"Tidings listening on {scheme}://{host}:{listener.config.port}", err=True)
+
+        async def stop_listeners() -> None:
+            await stop.wait()
+            for listener in listeners:
+                listener.should_exit = True
+
+        stopper = asyncio.create_task(stop_listeners())
+        await asyncio.gather(*(listener.serve() for listener in listeners))
+        stopper.cancel()
+    finally:
+        # Only now, with every connection drained, do the writer and the worker stop.
+        await runtime.stop()
+
+
+def _listener(app: object, host: str, port: int, certificate: tuple[Path, Path] | None) -> _Listener:
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        lifespan="off",
+        log_config=None,
+        access_log=False,
+        http="httptools",
+        timeout_graceful_shutdown=30,
+        ssl_certfile=str(certificate[0]) if certificate else None,
+        ssl_keyfile=str(certificate[1]) if certificate else None,
+    )
+    return _Listener(config)

@@ -1,0 +1,79 @@
+"""The one place Tidings reads its configuration from: environment variables prefixed TIDINGS_."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIDINGS_", extra="ignore")
+
+    home: Path = Field(
+        default=Path("./tidings-data"), description="Where the embedded database, keys and TLS files live."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL; a SQLite file under home when unset."
+    )
+    redis_url: str | None = Field(
+        default=None, description="Shared state across processes (replay caches, rate limits)."
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that encrypts secrets at rest; a key file under home is created when unset.",
+    )
+    auto_migrate: bool | None = Field(
+        default=None, description="Migrate on start; defaults to true on SQLite only."
+    )
+
+    # HTTP surface
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    public_base_url: str = Field(
+        default="https://api.nexmo.com", description="Used for self links in payloads."
+    )
+    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
+    log_level: str = Field(default="INFO")
+    log_content: bool = Field(default=False, description="Log message bodies (debug only).")
+
+    # Hot path
+    group_commit_max_batch: int = Field(default=256, ge=1)
+    group_commit_window_ms: float = Field(default=1.0, ge=0)
+    auth_cache_seconds: float = Field(default=10.0, ge=0)
+
+    # Queue
+    worker_concurrency: int = Field(default=16, ge=1)
+    worker_poll_seconds: float = Field(default=0.2, gt=0)
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_max_attempts: int = Field(default=12, ge=1)
+    job_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    job_backoff_max_seconds: float = Field(default=600.0, gt=0)
+
+    # Webhooks
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=25, ge=1)
+    webhook_allowed_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Private networks webhooks may reach; everything public is always allowed.",
+    )
+
+    # Simulator
+    simulator_delivery_delay_seconds: float = Field(default=1.0, ge=0)
+    simulator_currency: str = Field(default="EUR")
+    simulator_price_per_segment: str = Field(default="0.0070")
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.home / 'tidings.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        return self.is_sqlite if self.auto_migrate is None else self.auto_migrate

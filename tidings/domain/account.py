@@ -1,0 +1,33 @@
+"""A tenant of Tidings: one Vonage-style account with its API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class Account:
+    api_key: str
+    name: str
+    status: AccountStatus
+    created_at: datetime
+    status_url: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status is AccountStatus.ACTIVE
+
+
+@dataclass(frozen=True)
+class AccountCredentials:
+    """What checking a Basic-auth request needs: the account and its stored secret hashes."""
+
+    account: Account
+    secret_hashes: tuple[str, ...]

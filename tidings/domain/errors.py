@@ -1,0 +1,152 @@
+"""Every error Tidings reports to an API client, with the HTTP status, type URL and title Vonage uses.
+
+One class per documented error; the API layer renders any of them as RFC 7807 (type, title, detail,
+instance, plus extra members such as invalid_parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ERRORS_BASE = "https://developer.vonage.com/api-errors"
+
+
+@dataclass(frozen=True)
+class InvalidParameter:
+    name: str
+    reason: str
+
+
+class TidingsError(Exception):
+    status: int = 500
+    type_url: str = f"{ERRORS_BASE}/messages#1000"
+    title: str = "Internal error"
+    default_detail: str = "There was an error processing your request in the Platform."
+
+    def __init__(self, detail: str | None = None) -> None:
+        self.detail = detail or self.default_detail
+        super().__init__(self.detail)
+
+    def extra(self) -> dict[str, Any]:
+        """Members added to the RFC 7807 body beyond type/title/detail/instance."""
+        return {}
+
+
+class Unauthorized(TidingsError):
+    status = 401
+    type_url = f"{ERRORS_BASE}#unauthorized"
+    title = "Unauthorized"
+    default_detail = "You did not provide correct credentials."
+
+
+class Forbidden(TidingsError):
+    status = 403
+    type_url = f"{ERRORS_BASE}#forbidden"
+    title = "Forbidden"
+    default_detail = "Your account does not have permission to perform this action."
+
+
+class LowBalance(TidingsError):
+    status = 402
+    type_url = f"{ERRORS_BASE}/#low-balance"
+    title = "Low balance"
+    default_detail = "This request could not be performed due to your account balance being low."
+
+
+class NotFound(TidingsError):
+    status = 404
+    type_url = f"{ERRORS_BASE}#not-found"
+    title = "Not Found"
+    default_detail = "The requested resource does not exist, or you do not have access to it."
+
+
+class WrongVerb(TidingsError):
+    status = 405
+    type_url = f"{ERRORS_BASE}#wrong-verb"
+    title = "Request method not allowed"
+
+
+class InvalidAcceptHeader(TidingsError):
+    status = 406
+    type_url = f"{ERRORS_BASE}#accept-header"
+    title = "Invalid Accept header"
+    default_detail = "Invalid Accept header provided. Must be one of the following: 'application/json'"
+
+
+class PayloadTooLarge(TidingsError):
+    status = 413
+    type_url = f"{ERRORS_BASE}#payload-too-large"
+    title = "Payload too large"
+    default_detail = "The request body is larger than this endpoint accepts."
+
+
+class UnsupportedContentType(TidingsError):
+    status = 415
+    type_url = f"{ERRORS_BASE}#content-type-header"
+    title = "Unsupported Content-Type header"
+    default_detail = (
+        "Unsupported Content-Type header provided. Must be one of the following: 'application/json'"
+    )
+
+
+class InvalidJson(TidingsError):
+    status = 422
+    type_url = f"{ERRORS_BASE}#invalid-json"
+    title = "The request body did not contain valid JSON"
+
+
+class UnsupportedChannel(TidingsError):
+    status = 422
+    type_url = f"{ERRORS_BASE}/messages#1100"
+    title = "Unsupported channel"
+    default_detail = "The specified channel is not supported."
+
+
+class InvalidSender(TidingsError):
+    status = 422
+    type_url = f"{ERRORS_BASE}/messages#1120"
+    title = "Invalid sender"
+    default_detail = "The `from` parameter is invalid for the given channel."
+
+
+class InvalidMessageType(TidingsError):
+    status = 422
+    type_url = f"{ERRORS_BASE}/messages#1140"
+    title = "Invalid message type"
+    default_detail = "The message type specified in the request is not supported for the given channel."
+
+
+class InvalidParams(TidingsError):
+    status = 422
+    type_url = f"{ERRORS_BASE}/messages#1150"
+    title = "Invalid params"
+    default_detail = "The value of one or more parameters is invalid."
+
+    def __init__(self, invalid_parameters: list[InvalidParameter], detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.invalid_parameters = invalid_parameters
+
+    def extra(self) -> dict[str, Any]:
+        return {"invalid_parameters": [{"name": p.name, "reason": p.reason} for p in self.invalid_parameters]}
+
+
+class Throttled(TidingsError):
+    status = 429
+    type_url = f"{ERRORS_BASE}#throttled"
+    title = "Too many requests"
+    default_detail = "Your account has reached its API limit and has been throttled."
+
+    def __init__(self, retry_after: int = 1, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def extra(self) -> dict[str, Any]:
+        return {"retry_after": self.retry_after}
+
+
+class Unavailable(TidingsError):
+    status = 503
+    type_url = f"{ERRORS_BASE}#service-unavailable"
+    title = "Service unavailable"
+    default_detail = "Tidings cannot reach its database; retry shortly."

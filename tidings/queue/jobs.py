@@ -1,0 +1,153 @@
+"""Durable jobs in the database: enqueue in the caller's transaction, claim with a lease, settle.
+
+A job is `pending` until a worker leases it; `leased` until the worker settles it as `done`, puts it
+back `pending` for a later attempt, or buries it as `dead` when its attempts are spent. A worker
+that dies leaves a lease that expires, and the job is claimed again. Jobs sharing an ordering key
+run one at a time, oldest first.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.tables import jobs
+
+PENDING, LEASED, DONE, DEAD = "pending", "leased", "done", "dead"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    kind: str
+    payload: dict[str, Any]
+    ordering_key: str | None = None
+    run_at: datetime | None = None
+    max_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    ordering_key: str | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    base_seconds: float
+    max_seconds: float
+    jitter: random.Random = field(default_factory=random.Random, compare=False)
+
+    def delay(self, attempts: int) -> timedelta:
+        """Exponential backoff with 'equal jitter': half fixed, half random, so retries spread out."""
+        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        return timedelta(seconds=ceiling / 2 + self.jitter.uniform(0, ceiling / 2))
+
+
+def job_rows(new_jobs: Sequence[NewJob], now: datetime, default_max_attempts: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": job.kind,
+            "payload": job.payload,
+            "state": PENDING,
+            "ordering_key": job.ordering_key,
+            "attempts": 0,
+            "max_attempts": job.max_attempts or default_max_attempts,
+            "run_at": job.run_at or now,
+            "created_at": now,
+        }
+        for job in new_jobs
+    ]
+
+
+async def enqueue(
+    conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime, default_max_attempts: int
+) -> None:
+    if new_jobs:
+        await conn.execute(insert(jobs), job_rows(new_jobs, now, default_max_attempts))
+
+
+async def claim(
+    conn: AsyncConnection, *, worker_id: str, limit: int, now: datetime, lease: timedelta
+) -> list[ClaimedJob]:
+    """Lease up to `limit` due jobs. PostgreSQL skips rows other workers hold; SQLite has one writer."""
+    earlier = jobs.alias("earlier")
+    blocked_by_earlier = exists().where(
+        earlier.c.ordering_key == jobs.c.ordering_key,
+        earlier.c.id < jobs.c.id,
+        earlier.c.state.in_((PENDING, LEASED)),
+    )
+    due = (
+        select(jobs.c.id)
+        .where(
+            or_(
+                and_(jobs.c.state == PENDING, jobs.c.run_at <= now),
+                and_(jobs.c.state == LEASED, jobs.c.lease_until < now),
+            ),
+            or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier),
+        )
+        .order_by(jobs.c.run_at, jobs.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(due)).scalars())
+    if not ids:
+        return []
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(ids))
+        .values(state=LEASED, lease_until=now + lease, leased_by=worker_id, attempts=jobs.c.attempts + 1)
+        .returning(
+            jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts, jobs.c.ordering_key
+        )
+    )
+    claimed = [ClaimedJob(**row) for row in result.mappings()]
+    return sorted(claimed, key=lambda job: job.id)
+
+
+def _held(job: ClaimedJob) -> Any:
+    # Fencing: only the holder of this attempt's lease may settle it.
+    return and_(jobs.c.id == job.id, jobs.c.state == LEASED, jobs.c.attempts == job.attempts)
+
+
+async def complete(conn: AsyncConnection, job: ClaimedJob, *, now: datetime) -> bool:
+    result = await conn.execute(
+        update(jobs).where(_held(job)).values(state=DONE, finished_at=now, lease_until=None)
+    )
+    return result.rowcount > 0
+
+
+async def retry_later(
+    conn: AsyncConnection, job: ClaimedJob, *, now: datetime, delay: timedelta, error: str
+) -> bool:
+    result = await conn.execute(
+        update(jobs)
+        .where(_held(job))
+        .values(state=PENDING, run_at=now + delay, lease_until=None, last_error=error)
+    )
+    return result.rowcount > 0
+
+
+async def bury(conn: AsyncConnection, job: ClaimedJob, *, now: datetime, error: str) -> bool:
+    result = await conn.execute(
+        update(jobs).where(_held(job)).values(state=DEAD, finished_at=now, lease_until=None, last_error=error)
+    )
+    return result.rowcount > 0
+
+
+async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:
+    """Done jobs are only history; dead ones stay for inspection and replay."""
+    from sqlalchemy import delete
+
+    result = await conn.execute(delete(jobs).where(jobs.c.state == DONE, jobs.c.finished_at < older_than))
+    return result.rowcount

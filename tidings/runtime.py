@@ -1,0 +1,156 @@
+"""Everything a running Tidings process holds, put together from the settings in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from tidings.auth.basic import BasicAuthenticator
+from tidings.auth.secret_box import SecretBox
+from tidings.channels.routing import Router
+from tidings.channels.simulator.connector import SimulatorConnector
+from tidings.config import Settings
+from tidings.queue import jobs as job_store
+from tidings.queue.jobs import RetryPolicy
+from tidings.queue.worker import Worker
+from tidings.services.delivery import DeliveryService
+from tidings.services.job_kinds import JobKind
+from tidings.services.statuses import StatusRecorder
+from tidings.services.submission import MessageSubmitter
+from tidings.services.webhook_dispatch import SignatureSecrets, WebhookDispatcher
+from tidings.store import migrate
+from tidings.store.accounts import AccountCredentialStore
+from tidings.store.database import Database
+from tidings.store.group_commit import GroupCommitWriter
+from tidings.webhooks.delivery import WebhookSender
+from tidings.webhooks.ssrf import parse_networks
+
+log = logging.getLogger("tidings")
+
+
+class Role(StrEnum):
+    ALL = "all"
+    API = "api"
+    WORKER = "worker"
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox.from_setting(settings.secret_key)
+    return SecretBox.from_key_file(settings.home / "secret.key")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    role: Role = Role.ALL
+    database: Database = field(init=False)
+    box: SecretBox = field(init=False)
+    writer: GroupCommitWriter = field(init=False)
+    authenticator: BasicAuthenticator = field(init=False)
+    submitter: MessageSubmitter = field(init=False)
+    worker: Worker | None = field(init=False, default=None)
+    _closers: list[object] = field(init=False, default_factory=list)
+    _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        self.database = Database(settings.resolved_database_url)
+        self.box = secret_box(settings)
+        self.writer = GroupCommitWriter(
+            self.database,
+            max_batch=settings.group_commit_max_batch,
+            window_seconds=settings.group_commit_window_ms / 1000,
+        )
+        self.authenticator = BasicAuthenticator(
+            AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds
+        )
+        self.submitter = MessageSubmitter(
+            self.writer, max_attempts=settings.job_max_attempts, wake_worker=self._wake_worker
+        )
+
+    def _wake_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.wake()
+
+    def _build_worker(self) -> Worker:
+        settings = self.settings
+        router = Router(
+            [
+                SimulatorConnector(
+                    delivery_delay=timedelta(seconds=settings.simulator_delivery_delay_seconds),
+                    currency=settings.simulator_currency,
+                    price_per_segment=Decimal(settings.simulator_price_per_segment),
+                )
+            ]
+        )
+        sender = WebhookSender(
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allowed_networks=parse_networks(settings.webhook_allowed_networks),
+        )
+        self._closers.extend([router, sender])
+        recorder = StatusRecorder(webhook_max_attempts=settings.webhook_max_attempts)
+        delivery = DeliveryService(
+            self.database,
+            router,
+            recorder,
+            max_attempts=settings.job_max_attempts,
+            wake_worker=self._wake_worker,
+        )
+        dispatcher = WebhookDispatcher(self.database, sender, SignatureSecrets(self.database, self.box))
+        return Worker(
+            self.database,
+            {
+                JobKind.DELIVER_MESSAGE.value: delivery.deliver,
+                JobKind.PROVIDER_REPORT.value: delivery.apply_report,
+                JobKind.SEND_WEBHOOK.value: dispatcher.send,
+            },
+            policy=RetryPolicy(
+                max_attempts=settings.job_max_attempts,
+                base_seconds=settings.job_backoff_base_seconds,
+                max_seconds=settings.job_backoff_max_seconds,
+            ),
+            concurrency=settings.worker_concurrency,
+            poll_seconds=settings.worker_poll_seconds,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            on_buried=delivery.on_delivery_abandoned,
+        )
+
+    async def start(self) -> None:
+        if self.settings.should_auto_migrate:
+            await migrate.upgrade(self.database.url)
+        elif not await migrate.is_current(self.database):
+            raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
+        if self.role in (Role.ALL, Role.API):
+            self.writer.start()
+        if self.role in (Role.ALL, Role.WORKER):
+            self.worker = self._build_worker()
+            self.worker.start()
+            self._maintenance = asyncio.create_task(self._purge_finished_jobs(), name="tidings-maintenance")
+
+    async def stop(self) -> None:
+        """Called after the HTTP servers drained: flush accepted writes, let running jobs finish."""
+        await self.writer.stop()
+        if self._maintenance:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+        if self.worker is not None:
+            await self.worker.stop()
+        for closer in self._closers:
+            await closer.close()  # type: ignore[attr-defined]
+        await self.database.dispose()
+
+    async def _purge_finished_jobs(self) -> None:
+        while True:
+            await asyncio.sleep(300)
+            try:
+                async with self.database.begin() as conn:
+                    await job_store.purge_finished(conn, older_than=datetime.now(UTC) - timedelta(hours=24))
+            except Exception:
+                log.exception("purging finished jobs failed")

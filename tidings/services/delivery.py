@@ -1,0 +1,131 @@
+"""The worker's side of sending: hand an accepted message to its connector, and apply the reports
+that come back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from tidings.channels.base import ProviderUnavailable, SubmitRejected
+from tidings.channels.routing import NoRoute, Router
+from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
+from tidings.domain.message import Status
+from tidings.queue.jobs import ClaimedJob, NewJob, enqueue
+from tidings.queue.worker import RetryLater
+from tidings.services.job_kinds import JobKind
+from tidings.services.statuses import StatusRecorder
+from tidings.store import messages as message_store
+from tidings.store.database import Database
+
+log = logging.getLogger("tidings.delivery")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class DeliveryService:
+    def __init__(
+        self,
+        database: Database,
+        router: Router,
+        recorder: StatusRecorder,
+        *,
+        max_attempts: int,
+        wake_worker: Callable[[], None],
+    ) -> None:
+        self._database = database
+        self._router = router
+        self._recorder = recorder
+        self._max_attempts = max_attempts
+        self._wake_worker = wake_worker
+
+    async def deliver(self, job: ClaimedJob) -> None:
+        uuid = job.payload["message_uuid"]
+        async with self._database.begin() as conn:
+            message = await message_store.get_message(conn, uuid)
+        if message is None or message.status is not Status.ACCEPTED:
+            return  # already handed over by an earlier run of this job
+        now = _now()
+        if message.ttl is not None and now > message.created_at + timedelta(seconds=message.ttl):
+            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED))
+            return
+        try:
+            connector = self._router.route(message)
+        except NoRoute as error:
+            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
+            return
+        try:
+            result = await connector.submit(message)
+        except SubmitRejected as rejected:
+            await self._reject(uuid, rejected.error)
+            return
+        except ProviderUnavailable as unavailable:
+            raise RetryLater(str(unavailable), unavailable.retry_after) from None
+        async with self._database.begin() as conn:
+            current = await message_store.get_message(conn, uuid, for_update=True)
+            if current is None or current.status is not Status.ACCEPTED:
+                return
+            now = _now()
+            await message_store.record_submission(
+                conn,
+                uuid,
+                provider=connector.name,
+                provider_ref=result.provider_ref,
+                segments=result.segments,
+                usage=result.usage,
+                now=now,
+            )
+            await self._recorder.record(conn, current, Status.SUBMITTED, now=now)
+            follow_ups = [
+                NewJob(
+                    kind=JobKind.PROVIDER_REPORT.value,
+                    payload={
+                        "message_uuid": uuid,
+                        "status": report.status.value,
+                        "provider_ref": report.provider_ref,
+                        "error_code": int(report.error.code) if report.error else None,
+                        "error_detail": report.error.detail if report.error else None,
+                        "network_code": report.network_code,
+                    },
+                    run_at=now + report.after,
+                )
+                for report in result.reports
+            ]
+            await enqueue(conn, follow_ups, now=now, default_max_attempts=self._max_attempts)
+        self._wake_worker()
+
+    async def apply_report(self, job: ClaimedJob) -> None:
+        payload = job.payload
+        error = None
+        if payload.get("error_code") is not None:
+            error = DeliveryError.of(DeliveryErrorCode(payload["error_code"]), payload.get("error_detail"))
+        async with self._database.begin() as conn:
+            message = await message_store.get_message(conn, payload["message_uuid"], for_update=True)
+            if message is None:
+                log.warning("a report for unknown message %s was dropped", payload["message_uuid"])
+                return
+            await self._recorder.record(
+                conn,
+                message,
+                Status(payload["status"]),
+                now=_now(),
+                error=error,
+                network_code=payload.get("network_code"),
+            )
+        self._wake_worker()
+
+    async def on_delivery_abandoned(self, job: ClaimedJob, reason: str) -> None:
+        """A message whose delivery job died is told to its owner, never left hanging."""
+        if job.kind == JobKind.DELIVER_MESSAGE.value:
+            await self._reject(
+                job.payload["message_uuid"], DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
+            )
+
+    async def _reject(self, uuid: str, error: DeliveryError) -> None:
+        async with self._database.begin() as conn:
+            message = await message_store.get_message(conn, uuid, for_update=True)
+            if message is not None:
+                await self._recorder.record(conn, message, Status.REJECTED, now=_now(), error=error)
+        self._wake_worker()

@@ -1,0 +1,84 @@
+"""Delivering queued webhooks: sign each attempt, send it, record how it went."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+from sqlalchemy import insert
+
+from tidings.auth.secret_box import SecretBox
+from tidings.auth.webhook_signing import sign_webhook
+from tidings.queue.jobs import ClaimedJob
+from tidings.queue.worker import PermanentFailure, RetryLater
+from tidings.store import accounts as account_store
+from tidings.store.database import Database
+from tidings.store.tables import webhook_attempts
+from tidings.webhooks.delivery import WebhookSender
+
+log = logging.getLogger("tidings.webhooks")
+
+
+class SignatureSecrets:
+    """Decrypted signature secrets, kept a short while in memory so that each webhook does not
+    cost a database read and a decryption."""
+
+    def __init__(self, database: Database, box: SecretBox, *, ttl_seconds: float = 30.0) -> None:
+        self._database = database
+        self._box = box
+        self._ttl = ttl_seconds
+        self._cache: dict[str, tuple[float, str]] = {}
+
+    async def get(self, api_key: str) -> str | None:
+        cached = self._cache.get(api_key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        async with self._database.engine.connect() as conn:
+            sealed = await account_store.get_signature_secret_enc(conn, api_key)
+        if sealed is None:
+            return None
+        secret = self._box.open(sealed)
+        self._cache[api_key] = (time.monotonic() + self._ttl, secret)
+        return secret
+
+    def forget(self, api_key: str) -> None:
+        self._cache.pop(api_key, None)
+
+
+class WebhookDispatcher:
+    def __init__(self, database: Database, sender: WebhookSender, secrets: SignatureSecrets) -> None:
+        self._database = database
+        self._sender = sender
+        self._secrets = secrets
+
+    async def send(self, job: ClaimedJob) -> None:
+        payload = job.payload
+        secret = await self._secrets.get(payload["account_id"])
+        if secret is None:
+            raise PermanentFailure("the account no longer exists")
+        body = payload["body"].encode()
+        token = sign_webhook(
+            body,
+            signature_secret=secret,
+            api_key=payload["account_id"],
+            application_id=payload.get("application_id"),
+        )
+        result = await self._sender.send(payload["url"], body, token=token)
+        async with self._database.begin() as conn:
+            await conn.execute(
+                insert(webhook_attempts).values(
+                    job_id=job.id,
+                    event_id=payload["event_id"],
+                    account_id=payload["account_id"],
+                    message_uuid=payload.get("message_uuid"),
+                    url=payload["url"],
+                    attempted_at=datetime.now(UTC),
+                    status_code=result.status_code,
+                    latency_ms=result.latency_ms,
+                    error=result.error,
+                )
+            )
+        if not result.delivered:
+            log.info("webhook %s attempt %s failed: %s", payload["event_id"], job.attempts, result.error)
+            raise RetryLater(result.error or "not delivered")

@@ -1,0 +1,149 @@
+"""Messages and their status history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.delivery_errors import DeliveryError
+from tidings.domain.message import Channel, Message, MessageType, Status, Usage, WebhookVersion
+from tidings.store.tables import message_events, messages
+
+
+def message_row(message: Message) -> dict[str, Any]:
+    return {
+        "uuid": message.uuid,
+        "account_id": message.account_id,
+        "application_id": message.application_id,
+        "direction": "outbound",
+        "channel": message.channel.value,
+        "message_type": message.message_type.value,
+        "to_address": message.to,
+        "from_address": message.sender,
+        "content": message.content,
+        "options": message.options,
+        "client_ref": message.client_ref,
+        "webhook_url": message.webhook_url,
+        "webhook_version": message.webhook_version.value if message.webhook_version else None,
+        "ttl": message.ttl,
+        "trusted_recipient": message.trusted_recipient,
+        "status": message.status.value,
+        "created_at": message.created_at,
+        "updated_at": message.created_at,
+    }
+
+
+def message_from_row(row: RowMapping) -> Message:
+    return Message(
+        uuid=row["uuid"],
+        account_id=row["account_id"],
+        application_id=row["application_id"],
+        channel=Channel(row["channel"]),
+        message_type=MessageType(row["message_type"]),
+        to=row["to_address"],
+        sender=row["from_address"],
+        content=row["content"],
+        options=row["options"],
+        client_ref=row["client_ref"],
+        webhook_url=row["webhook_url"],
+        webhook_version=WebhookVersion(row["webhook_version"]) if row["webhook_version"] else None,
+        ttl=row["ttl"],
+        trusted_recipient=row["trusted_recipient"],
+        status=Status(row["status"]),
+        created_at=row["created_at"],
+    )
+
+
+async def get_message(conn: AsyncConnection, uuid: str, *, for_update: bool = False) -> Message | None:
+    query = select(messages).where(messages.c.uuid == uuid)
+    if for_update:
+        query = query.with_for_update()
+    row = (await conn.execute(query)).mappings().first()
+    return message_from_row(row) if row else None
+
+
+async def get_usage(conn: AsyncConnection, uuid: str) -> tuple[Usage | None, int | None]:
+    row = (
+        await conn.execute(
+            select(messages.c.price, messages.c.currency, messages.c.segments).where(messages.c.uuid == uuid)
+        )
+    ).first()
+    if row is None or row.price is None or row.currency is None:
+        return None, row.segments if row else None
+    return Usage(currency=row.currency, price=Decimal(row.price)), row.segments
+
+
+async def record_submission(
+    conn: AsyncConnection,
+    uuid: str,
+    *,
+    provider: str,
+    provider_ref: str,
+    segments: int,
+    usage: Usage | None,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        update(messages)
+        .where(messages.c.uuid == uuid)
+        .values(
+            provider=provider,
+            provider_ref=provider_ref,
+            segments=segments,
+            price=usage.price if usage else None,
+            currency=usage.currency if usage else None,
+            updated_at=now,
+        )
+    )
+
+
+async def set_status(
+    conn: AsyncConnection, uuid: str, status: Status, *, error: DeliveryError | None, now: datetime
+) -> None:
+    await conn.execute(
+        update(messages)
+        .where(messages.c.uuid == uuid)
+        .values(
+            status=status.value,
+            error_code=int(error.code) if error else None,
+            error_detail=error.detail if error else None,
+            updated_at=now,
+        )
+    )
+
+
+async def insert_event(
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    message_uuid: str,
+    status: Status,
+    occurred_at: datetime,
+    error: DeliveryError | None,
+    webhook_url: str | None,
+) -> None:
+    await conn.execute(
+        insert(message_events).values(
+            id=event_id,
+            message_uuid=message_uuid,
+            status=status.value,
+            occurred_at=occurred_at,
+            error_code=int(error.code) if error else None,
+            error_detail=error.detail if error else None,
+            webhook_url=webhook_url,
+        )
+    )
+
+
+async def list_events(conn: AsyncConnection, message_uuid: str) -> list[RowMapping]:
+    query = (
+        select(message_events)
+        .where(message_events.c.message_uuid == message_uuid)
+        .order_by(message_events.c.occurred_at, message_events.c.id)
+    )
+    return list((await conn.execute(query)).mappings().all())

@@ -1,0 +1,125 @@
+"""The schema. Migrations in store/migrations/ create exactly these tables."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+)
+
+from tidings.store.types import BigId, UtcDateTime
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("api_key", String(32), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("status", String(16), nullable=False),  # active | disabled
+    Column("signature_secret_enc", Text, nullable=False),  # encrypted at rest, see auth/secret_box.py
+    Column("status_url", Text),  # default status webhook for Basic-auth sends
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+account_secrets = Table(
+    "account_secrets",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.api_key", ondelete="CASCADE"), nullable=False),
+    Column("secret_hash", Text, nullable=False),  # argon2id
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_account_secrets_account", "account_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("uuid", String(36), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("application_id", String(36)),
+    Column("direction", String(8), nullable=False),  # outbound | inbound
+    Column("channel", String(16), nullable=False),
+    Column("message_type", String(16), nullable=False),
+    Column("to_address", String(100), nullable=False),
+    Column("from_address", String(100), nullable=False),
+    Column("content", JSON, nullable=False),
+    Column("options", JSON, nullable=False),
+    Column("client_ref", String(100)),
+    Column("webhook_url", Text),
+    Column("webhook_version", String(8)),
+    Column("ttl", Integer),
+    Column("trusted_recipient", Boolean),
+    Column("status", String(16), nullable=False),
+    Column("segments", Integer),
+    Column("price", Numeric(14, 6)),
+    Column("currency", String(3)),
+    Column("provider", String(32)),
+    Column("provider_ref", String(100)),
+    Column("error_code", Integer),
+    Column("error_detail", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_messages_account_created", "account_id", "created_at"),
+    Index("ix_messages_provider_ref", "provider", "provider_ref"),
+)
+
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("message_uuid", String(36), ForeignKey("messages.uuid", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("error_code", Integer),
+    Column("error_detail", Text),
+    Column("webhook_url", Text),  # where its webhook went, or NULL when nobody asked for one
+    Index("ix_message_events_message", "message_uuid", "occurred_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(8), nullable=False),  # pending | leased | done | dead
+    # Jobs sharing an ordering key run one at a time, oldest first (e.g. one message's webhooks).
+    Column("ordering_key", String(100)),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("run_at", UtcDateTime, nullable=False),
+    Column("lease_until", UtcDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Index("ix_jobs_state_run_at", "state", "run_at"),
+    Index("ix_jobs_ordering", "ordering_key", "id"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("job_id", BigId, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("account_id", String(32), nullable=False),
+    Column("message_uuid", String(36)),
+    Column("url", Text, nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=False),
+    Column("status_code", Integer),
+    Column("latency_ms", Numeric(10, 2)),
+    Column("error", Text),
+    Index("ix_webhook_attempts_event", "event_id"),
+    Index("ix_webhook_attempts_account", "account_id", "attempted_at"),
+)

@@ -1,0 +1,16 @@
+"""Response bodies of the send endpoints."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+
+class SendMessageResponse(BaseModel):
+    message_uuid: str
+
+
+class ProblemDetails(BaseModel):
+    type: str
+    title: str
+    detail: str
+    instance: str

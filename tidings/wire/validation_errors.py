@@ -1,0 +1,38 @@
+"""Pydantic validation errors as Vonage's `invalid_parameters` list."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from tidings.domain.errors import InvalidParameter
+
+_REASONS = {
+    "missing": "is required.",
+    "string_type": "must be a string.",
+    "int_type": "must be an integer.",
+    "bool_type": "must be a boolean.",
+    "dict_type": "must be an object.",
+    "model_type": "must be an object.",
+    "list_type": "must be an array.",
+}
+
+
+def invalid_parameters(error: ValidationError) -> list[InvalidParameter]:
+    found: dict[str, InvalidParameter] = {}
+    for item in error.errors(include_url=False):
+        name = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part)) or "body"
+        reason = _REASONS.get(item["type"]) or _sentence(item["msg"])
+        found.setdefault(name, InvalidParameter(name=name, reason=reason))
+    return list(found.values())
+
+
+def _is_union_tag(part: object) -> bool:
+    # Pydantic names the branch of a union or a function validator in the location; clients know
+    # the field by its wire name only.
+    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+
+
+def _sentence(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    message = message[:1].lower() + message[1:]
+    return message if message.endswith(".") else message + "."

@@ -1,0 +1,123 @@
+"""Shared fixtures: every database-backed test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import text
+
+from tidings.api.app import create_app
+from tidings.config import Settings
+from tidings.runtime import Runtime
+from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.store import migrate
+from tidings.store.database import Database
+from tidings.store.tables import metadata
+from tests.receiver import WebhookReceiver
+
+T = TypeVar("T")
+
+PG_ADMIN_DSN = os.environ.get("TIDINGS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = [b for b in os.environ.get("TIDINGS_TEST_BACKENDS", "sqlite,postgresql").split(",") if b]
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Runs async set-up in a thread with a loop of its own, apart from the tests' loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()  # type: ignore[arg-type]
+
+
+async def _admin(statement: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test session, dropped at the end."""
+    name = f"tidings_test_{uuid.uuid4().hex[:10]}"
+    run_async(lambda: _admin(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    url = f"{base}/{name}"
+    run_async(lambda: migrate.upgrade(url))
+    yield url
+    run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+async def _empty(url: str) -> None:
+    database = Database(url)
+    async with database.begin() as conn:
+        names = ", ".join(table.name for table in metadata.sorted_tables)
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await database.dispose()
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A migrated, empty database: a new SQLite file, or the session's PostgreSQL database emptied."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'tidings.db'}"
+        run_async(lambda: migrate.upgrade(url))
+        return url
+    url = str(request.getfixturevalue("postgres_url"))
+    run_async(lambda: _empty(url))
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        home=tmp_path / "home",
+        database_url=database_url,
+        auto_migrate=False,
+        simulator_delivery_delay_seconds=0.2,
+        worker_poll_seconds=0.05,
+        job_backoff_base_seconds=0.05,
+        job_backoff_max_seconds=0.5,
+        webhook_timeout_seconds=2.0,
+        log_format="text",
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime(settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(runtime)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def account(runtime: Runtime) -> NewAccountCredentials:
+    return await create_account(runtime.database, runtime.box, name="test")
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as server:
+        yield server

@@ -1,0 +1,79 @@
+"""A real HTTP server on 127.0.0.1 that records the webhooks it receives."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def bearer(self) -> str:
+        return self.headers.get("authorization", "").removeprefix("Bearer ")
+
+
+class WebhookReceiver:
+    """Answers 200 by default; `responses` is a queue of status codes to answer first."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.responses: list[int] = []
+        self._lock = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                body = self.rfile.read(length)
+                with receiver._lock:
+                    status = receiver.responses.pop(0) if receiver.responses else 200
+                    if 200 <= status < 300:
+                        receiver.received.append(
+                            Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                        )
+                    receiver._lock.notify_all()
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
+        """Blocks until `count` webhooks were accepted; returns them in arrival order."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.received) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"expected {count} webhooks, got {len(self.received)}: {self.received}")
+                self._lock.wait(remaining)
+            return list(self.received)

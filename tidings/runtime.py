@@ -9,8 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Protocol
 
 from tidings.auth.basic import BasicAuthenticator
+from tidings.auth.jwt_auth import JwtAuthenticator
+from tidings.auth.replay import RedisReplayCache, ReplayCache
 from tidings.auth.secret_box import SecretBox
 from tidings.channels.routing import Router
 from tidings.channels.simulator.connector import SimulatorConnector
@@ -18,6 +21,7 @@ from tidings.config import Settings
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
+from tidings.services.account_directory import AccountDirectory
 from tidings.services.delivery import DeliveryService
 from tidings.services.job_kinds import JobKind
 from tidings.services.statuses import StatusRecorder
@@ -25,12 +29,18 @@ from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SignatureSecrets, WebhookDispatcher
 from tidings.store import migrate
 from tidings.store.accounts import AccountCredentialStore
+from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.ssrf import parse_networks
 
 log = logging.getLogger("tidings")
+
+
+class Closeable(Protocol):
+    async def close(self) -> None: ...
 
 
 class Role(StrEnum):
@@ -53,9 +63,12 @@ class Runtime:
     box: SecretBox = field(init=False)
     writer: GroupCommitWriter = field(init=False)
     authenticator: BasicAuthenticator = field(init=False)
+    jwt_authenticator: JwtAuthenticator = field(init=False)
+    accounts: AccountDirectory = field(init=False)
+    replays: ReplayCache = field(init=False)
     submitter: MessageSubmitter = field(init=False)
     worker: Worker | None = field(init=False, default=None)
-    _closers: list[object] = field(init=False, default_factory=list)
+    _closers: list[Closeable] = field(init=False, default_factory=list)
     _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -69,6 +82,17 @@ class Runtime:
         )
         self.authenticator = BasicAuthenticator(
             AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds
+        )
+        self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
+        self.replays = (
+            RedisReplayCache(settings.redis_url) if settings.redis_url else DatabaseReplayCache(self.database)
+        )
+        self.jwt_authenticator = JwtAuthenticator(
+            ApplicationKeyStore(self.database),
+            self.replays,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            cache_seconds=settings.auth_cache_seconds,
         )
         self.submitter = MessageSubmitter(
             self.writer, max_attempts=settings.job_max_attempts, wake_worker=self._wake_worker
@@ -143,7 +167,8 @@ class Runtime:
         if self.worker is not None:
             await self.worker.stop()
         for closer in self._closers:
-            await closer.close()  # type: ignore[attr-defined]
+            await closer.close()
+        await self.replays.close()
         await self.database.dispose()
 
     async def _purge_finished_jobs(self) -> None:
@@ -152,5 +177,7 @@ class Runtime:
             try:
                 async with self.database.begin() as conn:
                     await job_store.purge_finished(conn, older_than=datetime.now(UTC) - timedelta(hours=24))
+                if isinstance(self.replays, DatabaseReplayCache):
+                    await self.replays.purge_expired()
             except Exception:
-                log.exception("purging finished jobs failed")
+                log.exception("periodic clean-up failed")

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import Request
 
 from tidings.domain.account import Account
-from tidings.domain.errors import InvalidJson, UnsupportedContentType
+from tidings.domain.errors import InvalidJson, Unauthorized, UnsupportedContentType
+from tidings.domain.principal import Principal
 from tidings.runtime import Runtime
 
 
@@ -18,7 +19,22 @@ def get_runtime(request: Request) -> Runtime:
 
 
 async def basic_account(request: Request) -> Account:
+    """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
     return await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+
+
+async def principal(request: Request) -> Principal:
+    """Basic auth (account level) or a Bearer JWT (application level), as the Messages API takes both."""
+    runtime = get_runtime(request)
+    authorization = request.headers.get("authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return Principal(account=await runtime.authenticator.authenticate(authorization))
+    application = await runtime.jwt_authenticator.authenticate(token.strip(), request.url.path)
+    account = await runtime.accounts.get(application.account_id)
+    if account is None or not account.is_active:
+        raise Unauthorized()
+    return Principal(account=account, application=application)
 
 
 async def json_body(request: Request) -> Any:

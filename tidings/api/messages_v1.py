@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from tidings.api.dependencies import basic_account, get_runtime, json_body
-from tidings.domain.account import Account
+from tidings.api.dependencies import get_runtime, json_body, principal
+from tidings.domain.principal import Principal
 from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
 from tidings.wire.responses import ProblemDetails, SendMessageResponse
 
@@ -39,12 +39,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 )
 async def send_message(
     request: Request,
-    account: Annotated[Account, Depends(basic_account)],
+    caller: Annotated[Principal, Depends(principal)],
     body: Annotated[Any, Depends(json_body)],
 ) -> JSONResponse:
     parsed = parse_send_request(body)
     message = to_message(
-        parsed, uuid=str(uuid.uuid4()), account_id=account.api_key, created_at=datetime.now(UTC)
+        parsed,
+        uuid=str(uuid.uuid4()),
+        account_id=caller.account.api_key,
+        application_id=caller.application_id,
+        created_at=datetime.now(UTC),
     )
     await get_runtime(request).submitter.submit(message)
     return JSONResponse({"message_uuid": message.uuid}, status_code=202)

@@ -13,6 +13,7 @@ from tidings.domain.message import Message, Status, WebhookVersion
 from tidings.queue.jobs import NewJob, enqueue
 from tidings.services.job_kinds import JobKind
 from tidings.store import accounts as account_store
+from tidings.store import applications as application_store
 from tidings.store import messages as message_store
 from tidings.webhooks.status_payloads import render_status
 
@@ -54,7 +55,7 @@ class StatusRecorder:
             error=error,
             network_code=network_code,
         )
-        url = await self._status_url(conn, message)
+        url, version = await self._status_target(conn, message)
         await message_store.insert_event(
             conn,
             event_id=event.id,
@@ -66,7 +67,7 @@ class StatusRecorder:
         )
         await message_store.set_status(conn, message.uuid, status, error=error, now=now)
         if url:
-            body = render_status(event, message.webhook_version or WebhookVersion.V1)
+            body = render_status(event, version)
             webhook = NewJob(
                 kind=JobKind.SEND_WEBHOOK.value,
                 payload={
@@ -84,8 +85,23 @@ class StatusRecorder:
             await enqueue(conn, [webhook], now=now, default_max_attempts=self._webhook_max_attempts)
         return event
 
-    async def _status_url(self, conn: AsyncConnection, message: Message) -> str | None:
+    async def _status_target(
+        self, conn: AsyncConnection, message: Message
+    ) -> tuple[str | None, WebhookVersion]:
+        """Where the status webhook goes and in which shape: the request's own webhook_url wins, then
+        the sending application's status_url, then the account's default."""
+        application = None
+        if message.application_id:
+            application = await application_store.get_application(
+                conn, message.application_id, account_id=message.account_id
+            )
+        capability = application.messages if application else None
+        version = message.webhook_version or (capability.version if capability else WebhookVersion.V1)
         if message.webhook_url:
-            return message.webhook_url
-        account = await account_store.get_account(conn, message.account_id)
-        return account.status_url if account else None
+            return message.webhook_url, version
+        if capability and capability.status_url:
+            return capability.status_url.address, version
+        if application is None:
+            account = await account_store.get_account(conn, message.account_id)
+            return (account.status_url if account else None), version
+        return None, version

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from tidings.store.types import BigId, UtcDateTime
@@ -29,6 +30,16 @@ accounts = Table(
     Column("signature_secret_enc", Text, nullable=False),  # encrypted at rest, see auth/secret_box.py
     Column("status_url", Text),  # default status webhook for Basic-auth sends
     Column("created_at", UtcDateTime, nullable=False),
+    # Account settings (Account API): legacy SMS API callbacks and the inbound SMS format switch.
+    Column("mo_callback_url", Text),
+    Column("dr_callback_url", Text),
+    Column("inbound_sms_api", String(8), nullable=False, server_default="messages"),  # messages | sms
+    Column("signature_method", String(16), nullable=False, server_default="md5hash"),
+    # Money: Decimal, in the account's currency; credit_limit NULL means unlimited.
+    Column("currency", String(3), nullable=False, server_default="EUR"),
+    Column("balance", Numeric(18, 6), nullable=False, server_default="0"),
+    Column("credit_limit", Numeric(18, 6)),
+    Column("auto_reload", Boolean, nullable=False, server_default=false()),
 )
 
 account_secrets = Table(
@@ -39,6 +50,70 @@ account_secrets = Table(
     Column("secret_hash", Text, nullable=False),  # argon2id
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_account_secrets_account", "account_id"),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.api_key", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("public_key", Text, nullable=False),
+    # Stored as the client sent them (Application API v2 shape); Tidings acts on `messages`.
+    Column("capabilities", JSON, nullable=False),
+    Column("privacy", JSON),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_applications_account", "account_id", "created_at"),
+)
+
+numbers = Table(
+    "numbers",
+    metadata,
+    Column("msisdn", String(20), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.api_key", ondelete="CASCADE"), nullable=False),
+    Column("country", String(2), nullable=False),
+    Column("type", String(16), nullable=False),  # mobile-lvn | landline | landline-toll-free
+    Column("features", JSON, nullable=False),  # ["SMS", "MMS", "VOICE"]
+    Column("app_id", String(36), ForeignKey("applications.id", ondelete="SET NULL")),
+    Column("mo_http_url", Text),
+    Column("voice_callback_type", String(8)),
+    Column("voice_callback_value", Text),
+    Column("voice_status_callback", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_numbers_account", "account_id"),
+    Index("ix_numbers_app", "app_id"),
+)
+
+prices = Table(
+    "prices",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("prefix", String(16), primary_key=True),  # destination prefix; "" is the channel's default
+    Column("price", Numeric(14, 6), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("country", String(2)),
+    Column("network_name", String(100)),
+)
+
+jwt_replays = Table(
+    "jwt_replays",
+    metadata,
+    Column("jti", String(200), primary_key=True),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_jwt_replays_expires", "expires_at"),
+)
+
+unroutable_inbound = Table(
+    "unroutable_inbound",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("channel", String(16), nullable=False),
+    Column("to_address", String(100), nullable=False),
+    Column("from_address", String(100), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
 )
 
 messages = Table(

@@ -51,10 +51,13 @@ def parse_send_request(body: Any) -> V1Message:
         raise InvalidParams(invalid_parameters(error)) from None
 
 
-def to_message(request: V1Message, *, uuid: str, account_id: str, created_at: datetime) -> Message:
+def to_message(
+    request: V1Message, *, uuid: str, account_id: str, application_id: str | None, created_at: datetime
+) -> Message:
     return Message(
         uuid=uuid,
         account_id=account_id,
+        application_id=application_id,
         channel=request.channel,
         message_type=request.message_type,
         to=request.to,
@@ -76,9 +79,31 @@ def request_body_schema() -> dict[str, Any]:
         "content": {
             "application/json": {
                 "schema": {
-                    "oneOf": [model.model_json_schema(by_alias=True) for model in REQUEST_MODELS.values()]
+                    "oneOf": [
+                        _inline_definitions(model.model_json_schema(by_alias=True))
+                        for model in REQUEST_MODELS.values()
+                    ]
                 }
             }
         },
         "required": True,
     }
+
+
+def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
+    # OpenAPI resolves `#/$defs/...` against the whole document, where a model's own `$defs` are not.
+    definitions = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        resolved = {key: resolve(value) for key, value in node.items() if key != "$ref"}
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return {**resolve(definitions[ref.removeprefix("#/$defs/")]), **resolved}
+        return {**resolved, "$ref": ref} if ref is not None else resolved
+
+    result: dict[str, Any] = resolve(schema)
+    return result

@@ -11,11 +11,13 @@ from tidings.domain.message import Channel, MessageType, WebhookVersion
 
 PHONE_NUMBER_PATTERN = r"^[1-9]\d{6,14}$"
 
-_PHONE_NUMBER = re.compile(PHONE_NUMBER_PATTERN)
+_PHONE_NUMBER = re.compile(PHONE_NUMBER_PATTERN, re.ASCII)
 
 
 def _phone_number(value: str) -> str:
-    if not _PHONE_NUMBER.match(value):
+    # fullmatch: `$` alone also matches before a trailing newline; re.ASCII: `\d` alone matches any
+    # Unicode digit (e.g. Arabic-Indic), which no carrier routes.
+    if not _PHONE_NUMBER.fullmatch(value):
         raise ValueError("must be a phone number in E.164 format (7 to 15 digits) without a leading + or 00")
     return value
 
@@ -30,8 +32,15 @@ def _http_url(value: str) -> str:
     lowered = value.lower()
     if not (lowered.startswith("https://") or lowered.startswith("http://")) or len(value) <= len("https://"):
         raise ValueError("must be an absolute http or https URL")
-    if any(ch.isspace() for ch in value):
-        raise ValueError("must not contain white space")
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ValueError("must not contain white space or control characters")
+    return value
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text columns cannot hold U+0000; refuse it here rather than fail the insert.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     return value
 
 
@@ -47,7 +56,9 @@ class V1Message(BaseModel):
     message_type: MessageType
     to: StrictText
     from_: StrictText = Field(alias="from")
-    client_ref: Annotated[str, Strict(), StringConstraints(max_length=100)] | None = None
+    client_ref: (
+        Annotated[str, Strict(), StringConstraints(max_length=100), AfterValidator(_no_nul)] | None
+    ) = None
     webhook_url: HttpUrl | None = None
     webhook_version: WebhookVersion | None = None
 

@@ -19,13 +19,17 @@ from tidings.wire.messages_v1.common import (
 
 # A sender is a number (E.164 without '+'), a short code, or an alphanumeric sender ID of at most
 # 11 characters with at least one letter, which is what carriers accept in the originator field.
-_NUMBER = re.compile(PHONE_NUMBER_PATTERN)
-_SHORT_CODE = re.compile(r"^\d{3,8}$")
+_NUMBER = re.compile(PHONE_NUMBER_PATTERN, re.ASCII)
+_SHORT_CODE = re.compile(r"^\d{3,8}$", re.ASCII)
 _ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9][A-Za-z0-9 _.&+\-]{0,9}[A-Za-z0-9._&+\-]?$")
 
 
 def _sms_sender(value: str) -> str:
-    if _NUMBER.match(value) or _SHORT_CODE.match(value) or (len(value) <= 11 and _ALPHANUMERIC.match(value)):
+    if (
+        _NUMBER.fullmatch(value)
+        or _SHORT_CODE.fullmatch(value)
+        or (len(value) <= 11 and _ALPHANUMERIC.fullmatch(value))
+    ):
         return value
     raise ValueError(
         "must be a phone number in E.164 format without a leading + or 00, a short code, "

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the test dependencies and runs lint, types and the whole suite on SQLite and PostgreSQL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/venv.sh test
+bash scripts/services.sh
+echo "== ruff"
+.venv/bin/ruff check tidings tests bench
+.venv/bin/ruff format --check tidings tests bench
+echo "== mypy --strict tidings"
+.venv/bin/mypy --strict tidings
+echo "== pytest (SQLite and PostgreSQL)"
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

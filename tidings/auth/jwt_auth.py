@@ -1,0 +1,114 @@
+"""Bearer JWTs signed by an application's private key (RS256), verified as Vonage verifies them.
+
+Refused: any algorithm but RS256 (so neither `none` nor an HS256 token keyed with the public key
+gets through), a bad signature, expired or not-yet-valid tokens, an `iat` in the future beyond
+the clock-skew leeway, tokens older (or living longer) than the maximum lifetime, an unknown or
+deleted application, an `acl` that does not cover the path, and any `jti` seen before.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from tidings.auth.acl import acl_allows
+from tidings.auth.replay import ReplayCache
+from tidings.domain.application import Application
+from tidings.domain.errors import Unauthorized
+
+DEFAULT_TOKEN_SECONDS = 900  # what Vonage assumes when a token carries no `exp`
+
+
+class ApplicationSource(Protocol):
+    async def load_application(self, application_id: str) -> Application | None: ...
+
+
+class JwtAuthenticator:
+    def __init__(
+        self,
+        applications: ApplicationSource,
+        replays: ReplayCache,
+        *,
+        max_lifetime_seconds: int,
+        leeway_seconds: int,
+        cache_seconds: float,
+    ) -> None:
+        self._applications = applications
+        self._replays = replays
+        self._max_lifetime = max_lifetime_seconds
+        self._leeway = leeway_seconds
+        self._cache_seconds = cache_seconds
+        # application id -> (expires, application, parsed public key): parsing PEM per request is slow.
+        self._keys: dict[str, tuple[float, Application, RSAPublicKey]] = {}
+
+    def forget(self, application_id: str) -> None:
+        self._keys.pop(application_id, None)
+
+    async def authenticate(self, token: str, path: str) -> Application:
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise Unauthorized() from None
+        if header.get("alg") != "RS256":
+            raise Unauthorized()
+        application_id = unverified.get("application_id")
+        if not isinstance(application_id, str) or not application_id:
+            raise Unauthorized()
+        application, key = await self._key_for(application_id)
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                leeway=self._leeway,
+                options={"require": ["iat", "jti"], "verify_aud": False},
+            )
+        except jwt.PyJWTError:
+            raise Unauthorized() from None
+        expires_at = self._check_lifetime(claims)
+        if "acl" in claims and not acl_allows(claims["acl"], path):
+            raise Unauthorized()
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti or len(jti) > 150:
+            raise Unauthorized()
+        if not await self._replays.first_use(f"{application_id}:{jti}", expires_at):
+            raise Unauthorized()
+        return application
+
+    def _check_lifetime(self, claims: dict[str, Any]) -> datetime:
+        now = time.time()
+        issued_at = claims["iat"]
+        if not isinstance(issued_at, int | float):
+            raise Unauthorized()
+        if issued_at > now + self._leeway or now - issued_at > self._max_lifetime + self._leeway:
+            raise Unauthorized()
+        expires = claims.get("exp", issued_at + DEFAULT_TOKEN_SECONDS)
+        if not isinstance(expires, int | float) or expires - issued_at > self._max_lifetime:
+            raise Unauthorized()
+        if expires + self._leeway < now:
+            raise Unauthorized()
+        return datetime.fromtimestamp(expires + self._leeway, UTC)
+
+    async def _key_for(self, application_id: str) -> tuple[Application, RSAPublicKey]:
+        cached = self._keys.get(application_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1], cached[2]
+        application = await self._applications.load_application(application_id)
+        if application is None:
+            self._keys.pop(application_id, None)
+            raise Unauthorized()
+        try:
+            key = load_pem_public_key(application.public_key.encode())
+        except ValueError:
+            raise Unauthorized() from None
+        if not isinstance(key, RSAPublicKey):
+            raise Unauthorized()
+        if self._cache_seconds > 0:
+            self._keys[application_id] = (time.monotonic() + self._cache_seconds, application, key)
+        return application, key

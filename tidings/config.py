@@ -63,8 +63,11 @@ class Settings(BaseSettings):
 
     # Simulator
     simulator_delivery_delay_seconds: float = Field(default=1.0, ge=0)
-    simulator_currency: str = Field(default="EUR")
-    simulator_price_per_segment: str = Field(default="0.0070")
+
+    # Pricing: the operator's price list lives in the database; this prices what it does not cover.
+    default_currency: str = Field(default="EUR", min_length=3, max_length=3)
+    default_price: str = Field(default="0.0070", description="Per SMS segment / per message elsewhere.")
+    price_refresh_seconds: float = Field(default=30.0, gt=0)
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -7,7 +7,6 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Protocol
 
@@ -24,6 +23,7 @@ from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
 from tidings.services.delivery import DeliveryService
 from tidings.services.job_kinds import JobKind
+from tidings.services.pricing import Pricing, default_price
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SignatureSecrets, WebhookDispatcher
@@ -66,6 +66,7 @@ class Runtime:
     jwt_authenticator: JwtAuthenticator = field(init=False)
     accounts: AccountDirectory = field(init=False)
     replays: ReplayCache = field(init=False)
+    pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
     worker: Worker | None = field(init=False, default=None)
     _closers: list[Closeable] = field(init=False, default_factory=list)
@@ -94,8 +95,13 @@ class Runtime:
             leeway_seconds=settings.jwt_leeway_seconds,
             cache_seconds=settings.auth_cache_seconds,
         )
+        self.pricing = Pricing(
+            self.database,
+            default=default_price(settings.default_currency, settings.default_price),
+            refresh_seconds=settings.price_refresh_seconds,
+        )
         self.submitter = MessageSubmitter(
-            self.writer, max_attempts=settings.job_max_attempts, wake_worker=self._wake_worker
+            self.writer, self.pricing, max_attempts=settings.job_max_attempts, wake_worker=self._wake_worker
         )
 
     def _wake_worker(self) -> None:
@@ -105,13 +111,7 @@ class Runtime:
     def _build_worker(self) -> Worker:
         settings = self.settings
         router = Router(
-            [
-                SimulatorConnector(
-                    delivery_delay=timedelta(seconds=settings.simulator_delivery_delay_seconds),
-                    currency=settings.simulator_currency,
-                    price_per_segment=Decimal(settings.simulator_price_per_segment),
-                )
-            ]
+            [SimulatorConnector(delivery_delay=timedelta(seconds=settings.simulator_delivery_delay_seconds))]
         )
         sender = WebhookSender(
             timeout_seconds=settings.webhook_timeout_seconds,
@@ -151,6 +151,7 @@ class Runtime:
         elif not await migrate.is_current(self.database):
             raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
         if self.role in (Role.ALL, Role.API):
+            await self.pricing.start()
             self.writer.start()
         if self.role in (Role.ALL, Role.WORKER):
             self.worker = self._build_worker()
@@ -160,6 +161,7 @@ class Runtime:
     async def stop(self) -> None:
         """Called after the HTTP servers drained: flush accepted writes, let running jobs finish."""
         await self.writer.stop()
+        await self.pricing.stop()
         if self._maintenance:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):

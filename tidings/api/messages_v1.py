@@ -50,5 +50,5 @@ async def send_message(
         application_id=caller.application_id,
         created_at=datetime.now(UTC),
     )
-    await get_runtime(request).submitter.submit(message)
+    await get_runtime(request).submitter.submit(message, caller.account)
     return JSONResponse({"message_uuid": message.uuid}, status_code=202)

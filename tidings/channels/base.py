@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 from typing import Protocol
 
 from tidings.domain.delivery_errors import DeliveryError
@@ -25,10 +24,11 @@ class ProviderReport:
 @dataclass(frozen=True)
 class SubmitResult:
     """The provider took the message. `reports` are statuses the connector already knows will
-    follow (the simulator's timers); real providers send theirs later through their callbacks."""
+    follow (the simulator's timers); real providers send theirs later through their callbacks.
+    `segments` and `usage` are set only when the provider reports them."""
 
     provider_ref: str
-    segments: int = 1
+    segments: int | None = None
     usage: Usage | None = None
     reports: tuple[ProviderReport, ...] = field(default_factory=tuple)
 
@@ -58,7 +58,3 @@ class Connector(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-def price_of(segments: int, per_segment: Decimal) -> Decimal:
-    return per_segment * segments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -19,6 +20,8 @@ class Account:
     status: AccountStatus
     created_at: datetime
     status_url: str | None = None
+    currency: str = "EUR"
+    credit_limit: Decimal | None = None  # None: no limit; else the balance may fall to minus this
 
     @property
     def is_active(self) -> bool:

@@ -50,7 +50,8 @@ class RetryPolicy:
 
     def delay(self, attempts: int) -> timedelta:
         """Exponential backoff with 'equal jitter': half fixed, half random, so retries spread out."""
-        ceiling = min(self.max_seconds, self.base_seconds * (2 ** max(0, attempts - 1)))
+        # The exponent is bounded so that long schedules (thousands of attempts) cannot overflow a float.
+        ceiling = min(self.max_seconds, self.base_seconds * (2 ** min(max(0, attempts - 1), 64)))
         return timedelta(seconds=ceiling / 2 + self.jitter.uniform(0, ceiling / 2))
 
 

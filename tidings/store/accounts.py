@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import RowMapping
@@ -21,6 +22,8 @@ def _account(row: RowMapping) -> Account:
         status=AccountStatus(row["status"]),
         created_at=row["created_at"],
         status_url=row["status_url"],
+        currency=row["currency"],
+        credit_limit=Decimal(row["credit_limit"]) if row["credit_limit"] is not None else None,
     )
 
 

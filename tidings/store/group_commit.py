@@ -14,19 +14,34 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.errors import LowBalance
 from tidings.store.database import Database
+from tidings.store.tables import accounts
 
 log = logging.getLogger("tidings.store")
 
 
-@dataclass
+@dataclass(frozen=True)
+class Debit:
+    """Money taken from an account's balance in the same transaction as the rows. With a
+    `credit_limit`, the balance may not fall below minus that limit: the write is refused with
+    LowBalance instead, atomically, so two concurrent writes cannot both spend the last credit."""
+
+    account_id: str
+    amount: Decimal
+    credit_limit: Decimal | None
+
+
+@dataclass(eq=False)
 class PendingWrite:
     inserts: Sequence[tuple[Table, dict[str, Any]]]
+    debit: Debit | None = None
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -51,11 +66,13 @@ class GroupCommitWriter:
             await self._task
         self._task = None
 
-    async def write(self, inserts: Sequence[tuple[Table, dict[str, Any]]]) -> None:
-        """Returns once the rows are committed; raises what the database raised otherwise."""
+    async def write(
+        self, inserts: Sequence[tuple[Table, dict[str, Any]]], debit: Debit | None = None
+    ) -> None:
+        """Returns once the rows are committed; raises LowBalance, or what the database raised."""
         if self._task is None:
             raise RuntimeError("the writer is not running")
-        pending = PendingWrite(inserts)
+        pending = PendingWrite(inserts, debit)
         self._queue.put_nowait(pending)
         await asyncio.shield(pending.done)
 
@@ -75,7 +92,8 @@ class GroupCommitWriter:
     async def _commit(self, batch: list[PendingWrite]) -> None:
         try:
             async with self._database.begin() as conn:
-                await _insert_all(conn, batch)
+                refused = await _apply_debits(conn, batch)
+                await _insert_all(conn, [pending for pending in batch if pending not in refused])
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0], error)
@@ -85,7 +103,37 @@ class GroupCommitWriter:
                 await self._commit([pending])
             return
         for pending in batch:
-            _settle(pending, None)
+            _settle(pending, LowBalance() if pending in refused else None)
+
+
+async def _apply_debits(conn: AsyncConnection, batch: list[PendingWrite]) -> list[PendingWrite]:
+    """Guarded debits one by one (each may be refused); unguarded ones summed per account."""
+    refused: list[PendingWrite] = []
+    unguarded: dict[str, Decimal] = {}
+    for pending in batch:
+        debit = pending.debit
+        if debit is None or debit.amount == 0:
+            continue
+        if debit.credit_limit is None:
+            unguarded[debit.account_id] = unguarded.get(debit.account_id, Decimal(0)) + debit.amount
+            continue
+        result = await conn.execute(
+            update(accounts)
+            .where(
+                accounts.c.api_key == debit.account_id,
+                accounts.c.balance - debit.amount >= -debit.credit_limit,
+            )
+            .values(balance=accounts.c.balance - debit.amount)
+        )
+        if result.rowcount == 0:
+            refused.append(pending)
+    for account_id, amount in unguarded.items():
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.api_key == account_id)
+            .values(balance=accounts.c.balance - amount)
+        )
+    return refused
 
 
 async def _insert_all(conn: AsyncConnection, batch: list[PendingWrite]) -> None:

@@ -84,22 +84,18 @@ async def record_submission(
     *,
     provider: str,
     provider_ref: str,
-    segments: int,
+    segments: int | None,
     usage: Usage | None,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        update(messages)
-        .where(messages.c.uuid == uuid)
-        .values(
-            provider=provider,
-            provider_ref=provider_ref,
-            segments=segments,
-            price=usage.price if usage else None,
-            currency=usage.currency if usage else None,
-            updated_at=now,
-        )
-    )
+    """What the provider answered; its segment count and price, when it tells them, replace the
+    ones estimated at accept time."""
+    values: dict[str, Any] = {"provider": provider, "provider_ref": provider_ref, "updated_at": now}
+    if segments is not None:
+        values["segments"] = segments
+    if usage is not None:
+        values.update(price=usage.price, currency=usage.currency)
+    await conn.execute(update(messages).where(messages.c.uuid == uuid).values(**values))
 
 
 async def set_status(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from decimal import Decimal
 
 from tidings.channels.base import SubmitResult
 from tidings.channels.simulator.mapping import simulated_result
@@ -15,22 +14,14 @@ class SimulatorConnector:
     name = "simulator"
     channels = frozenset(Channel)
 
-    def __init__(self, *, delivery_delay: timedelta, currency: str, price_per_segment: Decimal) -> None:
+    def __init__(self, *, delivery_delay: timedelta) -> None:
         self._delay = delivery_delay
-        self._currency = currency
-        self._price = price_per_segment
 
     async def submit(self, message: Message) -> SubmitResult:
         # The simulated carrier's id is derived from ours, so a retried submit of the same message
         # gets the same id, as an idempotent provider would answer.
         provider_ref = uuid.uuid5(uuid.NAMESPACE_URL, f"tidings-simulator:{message.uuid}").hex
-        return simulated_result(
-            message,
-            provider_ref=provider_ref,
-            delay=self._delay,
-            currency=self._currency,
-            price_per_segment=self._price,
-        )
+        return simulated_result(message, provider_ref=provider_ref, delay=self._delay)
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,238 @@
+"""The servers under test, each started fresh in its own process and stopped at the end.
+
+- bare: bench/bare_app.py (FastAPI + the same validation, nothing else);
+- tidings on SQLite: `tidings serve` with a fresh TIDINGS_HOME in a temporary directory;
+- tidings on PostgreSQL: a fresh database created for the run (`tidings db upgrade` first),
+  dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+TIDINGS = [sys.executable, "-m", "tidings"]  # the same code as the `tidings` script of this venv
+SMOKE_BODY = (
+    b'{"channel":"sms","message_type":"text","to":"447700900000","from":"Acme",'
+    b'"text":"Hello from the benchmark","client_ref":"bench"}'
+)
+_PENDING_DELIVERIES = (
+    "SELECT count(*) FROM jobs WHERE kind = 'deliver_message' AND state IN ('pending', 'leased')"
+)
+
+
+@dataclass
+class Server:
+    target: str
+    backend: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    authorization: str = ""
+    count_messages: Callable[[], int] | None = None
+    count_pending_deliveries: Callable[[], int] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1/messages"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> int | None:
+        """SIGTERM, as an operator would stop it: connections drain, the writer flushes."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start(command: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(server: Server, timeout_s: float = 60.0) -> None:
+    """Until the port answers and one real send is accepted (which also checks the credentials)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.target} ({server.backend}) exited at start:\n{server.log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{server.target} did not start listening:\n{server.log_tail()}") from None
+            time.sleep(0.1)
+    headers = {"Content-Type": "application/json"}
+    if server.authorization:
+        headers["Authorization"] = server.authorization
+    request = urllib.request.Request(server.url, data=SMOKE_BODY, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status = response.status
+            answer = response.read()
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, error.read()
+    if status != 202:
+        raise RuntimeError(f"{server.target} answered the first send with {status}: {answer!r}")
+
+
+@contextlib.contextmanager
+def bare(workdir: Path) -> Iterator[Server]:
+    port = _free_port()
+    log_path = workdir / "bare.log"
+    process = _start(
+        [sys.executable, "-m", "bench.bare_app", "--port", str(port)], dict(os.environ), log_path, REPO
+    )
+    server = Server("bare", "-", port, process, log_path)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        server.stop()
+
+
+def _tidings_env(home: Path, database_url: str | None, delivery_delay_s: float) -> dict[str, str]:
+    # TIDINGS_* settings in the caller's environment (e.g. group-commit knobs) still apply;
+    # where the data lives is always ours.
+    env = {k: v for k, v in os.environ.items() if k not in ("TIDINGS_HOME", "TIDINGS_DATABASE_URL")}
+    env["TIDINGS_HOME"] = str(home)
+    env["TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS"] = str(delivery_delay_s)
+    if database_url:
+        env["TIDINGS_DATABASE_URL"] = database_url
+    return env
+
+
+def _tidings_cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    done = subprocess.run([*TIDINGS, *args], env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"`tidings {' '.join(args)}` failed:\n{done.stdout}{done.stderr}")
+    return done.stdout
+
+
+def _create_account(env: dict[str, str], cwd: Path) -> str:
+    output = _tidings_cli(["accounts", "create", "--name", "bench", "--json"], env, cwd)
+    line = [line for line in output.splitlines() if line.startswith("{")][-1]
+    credentials = json.loads(line)
+    token = base64.b64encode(f"{credentials['api_key']}:{credentials['api_secret']}".encode()).decode()
+    return f"Basic {token}"
+
+
+@contextlib.contextmanager
+def _tidings(
+    workdir: Path, backend: str, env: dict[str, str], role: str
+) -> Iterator[tuple[Server, dict[str, str]]]:
+    authorization = _create_account(env, workdir)
+    port = _free_port()
+    log_path = workdir / f"tidings-{backend}.log"
+    process = _start(
+        [*TIDINGS, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", role],
+        env,
+        log_path,
+        workdir,
+    )
+    server = Server("tidings", backend, port, process, log_path, authorization)
+    try:
+        _wait_ready(server)
+        yield server, env
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def tidings_sqlite(workdir: Path, *, role: str, delivery_delay_s: float) -> Iterator[Server]:
+    home = workdir / "sqlite-home"
+    env = _tidings_env(home, None, delivery_delay_s)
+    database = home / "tidings.db"
+
+    def query(sql: str) -> int:
+        with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+            return int(conn.execute(sql).fetchone()[0])
+
+    with _tidings(workdir, "sqlite", env, role) as (server, _):
+        server.count_messages = lambda: query("SELECT count(*) FROM messages")
+        server.count_pending_deliveries = lambda: query(_PENDING_DELIVERIES)
+        yield server
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def _pg_query(url: str, sql: str) -> int:
+    import asyncpg  # type: ignore[import-untyped]
+
+    async def run() -> int:
+        conn = await asyncpg.connect(url)
+        try:
+            return int(await conn.fetchval(sql))
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@contextlib.contextmanager
+def tidings_postgresql(
+    workdir: Path, *, admin_url: str, role: str, delivery_delay_s: float
+) -> Iterator[Server]:
+    name = f"tidings_bench_{uuid.uuid4().hex[:10]}"
+    _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+    try:
+        plain_url = _with_database(admin_url, name)
+        sqlalchemy_url = "postgresql+asyncpg://" + plain_url.split("://", 1)[1]
+        env = _tidings_env(workdir / "postgresql-home", sqlalchemy_url, delivery_delay_s)
+        _tidings_cli(["db", "upgrade"], env, workdir)
+        with _tidings(workdir, "postgresql", env, role) as (server, _):
+            server.count_messages = lambda: _pg_query(plain_url, "SELECT count(*) FROM messages")
+            server.count_pending_deliveries = lambda: _pg_query(plain_url, _PENDING_DELIVERIES)
+            yield server
+    finally:
+        _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -89,7 +89,7 @@ def list_accounts(as_json: bool = typer.Option(False, "--json")) -> None:
     """List accounts (never their secrets)."""
 
     async def work(database: Database, _settings: Settings) -> list[dict[str, str | None]]:
-        async with database.engine.connect() as conn:
+        async with database.read() as conn:
             found = await account_store.list_accounts(conn)
         return [
             {"api_key": a.api_key, "name": a.name, "status": a.status.value, "status_url": a.status_url}

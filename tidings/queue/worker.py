@@ -22,7 +22,9 @@ from tidings.store.database import Database
 
 log = logging.getLogger("tidings.worker")
 
-Handler = Callable[[ClaimedJob], Awaitable[None]]
+# A handler returns True when it settled the job itself, in the transaction that did its work
+# (one commit instead of two); None or False leaves settling to the worker.
+Handler = Callable[[ClaimedJob], Awaitable[bool | None]]
 
 
 class RetryLater(Exception):
@@ -117,7 +119,7 @@ class Worker:
                 raise PermanentFailure(f"no handler for job kind {job.kind!r}")
             if job.attempts > job.max_attempts:
                 raise PermanentFailure("attempts exhausted (the job's worker kept dying)")
-            await handler(job)
+            settled = await handler(job)
         except asyncio.CancelledError:
             raise
         except RetryLater as retry:
@@ -130,7 +132,8 @@ class Worker:
             log.warning("job %s (%s) attempt %s failed: %r", job.id, job.kind, job.attempts, error)
             await self._retry(job, repr(error), None)
             return
-        await self._settle(job_store.complete, job)
+        if not settled:
+            await self._settle(job_store.complete, job)
 
     async def _retry(self, job: ClaimedJob, error: str, delay: timedelta | None) -> None:
         if job.attempts >= job.max_attempts:

@@ -20,7 +20,7 @@ class AccountDirectory:
         cached = self._cache.get(api_key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        async with self._database.engine.connect() as conn:
+        async with self._database.read() as conn:
             account = await account_store.get_account(conn, api_key)
         if account is not None and self._cache_seconds > 0:
             self._cache[api_key] = (time.monotonic() + self._cache_seconds, account)

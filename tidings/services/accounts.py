@@ -71,5 +71,5 @@ async def create_account(
 
 
 async def has_accounts(database: Database) -> bool:
-    async with database.engine.connect() as conn:
+    async with database.read() as conn:
         return bool(await account_store.list_accounts(conn))

@@ -11,6 +11,7 @@ from tidings.channels.base import ProviderUnavailable, SubmitRejected
 from tidings.channels.routing import NoRoute, Router
 from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.message import Status
+from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, NewJob, enqueue
 from tidings.queue.worker import RetryLater
 from tidings.services.job_kinds import JobKind
@@ -41,32 +42,32 @@ class DeliveryService:
         self._max_attempts = max_attempts
         self._wake_worker = wake_worker
 
-    async def deliver(self, job: ClaimedJob) -> None:
+    async def deliver(self, job: ClaimedJob) -> bool:
         uuid = job.payload["message_uuid"]
-        async with self._database.begin() as conn:
+        async with self._database.read() as conn:
             message = await message_store.get_message(conn, uuid)
         if message is None or message.status is not Status.ACCEPTED:
-            return  # already handed over by an earlier run of this job
+            return False  # already handed over by an earlier run of this job
         now = _now()
         if message.ttl is not None and now > message.created_at + timedelta(seconds=message.ttl):
-            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED))
-            return
+            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED), job)
+            return True
         try:
             connector = self._router.route(message)
         except NoRoute as error:
-            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
-            return
+            await self._reject(uuid, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)), job)
+            return True
         try:
             result = await connector.submit(message)
         except SubmitRejected as rejected:
-            await self._reject(uuid, rejected.error)
-            return
+            await self._reject(uuid, rejected.error, job)
+            return True
         except ProviderUnavailable as unavailable:
             raise RetryLater(str(unavailable), unavailable.retry_after) from None
         async with self._database.begin() as conn:
             current = await message_store.get_message(conn, uuid, for_update=True)
             if current is None or current.status is not Status.ACCEPTED:
-                return
+                return False
             now = _now()
             await message_store.record_submission(
                 conn,
@@ -94,9 +95,11 @@ class DeliveryService:
                 for report in result.reports
             ]
             await enqueue(conn, follow_ups, now=now, default_max_attempts=self._max_attempts)
+            settled = await job_store.complete(conn, job, now=now)
         self._wake_worker()
+        return settled
 
-    async def apply_report(self, job: ClaimedJob) -> None:
+    async def apply_report(self, job: ClaimedJob) -> bool:
         payload = job.payload
         error = None
         if payload.get("error_code") is not None:
@@ -105,16 +108,19 @@ class DeliveryService:
             message = await message_store.get_message(conn, payload["message_uuid"], for_update=True)
             if message is None:
                 log.warning("a report for unknown message %s was dropped", payload["message_uuid"])
-                return
+                return False
+            now = _now()
             await self._recorder.record(
                 conn,
                 message,
                 Status(payload["status"]),
-                now=_now(),
+                now=now,
                 error=error,
                 network_code=payload.get("network_code"),
             )
+            settled = await job_store.complete(conn, job, now=now)
         self._wake_worker()
+        return settled
 
     async def on_delivery_abandoned(self, job: ClaimedJob, reason: str) -> None:
         """A message whose delivery job died is told to its owner, never left hanging."""
@@ -123,9 +129,13 @@ class DeliveryService:
                 job.payload["message_uuid"], DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
             )
 
-    async def _reject(self, uuid: str, error: DeliveryError) -> None:
+    async def _reject(self, uuid: str, error: DeliveryError, job: ClaimedJob | None = None) -> None:
+        """Ends the message `rejected`; settles `job` in the same transaction when given."""
         async with self._database.begin() as conn:
             message = await message_store.get_message(conn, uuid, for_update=True)
+            now = _now()
             if message is not None:
-                await self._recorder.record(conn, message, Status.REJECTED, now=_now(), error=error)
+                await self._recorder.record(conn, message, Status.REJECTED, now=now, error=error)
+            if job is not None:
+                await job_store.complete(conn, job, now=now)
         self._wake_worker()

@@ -39,7 +39,7 @@ class Pricing:
         return self._list
 
     async def reload(self) -> None:
-        async with self._database.engine.connect() as conn:
+        async with self._database.read() as conn:
             self._list = PriceList(await price_store.load_prices(conn))
 
     async def start(self) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import insert
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
+from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob
 from tidings.queue.worker import PermanentFailure, RetryLater
 from tidings.store import accounts as account_store
@@ -34,7 +35,7 @@ class SignatureSecrets:
         cached = self._cache.get(api_key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        async with self._database.engine.connect() as conn:
+        async with self._database.read() as conn:
             sealed = await account_store.get_signature_secret_enc(conn, api_key)
         if sealed is None:
             return None
@@ -52,7 +53,7 @@ class WebhookDispatcher:
         self._sender = sender
         self._secrets = secrets
 
-    async def send(self, job: ClaimedJob) -> None:
+    async def send(self, job: ClaimedJob) -> bool:
         payload = job.payload
         secret = await self._secrets.get(payload["account_id"])
         if secret is None:
@@ -65,6 +66,7 @@ class WebhookDispatcher:
             application_id=payload.get("application_id"),
         )
         result = await self._sender.send(payload["url"], body, token=token)
+        settled = False
         async with self._database.begin() as conn:
             await conn.execute(
                 insert(webhook_attempts).values(
@@ -79,6 +81,9 @@ class WebhookDispatcher:
                     error=result.error,
                 )
             )
+            if result.delivered:
+                settled = await job_store.complete(conn, job, now=datetime.now(UTC))
         if not result.delivered:
             log.info("webhook %s attempt %s failed: %s", payload["event_id"], job.attempts, result.error)
             raise RetryLater(result.error or "not delivered")
+        return settled

@@ -83,7 +83,7 @@ class AccountCredentialStore:
         self._database = database
 
     async def load_credentials(self, api_key: str) -> AccountCredentials | None:
-        async with self._database.engine.connect() as conn:
+        async with self._database.read() as conn:
             account = await get_account(conn, api_key)
             if account is None:
                 return None

@@ -100,5 +100,5 @@ class ApplicationKeyStore:
         self._database = database
 
     async def load_application(self, application_id: str) -> Application | None:
-        async with self._database.engine.connect() as conn:
+        async with self._database.read() as conn:
             return await get_application(conn, application_id, account_id=None)

@@ -17,17 +17,21 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
         if self.is_sqlite:
             database = parsed.database
             if database and database != ":memory:":
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        # Reads on SQLite get engines of their own whose transactions start deferred, so that a
+        # read never holds the write lock; on PostgreSQL one engine serves both.
+        self.read_engine: AsyncEngine = create_async_engine(url, **kwargs) if self.is_sqlite else self.engine
         if self.is_sqlite:
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, immediate=True)
+            _configure_sqlite(self.read_engine, immediate=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -39,9 +43,15 @@ class Database:
         async with self.engine.begin() as conn:
             yield conn
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reading only; it never takes SQLite's write lock."""
+        async with self.read_engine.connect() as conn:
+            yield conn
+
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.read() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
@@ -49,9 +59,11 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive power loss,
     # which is what a 202 promises. BEGIN IMMEDIATE takes the write lock up front so that two
     # processes never deadlock upgrading a read lock (SQLite's "database is locked" without waiting).
@@ -67,4 +79,4 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

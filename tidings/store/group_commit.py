@@ -52,6 +52,7 @@ class GroupCommitWriter:
         self._window = window_seconds
         self._queue: asyncio.Queue[PendingWrite] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="tidings-group-commit")
@@ -65,6 +66,9 @@ class GroupCommitWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
 
     async def write(
         self, inserts: Sequence[tuple[Table, dict[str, Any]]], debit: Debit | None = None
@@ -89,11 +93,25 @@ class GroupCommitWriter:
                 for _ in batch:
                     self._queue.task_done()
 
+    async def _connection(self) -> AsyncConnection:
+        # The writer keeps one connection for itself: no pool check-out, ping and reset per batch.
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = await self._database.engine.connect()
+        return self._conn
+
     async def _commit(self, batch: list[PendingWrite]) -> None:
         try:
-            async with self._database.begin() as conn:
-                refused = await _apply_debits(conn, batch)
-                await _insert_all(conn, [pending for pending in batch if pending not in refused])
+            conn = await self._connection()
+            try:
+                async with conn.begin():
+                    refused = await _apply_debits(conn, batch)
+                    await _insert_all(conn, [pending for pending in batch if pending not in refused])
+            except Exception:
+                # Whatever broke, the next batch starts on a fresh connection.
+                self._conn = None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                raise
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0], error)

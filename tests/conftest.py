@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from tests.receiver import WebhookReceiver
 from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.runtime import Runtime
@@ -22,7 +23,6 @@ from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import migrate
 from tidings.store.database import Database
 from tidings.store.tables import metadata
-from tests.receiver import WebhookReceiver
 
 T = TypeVar("T")
 

@@ -74,6 +74,8 @@ class WebhookReceiver:
             while len(self.received) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"expected {count} webhooks, got {len(self.received)}: {self.received}")
+                    raise AssertionError(
+                        f"expected {count} webhooks, got {len(self.received)}: {self.received}"
+                    )
                 self._lock.wait(remaining)
             return list(self.received)

@@ -7,9 +7,9 @@ import base64
 
 import httpx
 
+from tests.receiver import WebhookReceiver
 from tidings.auth.webhook_signing import verify_webhook
 from tidings.services.accounts import NewAccountCredentials
-from tests.receiver import WebhookReceiver
 
 
 def basic(credentials: NewAccountCredentials) -> dict[str, str]:

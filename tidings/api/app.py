@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from tidings.api import health, messages_v1
+from tidings.api import account, applications, health, messages_v1, numbers, simulator
 from tidings.api.body_limit import BodySizeLimit
 from tidings.api.problems import install_problem_handlers
 from tidings.runtime import Runtime
@@ -38,4 +38,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(messages_v1.router)
     app.include_router(health.router)
+    app.include_router(numbers.router)
+    app.include_router(simulator.router)
+    app.include_router(applications.router)
+    app.include_router(account.router)
     return app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -37,8 +39,8 @@ def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, 
     return body
 
 
-def problem_response(error: TidingsError) -> JSONResponse:
-    headers = {}
+def problem_response(error: TidingsError, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    headers = dict(headers or {})
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Basic realm="Tidings", Bearer'
     if error.status == 429 and "retry_after" in error.extra():
@@ -55,14 +57,18 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
+        # The router's own headers (e.g. `Allow` on a 405, which RFC 9110 requires) go out too.
         if error.status_code == 404:
-            return problem_response(NotFound(f"No resource at {request.url.path}"))
+            return problem_response(NotFound(f"No resource at {request.url.path}"), error.headers)
         if error.status_code == 405:
-            return problem_response(WrongVerb(f"Request method '{request.method}' not supported"))
+            wrong_verb = WrongVerb(f"Request method '{request.method}' not supported")
+            return problem_response(wrong_verb, error.headers)
+        # No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status.
         generic = TidingsError(str(error.detail))
         generic.status = error.status_code
-        generic.title = str(error.detail)
-        return problem_response(generic)
+        generic.type_url = "about:blank"
+        generic.title = _status_phrase(error.status_code, str(error.detail))
+        return problem_response(generic, error.headers)
 
     async def on_validation_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -80,6 +86,13 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _status_phrase(status: int, fallback: str) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return fallback
 
 
 __all__ = ["install_problem_handlers", "invalid_parameters", "problem_body", "problem_response"]

@@ -15,14 +15,17 @@ def _segments(path: str) -> tuple[str, ...]:
 
 @lru_cache(maxsize=1024)
 def _matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    if not pattern:
-        return not path
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_matches(rest, path[i:]) for i in range(len(path) + 1))
-    if not path:
-        return False
-    return (head == "*" or head == path[0]) and _matches(rest, path[1:])
+    # Iterative, O(len(pattern) * len(path)): the claim is caller-controlled, and a recursive
+    # matcher hit the recursion limit (a 500, not a 401) on a few hundred `**` segments.
+    reachable = {0}  # how many path segments a prefix of the pattern can have consumed
+    for head in pattern:
+        if head == "**":
+            reachable = set(range(min(reachable), len(path) + 1))
+        else:
+            reachable = {i + 1 for i in reachable if i < len(path) and head in ("*", path[i])}
+        if not reachable:
+            return False
+    return len(path) in reachable
 
 
 def acl_allows(acl: Any, path: str) -> bool:

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import re
 import time
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from tidings.domain.account import Account, AccountCredentials
 from tidings.domain.errors import Unauthorized
 
 _DECOY_HASH = hash_secret("decoy-secret-for-unknown-keys")
+_API_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class CredentialSource(Protocol):
@@ -45,26 +47,29 @@ class BasicAuthenticator:
         self._source = source
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, bytes], tuple[float, Account]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        # One verification in flight per (key, secret digest): a burst of requests with the same new
+        # credentials waits for the first instead of running the KDF once each. Keyed by the
+        # secret too, so an attacker's wrong guesses never queue up in front of the owner's check;
+        # entries leave as soon as their check is done, so the table cannot grow without bound.
+        self._inflight: dict[tuple[str, bytes], asyncio.Future[Account]] = {}
+        # Bumped by invalidate(): a verification that read the secrets before a change is not cached.
+        self._generations: dict[str, int] = {}
 
     async def authenticate(self, authorization: str | None) -> Account:
         credentials = parse_basic(authorization or "")
         if credentials is None:
             raise Unauthorized()
         api_key, secret = credentials
+        if not _API_KEY.fullmatch(api_key):
+            raise Unauthorized()  # no key of ours looks like this; nothing to look up
         cache_key = (api_key, hashlib.sha256(secret.encode()).digest())
-        account = self._cached(cache_key)
-        if account is None:
-            # One verification per key at a time: a burst of requests with new credentials
-            # waits for the first instead of running the KDF once each.
-            lock = self._locks.setdefault(api_key, asyncio.Lock())
-            async with lock:
-                account = self._cached(cache_key) or await self._verify(api_key, secret, cache_key)
+        account = self._cached(cache_key) or await self._verify_once(api_key, secret, cache_key)
         if not account.is_active:
             raise Unauthorized()
         return account
 
     def invalidate(self, api_key: str) -> None:
+        self._generations[api_key] = self._generations.get(api_key, 0) + 1
         for key in [key for key in self._cache if key[0] == api_key]:
             del self._cache[key]
 
@@ -78,9 +83,29 @@ class BasicAuthenticator:
             return None
         return account
 
+    async def _verify_once(self, api_key: str, secret: str, cache_key: tuple[str, bytes]) -> Account:
+        running = self._inflight.get(cache_key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[Account] = asyncio.get_running_loop().create_future()
+        self._inflight[cache_key] = future
+        try:
+            account = await self._verify(api_key, secret, cache_key)
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        else:
+            future.set_result(account)
+            return account
+        finally:
+            del self._inflight[cache_key]
+
     async def _verify(self, api_key: str, secret: str, cache_key: tuple[str, bytes]) -> Account:
+        generation = self._generations.get(api_key, 0)
         found = await self._source.load_credentials(api_key)
-        hashes = found.secret_hashes if found else (_DECOY_HASH,)
+        # An unknown key, or an account without secrets, costs one hash like any other refusal.
+        hashes = found.secret_hashes if found and found.secret_hashes else (_DECOY_HASH,)
         matched = False
         for secret_hash in hashes:
             if await asyncio.to_thread(verify_secret, secret_hash, secret):
@@ -88,6 +113,6 @@ class BasicAuthenticator:
                 break
         if not matched or found is None:
             raise Unauthorized()
-        if self._cache_seconds > 0:
+        if self._cache_seconds > 0 and self._generations.get(api_key, 0) == generation:
             self._cache[cache_key] = (time.monotonic() + self._cache_seconds, found.account)
         return found.account

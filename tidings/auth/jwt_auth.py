@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -22,6 +22,14 @@ from tidings.domain.application import Application
 from tidings.domain.errors import Unauthorized
 
 DEFAULT_TOKEN_SECONDS = 900  # what Vonage assumes when a token carries no `exp`
+MAX_APPLICATION_ID_LENGTH = 64  # ids are UUIDs (36 characters)
+MAX_JTI_LENGTH = 150
+
+
+def _is_token_id(value: Any, max_length: int) -> TypeGuard[str]:
+    # These ids go into SQL parameters and Redis keys before (application_id) or after the
+    # signature check; a NUL or a lone surrogate there is a driver error, i.e. a 500, not a 401.
+    return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
 
 
 class ApplicationSource(Protocol):
@@ -58,7 +66,7 @@ class JwtAuthenticator:
         if header.get("alg") != "RS256":
             raise Unauthorized()
         application_id = unverified.get("application_id")
-        if not isinstance(application_id, str) or not application_id:
+        if not _is_token_id(application_id, MAX_APPLICATION_ID_LENGTH):
             raise Unauthorized()
         application, key = await self._key_for(application_id)
         try:
@@ -75,7 +83,7 @@ class JwtAuthenticator:
         if "acl" in claims and not acl_allows(claims["acl"], path):
             raise Unauthorized()
         jti = claims["jti"]
-        if not isinstance(jti, str) or not jti or len(jti) > 150:
+        if not _is_token_id(jti, MAX_JTI_LENGTH):
             raise Unauthorized()
         if not await self._replays.first_use(f"{application_id}:{jti}", expires_at):
             raise Unauthorized()

@@ -7,6 +7,7 @@ once under TIDINGS_HOME with owner-only permissions.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -30,11 +31,19 @@ class SecretBox:
     def from_key_file(cls, path: Path) -> SecretBox:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
-            os.replace(temporary, path)
+            # A private temporary file, then a link that fails when the key appeared meanwhile: two
+            # processes starting at once must both end up with the first key, not one each.
+            temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                with contextlib.suppress(FileExistsError):
+                    os.link(temporary, path)
+            finally:
+                os.unlink(temporary)
         return cls.from_setting(path.read_text().strip())
 
     def seal(self, plaintext: str) -> str:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 import typer
 
 from tidings.config import Settings
+from tidings.domain.account_settings import Balance
 from tidings.runtime import secret_box
+from tidings.services import account_settings
+from tidings.services.account_settings import UnknownAccount
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import accounts as account_store
 from tidings.store import migrate
@@ -102,3 +106,124 @@ def list_accounts(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     for row in rows:
         typer.echo(f"{row['api_key']}  {row['status']:<8}  {row['name']}  {row['status_url'] or ''}")
+
+
+# --- money and access (services/account_settings.py) ---------------------------------------
+
+
+def _amount(value: str, what: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise typer.BadParameter(f"{what} must be a number, e.g. 10.00") from None
+    if not amount.is_finite():
+        raise typer.BadParameter(f"{what} must be a finite number")
+    return amount
+
+
+def _run_on_account(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
+    """Runs `work`, turning an unknown API key or a refused value into a message and exit 1."""
+    try:
+        return _with_database(work)
+    except UnknownAccount as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+
+
+def _cache_note(settings: Settings) -> str:
+    return (
+        f"running API processes apply this within {settings.auth_cache_seconds:g}s "
+        "(their authentication cache)"
+    )
+
+
+@app.command("set-credit")
+def set_credit(
+    api_key: str = typer.Argument(..., help="The account's API key."),
+    credit_limit: str | None = typer.Option(
+        None, "--credit-limit", help="How far below zero the balance may go, e.g. 10.00."
+    ),
+    unlimited: bool = typer.Option(False, "--unlimited", help="Let the balance fall without limit."),
+) -> None:
+    """Set the credit limit: sends that would take the balance below minus it are refused (402)."""
+    if (credit_limit is None) == (not unlimited):
+        raise typer.BadParameter("give exactly one of --credit-limit AMOUNT or --unlimited")
+    limit = None if unlimited else _amount(credit_limit or "", "--credit-limit")
+
+    async def work(database: Database, settings: Settings) -> str:
+        await account_settings.set_credit_limit(database, api_key, limit)
+        return _cache_note(settings)
+
+    note = _run_on_account(work)
+    typer.echo(f"credit limit of {api_key}: {'unlimited' if limit is None else limit}; {note}")
+
+
+@app.command("top-up")
+def top_up(
+    api_key: str = typer.Argument(..., help="The account's API key."),
+    amount: str = typer.Argument(..., help="Amount to add to the balance, e.g. 25.00."),
+) -> None:
+    """Add credit to the account's balance."""
+    value = _amount(amount, "AMOUNT")
+
+    async def work(database: Database, _settings: Settings) -> Balance:
+        return await account_settings.top_up(database, api_key, value)
+
+    balance = _run_on_account(work)
+    typer.echo(f"balance of {api_key}: {balance.value} {balance.currency}")
+
+
+def _set_enabled(api_key: str, enabled: bool) -> None:
+    async def work(database: Database, settings: Settings) -> str:
+        await account_settings.set_enabled(database, api_key, enabled)
+        return _cache_note(settings)
+
+    note = _run_on_account(work)
+    typer.echo(f"{api_key} {'enabled' if enabled else 'disabled'}; {note}")
+
+
+@app.command("disable")
+def disable(api_key: str = typer.Argument(..., help="The account's API key.")) -> None:
+    """Refuse every request of the account (its data is kept)."""
+    _set_enabled(api_key, False)
+
+
+@app.command("enable")
+def enable(api_key: str = typer.Argument(..., help="The account's API key.")) -> None:
+    """Accept the account's requests again."""
+    _set_enabled(api_key, True)
+
+
+@app.command("show")
+def show(
+    api_key: str = typer.Argument(..., help="The account's API key."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show the account's status, balance and credit limit."""
+
+    async def work(database: Database, _settings: Settings) -> dict[str, str | bool | None]:
+        async with database.engine.connect() as conn:
+            account = await account_store.get_account(conn, api_key)
+        if account is None:
+            raise UnknownAccount(api_key)
+        balance = await account_settings.get_balance(database, api_key)
+        return {
+            "api_key": api_key,
+            "status": account.status.value,
+            "balance": str(balance.value),
+            "currency": balance.currency,
+            "credit_limit": None if account.credit_limit is None else str(account.credit_limit),
+            "auto_reload": balance.auto_reload,
+        }
+
+    found = _run_on_account(work)
+    if as_json:
+        typer.echo(json.dumps(found))
+        return
+    limit = found["credit_limit"] if found["credit_limit"] is not None else "unlimited"
+    typer.echo(
+        f"{api_key}  {found['status']}  balance {found['balance']} {found['currency']}  credit {limit}"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidings.cli import accounts, db, serve
+from tidings.cli import accounts, db, numbers, prices, serve, sim
 
 app = typer.Typer(
     help="Tidings: a self-hostable messaging gateway that speaks the Vonage Messages API.",
@@ -12,7 +12,10 @@ app = typer.Typer(
 )
 app.command("serve")(serve.serve)
 app.add_typer(accounts.app, name="accounts")
+app.add_typer(prices.app, name="prices")
 app.add_typer(db.app, name="db")
+app.add_typer(numbers.app, name="numbers")
+app.add_typer(sim.app, name="sim")
 
 
 def run() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 import uvicorn
@@ -19,6 +21,9 @@ from tidings.runtime import Role, Runtime
 from tidings.services.accounts import create_account, has_accounts
 from tidings.tls import ensure_local_tls, load_tls_pair
 
+# How long a closed TLS connection may wait for the client's close_notify before it is dropped.
+TLS_CLOSE_GRACE_SECONDS = 1.0
+
 
 class _Listener(uvicorn.Server):
     """A uvicorn server that leaves signals to us: several listeners share one runtime and stop together."""
@@ -26,6 +31,35 @@ class _Listener(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        reaper = asyncio.create_task(self._drop_idle_tls_connections()) if self.config.is_ssl else None
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if reaper is not None:
+                reaper.cancel()
+
+    async def _drop_idle_tls_connections(self) -> None:
+        """Closing a TLS connection waits for the client's close_notify, and an idle keep-alive client
+        (the Vonage SDK keeps a pool) sends none until it next uses the connection, so shutdown
+        would sit out uvicorn's 30 s graceful timeout. A closing connection with no request in
+        progress and nothing left to write is aborted after a short grace: it had nothing more to say."""
+        loop = asyncio.get_running_loop()
+        closing_since: dict[int, float] = {}
+        while True:
+            await asyncio.sleep(0.1)
+            now = loop.time()
+            for connection in list(self.server_state.connections):
+                transport: Any = getattr(connection, "transport", None)
+                cycle: Any = getattr(connection, "cycle", None)
+                idle = cycle is None or cycle.response_complete
+                if transport is None or not idle or not transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size():
+                    continue
+                if now - closing_since.setdefault(id(connection), now) >= TLS_CLOSE_GRACE_SECONDS:
+                    transport.abort()
 
 
 def serve(

@@ -131,6 +131,22 @@ class InvalidParams(TidingsError):
         return {"invalid_parameters": [{"name": p.name, "reason": p.reason} for p in self.invalid_parameters]}
 
 
+class InvalidApplicationPayload(InvalidParams):
+    """Application API v2 answers a bad create/update body with 400, not the Messages API's 422."""
+
+    status = 400
+    type_url = f"{ERRORS_BASE}/application#payload-validation"
+    title = "Bad Request"
+    default_detail = "The request failed due to validation errors"
+
+
+class InvalidApplicationListQuery(InvalidParams):
+    status = 400
+    type_url = f"{ERRORS_BASE}/application#list-validation"
+    title = "Bad Request"
+    default_detail = "The request failed due to validation errors"
+
+
 class Throttled(TidingsError):
     status = 429
     type_url = f"{ERRORS_BASE}#throttled"
@@ -150,3 +166,104 @@ class Unavailable(TidingsError):
     type_url = f"{ERRORS_BASE}#service-unavailable"
     title = "Service unavailable"
     default_detail = "Tidings cannot reach its database; retry shortly."
+
+
+class NumberActionFailed(TidingsError):
+    """The Numbers API's one failure besides 401: HTTP 420 `method failed` (a number that is not
+    available or not yours, a bad parameter). Rendered in that API's own shape, not RFC 7807."""
+
+    status = 420
+    type_url = f"{ERRORS_BASE}/numbers#method-failed"
+    title = "Action failed"
+    default_detail = "method failed"
+
+
+class UnroutableInbound(TidingsError):
+    """An inbound message for a number nobody routes: kept in `unroutable_inbound`, not delivered."""
+
+    status = 404
+    type_url = f"{ERRORS_BASE}#not-found"
+    title = "Unroutable inbound message"
+    default_detail = "No number of this account matches `to`; the message was recorded as unroutable."
+
+    def __init__(self, unroutable_id: str, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.unroutable_id = unroutable_id
+
+    def extra(self) -> dict[str, Any]:
+        return {"unroutable_id": self.unroutable_id}
+
+
+# --- Account API (shared/specs/account.yml) and Pricing API -------------------------------------
+
+
+class AutoReloadNotEnabled(TidingsError):
+    """Top-up asked of an account without auto-reload (the spec answers 401, not 403)."""
+
+    status = 401
+    type_url = f"{ERRORS_BASE}/account#top-up"
+    title = "not auto-reload enabled"
+    default_detail = "not auto-reload enabled"
+
+
+class InvalidAccountRequest(TidingsError):
+    """A parameter of the balance, top-up or settings calls was missing or wrong."""
+
+    status = 400
+    type_url = f"{ERRORS_BASE}/account#validation"
+    title = "Bad Request"
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"{parameter} {reason}")
+        self.parameter = parameter
+        self.reason = reason
+
+    def extra(self) -> dict[str, Any]:
+        return {"invalid_parameters": [{"name": self.parameter, "reason": self.reason}]}
+
+
+class InvalidPricingQuery(InvalidAccountRequest):
+    """A pricing call's `type`, `country` or `prefix` was missing or not understood."""
+
+
+class SecretValidationFailed(TidingsError):
+    status = 400
+    type_url = f"{ERRORS_BASE}/account/secret-management#validation"
+    title = "Bad Request"
+    default_detail = "The request failed due to secret validation errors"
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+    def extra(self) -> dict[str, Any]:
+        return {"invalid_parameters": [{"name": "secret", "reason": self.reason}]}
+
+
+class LastSecretDeletion(TidingsError):
+    status = 403
+    type_url = f"{ERRORS_BASE}/account/secret-management#delete-last-secret"
+    title = "Secret Deletion Forbidden"
+    default_detail = (
+        "Can not delete the last secret. The account must always have at least 1 secret active at any time"
+    )
+
+
+class ApiKeyNotFound(TidingsError):
+    """Also the answer for another account's key: whether that account exists is not revealed."""
+
+    status = 404
+    type_url = f"{ERRORS_BASE}#invalid-api-key"
+    title = "Invalid API Key"
+
+    def __init__(self, api_key: str) -> None:
+        super().__init__(f"API key '{api_key}' not found")
+
+
+class SecretIdNotFound(TidingsError):
+    status = 404
+    type_url = f"{ERRORS_BASE}#invalid-id"
+    title = "Invalid ID"
+
+    def __init__(self, secret_id: str) -> None:
+        super().__init__(f"ID '{secret_id}' could not be found")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert, update
+from sqlalchemy import Table, func, insert, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.errors import LowBalance
@@ -99,7 +100,8 @@ class GroupCommitWriter:
             self._conn = await self._database.engine.connect()
         return self._conn
 
-    async def _commit(self, batch: list[PendingWrite]) -> None:
+    async def _commit(self, batch: list[PendingWrite], *, retry_on_new_connection: bool = True) -> None:
+        reused = self._conn is not None
         try:
             conn = await self._connection()
             try:
@@ -114,6 +116,11 @@ class GroupCommitWriter:
                 raise
         except Exception as error:
             if len(batch) == 1:
+                if reused and retry_on_new_connection and not isinstance(error, IntegrityError):
+                    # The kept connection may have died while idle (server restart, idle timeout):
+                    # one more try on a new one before the caller is failed.
+                    await self._commit(batch, retry_on_new_connection=False)
+                    return
                 _settle(batch[0], error)
                 return
             log.warning("group commit of %d writes failed (%r); writing them one by one", len(batch), error)
@@ -135,13 +142,11 @@ async def _apply_debits(conn: AsyncConnection, batch: list[PendingWrite]) -> lis
         if debit.credit_limit is None:
             unguarded[debit.account_id] = unguarded.get(debit.account_id, Decimal(0)) + debit.amount
             continue
+        remaining = _at_balance_scale(accounts.c.balance - debit.amount)
         result = await conn.execute(
             update(accounts)
-            .where(
-                accounts.c.api_key == debit.account_id,
-                accounts.c.balance - debit.amount >= -debit.credit_limit,
-            )
-            .values(balance=accounts.c.balance - debit.amount)
+            .where(accounts.c.api_key == debit.account_id, remaining >= -debit.credit_limit)
+            .values(balance=remaining)
         )
         if result.rowcount == 0:
             refused.append(pending)
@@ -149,9 +154,16 @@ async def _apply_debits(conn: AsyncConnection, batch: list[PendingWrite]) -> lis
         await conn.execute(
             update(accounts)
             .where(accounts.c.api_key == account_id)
-            .values(balance=accounts.c.balance - amount)
+            .values(balance=_at_balance_scale(accounts.c.balance - amount))
         )
     return refused
+
+
+def _at_balance_scale(amount: Any) -> Any:
+    # SQLite does NUMERIC arithmetic in binary floating point (0 - 0.1 - 0.1 - 0.1 < -0.3): rounded
+    # to the column's scale (Numeric(18, 6)), a debit that exactly reaches the limit is accepted and
+    # stored balances do not drift. On PostgreSQL the rounding changes nothing.
+    return func.round(amount, 6)
 
 
 async def _insert_all(conn: AsyncConnection, batch: list[PendingWrite]) -> None:

@@ -35,16 +35,31 @@ def parse_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(value, strict=False) for value in values)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to: IPv4-mapped, 6to4, NAT64 or the old IPv4-compatible
+    `::a.b.c.d`. Python calls the latter three global whatever they embed (e.g. 10.0.0.1)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None or address.sixtofour is not None:
+        return address.ipv4_mapped or address.sixtofour
+    if address in _NAT64 or 1 < int(address) <= 0xFFFFFFFF:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        return is_public(embedded)
     return address.is_global and not address.is_multicast
 
 
 def verdict(address: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
     """True when Tidings may connect to this address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    address = _embedded_ipv4(address) or address
     return is_public(address) or any(address in network for network in allowed)
 
 

@@ -26,10 +26,19 @@ def invalid_parameters(error: ValidationError) -> list[InvalidParameter]:
     return list(found.values())
 
 
+# Pydantic names the branch of a union in the location: a model's class name, a type (`int`,
+# `constrained-str`, `list[int]`, `literal['a']`) or a validator (`function-after[...]`). Clients
+# know the field by its wire name only, and wire names are snake_case.
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none", "decimal", "date", "datetime"})
+
+
 def _is_union_tag(part: object) -> bool:
-    # Pydantic names the branch of a union or a function validator in the location; clients know
-    # the field by its wire name only.
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+    return isinstance(part, str) and (
+        "[" in part
+        or part.startswith(("function-", "constrained-"))
+        or part in _TYPE_TAGS
+        or part.lstrip("_")[:1].isupper()
+    )
 
 
 def _sentence(message: str) -> str:

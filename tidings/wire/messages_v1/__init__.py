@@ -26,7 +26,7 @@ _CHANNELS_SERVED = frozenset(channel for channel, _ in REQUEST_MODELS)
 def parse_send_request(body: Any) -> V1Message:
     """Validate a decoded JSON body as a v1 send request, or raise the error Vonage would return."""
     if not isinstance(body, dict):
-        raise InvalidParams([InvalidParameter("body", "must be a JSON object")])
+        raise InvalidParams([InvalidParameter("body", "must be a JSON object.")])
     channel_value = body.get("channel")
     if channel_value is None:
         raise InvalidParams([InvalidParameter("channel", "is required.")])

@@ -1,0 +1,337 @@
+"""Group commit: concurrent writes share transactions, nobody returns before their rows are durable,
+and one bad write fails only its own caller."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Table, event, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from tidings.domain.errors import LowBalance
+from tidings.domain.message import Channel, Message, MessageType
+from tidings.queue.jobs import NewJob, job_rows
+from tidings.store.accounts import insert_account
+from tidings.store.database import Database
+from tidings.store.group_commit import Debit, GroupCommitWriter
+from tidings.store.messages import message_row
+from tidings.store.tables import accounts, jobs, messages
+
+Write = Sequence[tuple[Table, dict[str, Any]]]
+
+
+class CountingDatabase:
+    """The writer's database, with a count of the transactions it commits."""
+
+    def __init__(self, url: str) -> None:
+        self.database = Database(url)
+        self.commits = 0
+
+        def on_commit(_conn: Any) -> None:
+            self.commits += 1
+
+        event.listen(self.database.engine.sync_engine, "commit", on_commit)
+
+
+@pytest.fixture
+async def counted(database_url: str) -> AsyncIterator[CountingDatabase]:
+    counted = CountingDatabase(database_url)
+    yield counted
+    await counted.database.dispose()
+
+
+@pytest.fixture
+async def observer(database_url: str) -> AsyncIterator[Database]:
+    """A separate engine, so that reads come over a connection of their own."""
+    db = Database(database_url)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def writers(counted: CountingDatabase) -> AsyncIterator[Callable[..., GroupCommitWriter]]:
+    made: list[GroupCommitWriter] = []
+
+    def make(*, max_batch: int = 256, window_seconds: float = 0.005) -> GroupCommitWriter:
+        writer = GroupCommitWriter(counted.database, max_batch=max_batch, window_seconds=window_seconds)
+        writer.start()
+        made.append(writer)
+        return writer
+
+    yield make
+    for writer in made:
+        await writer.stop()
+
+
+def message_write(message_uuid: str | None = None) -> Write:
+    """What the submit path writes: a message and its delivery job."""
+    message = Message(
+        uuid=message_uuid or str(uuid.uuid4()),
+        account_id="acct0001",
+        channel=Channel.SMS,
+        message_type=MessageType.TEXT,
+        to="447700900000",
+        sender="Acme",
+        content={"text": "hello"},
+        created_at=datetime.now(UTC),
+    )
+    (job,) = job_rows([NewJob("deliver_message", {"message_uuid": message.uuid})], message.created_at, 5)
+    return [(messages, message_row(message)), (jobs, job)]
+
+
+def uuid_of(write: Write) -> str:
+    return str(write[0][1]["uuid"])
+
+
+async def stored_uuids(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        return set((await conn.execute(select(messages.c.uuid))).scalars())
+
+
+async def delivery_jobs_for(db: Database) -> set[str]:
+    async with db.engine.connect() as conn:
+        payloads = (await conn.execute(select(jobs.c.payload))).scalars()
+        return {payload["message_uuid"] for payload in payloads}
+
+
+async def test_concurrent_writes_share_transactions_and_are_visible_on_return(
+    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.005)
+    count = 40
+    all_writes = [message_write() for _ in range(count)]
+    before = counted.commits
+
+    async def submit(write: Write) -> bool:
+        await writer.write(write)
+        # Answered: the row must already be there for anyone else to read.
+        async with observer.engine.connect() as conn:
+            found = await conn.execute(select(messages.c.uuid).where(messages.c.uuid == uuid_of(write)))
+            return found.first() is not None
+
+    visible = await asyncio.gather(*(submit(w) for w in all_writes))
+    assert all(visible)
+    commits = counted.commits - before
+    assert 1 <= commits <= count // 4, f"{count} writes took {commits} commits"
+    assert await stored_uuids(observer) == {uuid_of(w) for w in all_writes}
+    assert await delivery_jobs_for(observer) == {uuid_of(w) for w in all_writes}
+
+
+async def test_a_batch_never_exceeds_max_batch(
+    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(max_batch=3, window_seconds=0.005)
+    all_writes = [message_write() for _ in range(10)]
+    before = counted.commits
+    await asyncio.gather(*(writer.write(w) for w in all_writes))
+    assert counted.commits - before == 4  # 3 + 3 + 3 + 1
+    assert len(await stored_uuids(observer)) == 10
+
+
+async def test_writes_arriving_within_the_window_share_a_commit(
+    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.1)
+    before = counted.commits
+    first = asyncio.create_task(writer.write(message_write()))
+    await asyncio.sleep(0.01)  # well inside the window
+    second = asyncio.create_task(writer.write(message_write()))
+    await asyncio.gather(first, second)
+    assert counted.commits - before == 1
+    assert len(await stored_uuids(observer)) == 2
+
+
+async def test_one_bad_write_fails_only_its_caller(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.01)
+    existing = message_write()
+    await writer.write(existing)
+
+    good = [message_write() for _ in range(8)]
+    # A new row and a row whose primary key is taken: the write fails as a whole.
+    bad: Write = [message_write()[0], message_write(uuid_of(existing))[0]]
+    outcomes = await asyncio.gather(
+        *(writer.write(w) for w in [*good[:4], bad, *good[4:]]), return_exceptions=True
+    )
+
+    errors = [o for o in outcomes if o is not None]
+    assert len(errors) == 1 and isinstance(errors[0], IntegrityError)
+    assert outcomes[4] is errors[0]
+    stored = await stored_uuids(observer)
+    assert stored == {uuid_of(existing), *(uuid_of(w) for w in good)}
+    assert bad[0][1]["uuid"] not in stored  # nothing of the failed write was kept
+
+
+async def test_two_writes_of_one_key_in_a_batch_keep_the_first(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.01)
+    shared = str(uuid.uuid4())
+    first, second, other = message_write(shared), message_write(shared), message_write()
+    outcomes = await asyncio.gather(
+        writer.write(first), writer.write(second), writer.write(other), return_exceptions=True
+    )
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], IntegrityError)
+    assert await stored_uuids(observer) == {shared, uuid_of(other)}
+    async with observer.engine.connect() as conn:
+        job_count = len((await conn.execute(select(jobs.c.id))).all())
+    assert job_count == 2  # the failed write's job row was rolled back with it
+
+
+async def test_stop_flushes_writes_handed_over_before_it(
+    counted: CountingDatabase, observer: Database
+) -> None:
+    writer = GroupCommitWriter(counted.database, max_batch=256, window_seconds=0.3)
+    writer.start()
+    pending = [message_write() for _ in range(5)]
+    tasks = [asyncio.create_task(writer.write(w)) for w in pending]
+    await asyncio.sleep(0)  # each has handed its rows over; the writer is waiting out its window
+    assert not any(t.done() for t in tasks)
+
+    await writer.stop()
+    assert all(t.done() and t.exception() is None for t in tasks)
+    assert await stored_uuids(observer) == {uuid_of(w) for w in pending}
+    with pytest.raises(RuntimeError):
+        await writer.write(message_write())
+
+
+async def test_write_before_start_is_refused(counted: CountingDatabase) -> None:
+    writer = GroupCommitWriter(counted.database, max_batch=1, window_seconds=0)
+    with pytest.raises(RuntimeError):
+        await writer.write(message_write())
+    await writer.stop()  # a writer that never started stops quietly
+
+
+async def test_a_caller_that_gives_up_waiting_still_gets_its_rows_written(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.2)
+    write = message_write()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(writer.write(write), timeout=0.01)
+    await writer.stop()
+    assert uuid_of(write) in await stored_uuids(observer)
+
+
+# --- debits written with the rows ------------------------------------------------------------
+
+
+async def make_account(db: Database, api_key: str, *, balance: str = "0", credit_limit: str | None) -> None:
+    async with db.begin() as conn:
+        await insert_account(
+            conn,
+            api_key=api_key,
+            name=api_key,
+            secret_hash="x",
+            signature_secret_enc="x",
+            now=datetime.now(UTC),
+        )
+        await conn.execute(
+            update(accounts)
+            .where(accounts.c.api_key == api_key)
+            .values(
+                balance=Decimal(balance), credit_limit=None if credit_limit is None else Decimal(credit_limit)
+            )
+        )
+
+
+async def balance_of(db: Database, api_key: str) -> Decimal:
+    async with db.engine.connect() as conn:
+        value = (
+            await conn.execute(select(accounts.c.balance).where(accounts.c.api_key == api_key))
+        ).scalar_one()
+    return Decimal(str(value))
+
+
+async def test_concurrent_debits_cannot_spend_past_the_credit_limit(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.01)
+    await make_account(observer, "acctlim1", credit_limit="0.021")
+    price = Decimal("0.007")
+    all_writes = [message_write() for _ in range(5)]
+    debit = Debit(account_id="acctlim1", amount=price, credit_limit=Decimal("0.021"))
+    outcomes = await asyncio.gather(*(writer.write(w, debit) for w in all_writes), return_exceptions=True)
+
+    accepted = [w for w, o in zip(all_writes, outcomes, strict=True) if o is None]
+    refused = [o for o in outcomes if o is not None]
+    assert len(accepted) == 3 and len(refused) == 2
+    assert all(isinstance(o, LowBalance) for o in refused)
+    assert await stored_uuids(observer) == {uuid_of(w) for w in accepted}  # refused rows not written
+    assert await balance_of(observer, "acctlim1") == Decimal("-0.021")
+
+
+@pytest.mark.parametrize(
+    ("price", "limit", "fits"),
+    [("0.1", "0.3", 3), ("0.0333", "0.0999", 3), ("0.0070", "0.0700", 10)],
+)
+async def test_the_last_credit_that_exactly_fits_is_spent(
+    observer: Database, writers: Callable[..., GroupCommitWriter], price: str, limit: str, fits: int
+) -> None:
+    writer = writers(window_seconds=0)
+    await make_account(observer, "acctlim2", credit_limit=limit)
+    debit = Debit(account_id="acctlim2", amount=Decimal(price), credit_limit=Decimal(limit))
+    for _ in range(fits):
+        await writer.write(message_write(), debit)  # one at a time: each its own transaction
+    with pytest.raises(LowBalance):
+        await writer.write(message_write(), debit)
+    assert await balance_of(observer, "acctlim2") == -Decimal(limit)
+
+
+async def test_unlimited_debits_of_a_batch_are_summed_per_account(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.01)
+    await make_account(observer, "acctfree", balance="1", credit_limit=None)
+    debit = Debit(account_id="acctfree", amount=Decimal("0.25"), credit_limit=None)
+    await asyncio.gather(*(writer.write(message_write(), debit) for _ in range(6)))
+    assert await balance_of(observer, "acctfree") == Decimal("-0.5")
+    assert len(await stored_uuids(observer)) == 6
+
+
+async def test_a_failed_write_gives_its_debit_back(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.01)
+    await make_account(observer, "acctroll", balance="1", credit_limit="0")
+    existing = message_write()
+    await writer.write(existing)
+    debit = Debit(account_id="acctroll", amount=Decimal("0.4"), credit_limit=Decimal("0"))
+    outcomes = await asyncio.gather(
+        writer.write(message_write(uuid_of(existing)), debit),  # duplicate key: fails
+        writer.write(message_write(), debit),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[0], IntegrityError) and outcomes[1] is None
+    assert await balance_of(observer, "acctroll") == Decimal("0.6")
+
+
+async def test_a_lost_database_connection_does_not_fail_the_next_write(
+    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter], backend: str
+) -> None:
+    writer = writers(window_seconds=0)
+    await writer.write(message_write())  # the writer now holds a connection of its own
+    if backend == "postgresql":
+        # The server drops it (a restart, an idle timeout, a proxy): the writer must reconnect.
+        async with observer.begin() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+    else:
+        # SQLite has no server; losing the connection means it was closed under the writer.
+        assert writer._conn is not None
+        await writer._conn.invalidate()
+    single = message_write()
+    await writer.write(single)
+    assert uuid_of(single) in await stored_uuids(observer)

@@ -1,0 +1,108 @@
+"""Account operations: balance, top-ups, credit limit, enabling, and the default SMS callbacks.
+
+Changes made here (by the operator's CLI, in another process) reach running API processes when
+their authentication caches expire (`auth_cache_seconds`): the cached account carries its status
+and credit limit. The balance itself is always read and changed in the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tidings.domain.account import AccountStatus
+from tidings.domain.account_settings import Balance, CallbackSettings
+from tidings.domain.errors import AutoReloadNotEnabled, InvalidAccountRequest
+from tidings.store import account_settings as store
+from tidings.store.account_settings import CallbackColumn
+from tidings.store.database import Database
+
+log = logging.getLogger("tidings.accounts")
+
+# Tidings enforces no per-account request rates of its own yet; these are Vonage's defaults, the
+# figures clients read from the settings response to pace themselves.
+MAX_OUTBOUND_REQUESTS = 30
+MAX_INBOUND_REQUESTS = 30
+MAX_CALLS_PER_SECOND = 30
+
+
+@dataclass(frozen=True)
+class CallbackChanges:
+    """What a settings call changes: None leaves a URL as it is, "" clears it."""
+
+    mo_callback_url: str | None = None
+    dr_callback_url: str | None = None
+
+
+class UnknownAccount(LookupError):
+    def __init__(self, api_key: str) -> None:
+        super().__init__(f"no account {api_key}")
+        self.api_key = api_key
+
+
+async def get_balance(database: Database, api_key: str) -> Balance:
+    async with database.engine.connect() as conn:
+        balance = await store.get_balance(conn, api_key)
+    if balance is None:
+        raise UnknownAccount(api_key)
+    return balance
+
+
+async def request_top_up(database: Database, api_key: str, trx: str | None) -> None:
+    """The API's top-up: Vonage repeats the payment made when auto-reload was enabled. Tidings
+    takes no payments, so with auto-reload on the request is acknowledged and logged for the
+    operator, who credits the account with `tidings accounts top-up`."""
+    balance = await get_balance(database, api_key)
+    if not balance.auto_reload:
+        raise AutoReloadNotEnabled()
+    if not trx:
+        raise InvalidAccountRequest("trx", "is required.")
+    log.info(
+        "top-up requested by account %s (trx %r): credit it with `tidings accounts top-up`",
+        api_key,
+        trx[:100],
+    )
+
+
+async def top_up(database: Database, api_key: str, amount: Decimal) -> Balance:
+    """The operator's credit: adds `amount` to the balance."""
+    if not amount.is_finite() or amount <= 0:
+        raise ValueError("the amount must be a positive number")
+    async with database.begin() as conn:
+        if not await store.add_to_balance(conn, api_key, amount):
+            raise UnknownAccount(api_key)
+        balance = await store.get_balance(conn, api_key)
+    assert balance is not None
+    return balance
+
+
+async def set_credit_limit(database: Database, api_key: str, limit: Decimal | None) -> None:
+    """`limit` is how far below zero the balance may go; None lets it fall without limit."""
+    if limit is not None and (not limit.is_finite() or limit < 0):
+        raise ValueError("the credit limit must be zero or a positive number")
+    async with database.begin() as conn:
+        if not await store.set_credit_limit(conn, api_key, limit):
+            raise UnknownAccount(api_key)
+
+
+async def set_enabled(database: Database, api_key: str, enabled: bool) -> None:
+    status = AccountStatus.ACTIVE if enabled else AccountStatus.DISABLED
+    async with database.begin() as conn:
+        if not await store.set_status(conn, api_key, status):
+            raise UnknownAccount(api_key)
+
+
+async def update_callbacks(database: Database, api_key: str, changes: CallbackChanges) -> CallbackSettings:
+    """Applies the changes (URLs already validated by the caller) and returns the settings now."""
+    values: dict[CallbackColumn, str | None] = {}
+    if changes.mo_callback_url is not None:
+        values["mo_callback_url"] = changes.mo_callback_url or None
+    if changes.dr_callback_url is not None:
+        values["dr_callback_url"] = changes.dr_callback_url or None
+    async with database.begin() as conn:
+        await store.set_callbacks(conn, api_key, values)
+        settings = await store.get_callbacks(conn, api_key)
+    if settings is None:
+        raise UnknownAccount(api_key)
+    return settings

@@ -1,0 +1,85 @@
+"""Inbound messages: stored in `messages` (direction `inbound`), or kept aside as unroutable."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.domain.inbound import AccountInboundSettings, InboundMessage, InboundRoute, InboundShape
+from tidings.domain.message import MessageType, Status
+from tidings.store.tables import accounts, messages, unroutable_inbound
+
+
+async def get_inbound_settings(conn: AsyncConnection, api_key: str) -> AccountInboundSettings | None:
+    row = (
+        await conn.execute(
+            select(accounts.c.mo_callback_url, accounts.c.inbound_sms_api, accounts.c.currency).where(
+                accounts.c.api_key == api_key
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return AccountInboundSettings(
+        mo_callback_url=row.mo_callback_url, inbound_sms_api=row.inbound_sms_api, currency=row.currency
+    )
+
+
+def inbound_message_row(message: InboundMessage, route: InboundRoute, *, provider: str) -> dict[str, Any]:
+    # webhook_version holds a Messages API version only; the legacy SMS shape leaves it empty.
+    version = None if route.shape is InboundShape.LEGACY_SMS else route.shape.value
+    return {
+        "uuid": message.uuid,
+        "account_id": message.account_id,
+        "application_id": message.application_id,
+        "direction": "inbound",
+        "channel": message.channel.value,
+        "message_type": MessageType.TEXT.value,
+        "to_address": message.to,
+        "from_address": message.sender,
+        "content": {"text": message.text},
+        "options": {"keyword": message.keyword, "network_code": message.network_code},
+        "webhook_url": route.url,
+        "webhook_version": version,
+        # Received is as far as an inbound message goes.
+        "status": Status.DELIVERED.value,
+        "segments": message.num_messages,
+        "price": message.usage.price,
+        "currency": message.usage.currency,
+        "provider": provider,
+        "created_at": message.received_at,
+        "updated_at": message.received_at,
+    }
+
+
+async def insert_inbound_message(
+    conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, provider: str
+) -> None:
+    await conn.execute(insert(messages).values(**inbound_message_row(message, route, provider=provider)))
+
+
+async def insert_unroutable(
+    conn: AsyncConnection,
+    *,
+    unroutable_id: str,
+    channel: str,
+    to: str,
+    sender: str,
+    payload: dict[str, Any],
+    reason: str,
+    received_at: datetime,
+) -> None:
+    await conn.execute(
+        insert(unroutable_inbound).values(
+            id=unroutable_id,
+            channel=channel,
+            to_address=to,
+            from_address=sender,
+            payload=payload,
+            reason=reason,
+            received_at=received_at,
+        )
+    )

@@ -136,9 +136,22 @@ def test_disable_and_enable(env: dict[str, str], database_url: str) -> None:
     assert authenticates(database_url, account["api_key"], account["api_secret"])
 
 
+def test_default_sms_api_switch(env: dict[str, str]) -> None:
+    account = created(env)
+    assert shown(env, account["api_key"])["default_sms_api"] == "messages"
+
+    switched = tidings(env, "accounts", "set-default-sms", account["api_key"], "sms")
+    assert switched.exit_code == 0, switched.output
+    assert shown(env, account["api_key"])["default_sms_api"] == "sms"
+    assert tidings(env, "accounts", "set-default-sms", account["api_key"], "messages").exit_code == 0
+    assert shown(env, account["api_key"])["default_sms_api"] == "messages"
+    assert tidings(env, "accounts", "set-default-sms", account["api_key"], "voice").exit_code == 2
+
+
 @pytest.mark.parametrize(
     "args",
     [
+        ["set-default-sms", "deadbeef", "sms"],
         ["set-credit", "--credit-limit", "1", "deadbeef"],
         ["set-credit", "--unlimited", "deadbeef"],
         ["top-up", "deadbeef", "1"],

@@ -16,6 +16,7 @@ from tidings.runtime import secret_box
 from tidings.services import account_settings
 from tidings.services.account_settings import UnknownAccount
 from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.store import account_settings as account_settings_store
 from tidings.store import accounts as account_store
 from tidings.store import migrate
 from tidings.store.database import Database
@@ -197,6 +198,21 @@ def enable(api_key: str = typer.Argument(..., help="The account's API key.")) ->
     _set_enabled(api_key, True)
 
 
+@app.command("set-default-sms")
+def set_default_sms(
+    api_key: str = typer.Argument(..., help="The account's API key."),
+    api: account_settings.DefaultSmsApi = typer.Argument(..., help="messages (default) or sms."),
+) -> None:
+    """Switch the account's default SMS API: `sms` keeps inbound SMS and delivery receipts in the
+    SMS API's shapes, sent to the callbacks set with POST /account/settings."""
+
+    async def work(database: Database, _settings: Settings) -> None:
+        await account_settings.set_default_sms_api(database, api_key, api)
+
+    _run_on_account(work)
+    typer.echo(f"default SMS API of {api_key}: {api.value}")
+
+
 @app.command("show")
 def show(
     api_key: str = typer.Argument(..., help="The account's API key."),
@@ -210,6 +226,8 @@ def show(
         if account is None:
             raise UnknownAccount(api_key)
         balance = await account_settings.get_balance(database, api_key)
+        async with database.engine.connect() as conn:
+            default_sms = await account_settings_store.get_inbound_sms_api(conn, api_key)
         return {
             "api_key": api_key,
             "status": account.status.value,
@@ -217,6 +235,7 @@ def show(
             "currency": balance.currency,
             "credit_limit": None if account.credit_limit is None else str(account.credit_limit),
             "auto_reload": balance.auto_reload,
+            "default_sms_api": default_sms,
         }
 
     found = _run_on_account(work)

@@ -43,16 +43,20 @@ class Application:
     @property
     def messages(self) -> MessagesCapability | None:
         """The messages capability as Tidings acts on it; None when the application has none."""
-        raw = self.capabilities.get("messages")
-        if not isinstance(raw, dict):
-            return None
-        webhooks = raw.get("webhooks")
-        if not isinstance(webhooks, dict):
-            webhooks = {}
-        version = raw.get("version")
-        return MessagesCapability(
-            inbound_url=_endpoint(webhooks.get("inbound_url")),
-            status_url=_endpoint(webhooks.get("status_url")),
-            version=WebhookVersion(version) if version in ("v1", "v0.1") else WebhookVersion.V1,
-            authenticate_inbound_media=bool(raw.get("authenticate_inbound_media", False)),
-        )
+        return messages_capability(self.capabilities)
+
+
+def messages_capability(capabilities: dict[str, Any]) -> MessagesCapability | None:
+    raw = capabilities.get("messages")
+    if not isinstance(raw, dict):
+        return None
+    webhooks = raw.get("webhooks")
+    if not isinstance(webhooks, dict):
+        webhooks = {}
+    version = raw.get("version")
+    return MessagesCapability(
+        inbound_url=_endpoint(webhooks.get("inbound_url")),
+        status_url=_endpoint(webhooks.get("status_url")),
+        version=WebhookVersion(version) if version in ("v1", "v0.1") else WebhookVersion.V1,
+        authenticate_inbound_media=bool(raw.get("authenticate_inbound_media", False)),
+    )

@@ -65,6 +65,16 @@ _RANK = {
 }
 
 
+def moves_forward(current: Status, new: Status) -> bool:
+    """A report that would move a message backwards, or repeats its state, changes nothing."""
+    return not current.is_final and new.rank > current.rank
+
+
+def statuses_before(new: Status) -> tuple[Status, ...]:
+    """The statuses a message may be in for `new` to apply."""
+    return tuple(status for status in Status if moves_forward(status, new))
+
+
 class WebhookVersion(StrEnum):
     V1 = "v1"
     V0_1 = "v0.1"
@@ -100,6 +110,8 @@ class Message:
     trusted_recipient: bool | None = None
     application_id: str | None = None
     status: Status = Status.ACCEPTED
+    usage: Usage | None = None  # priced when accepted; a provider's own figure replaces it
+    segments: int | None = None
 
     @property
     def text(self) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 from tidings.domain.account import AccountStatus
 from tidings.domain.account_settings import Balance, CallbackSettings
@@ -25,6 +26,11 @@ log = logging.getLogger("tidings.accounts")
 MAX_OUTBOUND_REQUESTS = 30
 MAX_INBOUND_REQUESTS = 30
 MAX_CALLS_PER_SECOND = 30
+
+
+class DefaultSmsApi(StrEnum):
+    MESSAGES = "messages"
+    SMS = "sms"
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,15 @@ async def set_enabled(database: Database, api_key: str, enabled: bool) -> None:
     status = AccountStatus.ACTIVE if enabled else AccountStatus.DISABLED
     async with database.begin() as conn:
         if not await store.set_status(conn, api_key, status):
+            raise UnknownAccount(api_key)
+
+
+async def set_default_sms_api(database: Database, api_key: str, api: DefaultSmsApi) -> None:
+    """The dashboard's "Default SMS Setting" (migration guide, shared/docs/004): with `sms`, inbound
+    SMS and delivery receipts keep the SMS API's shapes and the callbacks set through
+    /account/settings; with `messages` (the default) they follow the Messages API."""
+    async with database.begin() as conn:
+        if not await store.set_inbound_sms_api(conn, api_key, api.value):
             raise UnknownAccount(api_key)
 
 

@@ -15,7 +15,7 @@ from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, NewJob, enqueue
 from tidings.queue.worker import RetryLater
 from tidings.services.job_kinds import JobKind
-from tidings.services.statuses import StatusRecorder
+from tidings.services.statuses import StatusRecorder, Submission
 from tidings.store import messages as message_store
 from tidings.store.database import Database
 
@@ -64,21 +64,19 @@ class DeliveryService:
             return True
         except ProviderUnavailable as unavailable:
             raise RetryLater(str(unavailable), unavailable.retry_after) from None
+        submission = Submission(
+            provider=connector.name,
+            provider_ref=result.provider_ref,
+            segments=result.segments,
+            usage=result.usage,
+        )
         async with self._database.begin() as conn:
-            current = await message_store.get_message(conn, uuid, for_update=True)
-            if current is None or current.status is not Status.ACCEPTED:
-                return False
             now = _now()
-            await message_store.record_submission(
-                conn,
-                uuid,
-                provider=connector.name,
-                provider_ref=result.provider_ref,
-                segments=result.segments,
-                usage=result.usage,
-                now=now,
-            )
-            await self._recorder.record(conn, current, Status.SUBMITTED, now=now)
+            if (
+                await self._recorder.record(conn, message, Status.SUBMITTED, now=now, submission=submission)
+                is None
+            ):
+                return False  # another run of this job got there first
             follow_ups = [
                 NewJob(
                     kind=JobKind.PROVIDER_REPORT.value,
@@ -105,7 +103,7 @@ class DeliveryService:
         if payload.get("error_code") is not None:
             error = DeliveryError.of(DeliveryErrorCode(payload["error_code"]), payload.get("error_detail"))
         async with self._database.begin() as conn:
-            message = await message_store.get_message(conn, payload["message_uuid"], for_update=True)
+            message = await message_store.get_message(conn, payload["message_uuid"])
             if message is None:
                 log.warning("a report for unknown message %s was dropped", payload["message_uuid"])
                 return False
@@ -132,7 +130,7 @@ class DeliveryService:
     async def _reject(self, uuid: str, error: DeliveryError, job: ClaimedJob | None = None) -> None:
         """Ends the message `rejected`; settles `job` in the same transaction when given."""
         async with self._database.begin() as conn:
-            message = await message_store.get_message(conn, uuid, for_update=True)
+            message = await message_store.get_message(conn, uuid)
             now = _now()
             if message is not None:
                 await self._recorder.record(conn, message, Status.REJECTED, now=now, error=error)

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.application import messages_capability
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.events import StatusEvent
-from tidings.domain.message import Message, Status, WebhookVersion
+from tidings.domain.message import Message, Status, Usage, WebhookVersion, statuses_before
 from tidings.queue.jobs import NewJob, enqueue
 from tidings.services.job_kinds import JobKind
-from tidings.store import accounts as account_store
-from tidings.store import applications as application_store
 from tidings.store import messages as message_store
+from tidings.store.webhook_targets import webhook_settings
 from tidings.webhooks.status_payloads import render_status
 
 
-def moves_forward(current: Status, new: Status) -> bool:
-    """A report that would move a message backwards, or repeats its state, changes nothing."""
-    return not current.is_final and new.rank > current.rank
+@dataclass(frozen=True)
+class Submission:
+    """What the provider answered when it took the message."""
+
+    provider: str
+    provider_ref: str
+    segments: int | None = None
+    usage: Usage | None = None
 
 
 class StatusRecorder:
@@ -36,11 +42,24 @@ class StatusRecorder:
         now: datetime,
         error: DeliveryError | None = None,
         network_code: str | None = None,
+        submission: Submission | None = None,
     ) -> StatusEvent | None:
-        """Apply a status in the caller's transaction; the webhook job commits with it."""
-        if not moves_forward(message.status, status):
+        """Apply a status in the caller's transaction; the webhook job commits with it. Returns
+        None, changing nothing, when the message is already at or past that status."""
+        advanced = await message_store.advance_status(
+            conn,
+            message.uuid,
+            status,
+            allowed_from=statuses_before(status),
+            error=error,
+            now=now,
+            provider=submission.provider if submission else None,
+            provider_ref=submission.provider_ref if submission else None,
+            segments=submission.segments if submission else None,
+            usage=submission.usage if submission else None,
+        )
+        if not advanced:
             return None
-        usage, segments = await message_store.get_usage(conn, message.uuid)
         event = StatusEvent(
             id=str(uuid.uuid4()),
             message_uuid=message.uuid,
@@ -50,8 +69,8 @@ class StatusRecorder:
             status=status,
             timestamp=now,
             client_ref=message.client_ref,
-            usage=usage,
-            segments=segments,
+            usage=(submission.usage if submission else None) or message.usage,
+            segments=(submission.segments if submission else None) or message.segments,
             error=error,
             network_code=network_code,
         )
@@ -65,7 +84,6 @@ class StatusRecorder:
             error=error,
             webhook_url=url,
         )
-        await message_store.set_status(conn, message.uuid, status, error=error, now=now)
         if url:
             body = render_status(event, version)
             webhook = NewJob(
@@ -89,19 +107,13 @@ class StatusRecorder:
         self, conn: AsyncConnection, message: Message
     ) -> tuple[str | None, WebhookVersion]:
         """Where the status webhook goes and in which shape: the request's own webhook_url wins, then
-        the sending application's status_url, then the account's default."""
-        application = None
-        if message.application_id:
-            application = await application_store.get_application(
-                conn, message.application_id, account_id=message.account_id
-            )
-        capability = application.messages if application else None
+        the sending application's status_url, then (for account-level sends) the account's default."""
+        settings = await webhook_settings(conn, message.account_id, message.application_id)
+        capabilities = settings.application_capabilities if settings else None
+        capability = messages_capability(capabilities) if capabilities is not None else None
         version = message.webhook_version or (capability.version if capability else WebhookVersion.V1)
         if message.webhook_url:
             return message.webhook_url, version
-        if capability and capability.status_url:
-            return capability.status_url.address, version
-        if application is None:
-            account = await account_store.get_account(conn, message.account_id)
-            return (account.status_url if account else None), version
-        return None, version
+        if message.application_id:
+            return (capability.status_url.address if capability and capability.status_url else None), version
+        return (settings.account_status_url if settings else None), version

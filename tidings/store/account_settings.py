@@ -60,6 +60,18 @@ async def set_status(conn: AsyncConnection, api_key: str, status: AccountStatus)
     return result.rowcount > 0
 
 
+async def set_inbound_sms_api(conn: AsyncConnection, api_key: str, api: str) -> bool:
+    result = await conn.execute(
+        update(accounts).where(accounts.c.api_key == api_key).values(inbound_sms_api=api)
+    )
+    return result.rowcount > 0
+
+
+async def get_inbound_sms_api(conn: AsyncConnection, api_key: str) -> str | None:
+    query = select(accounts.c.inbound_sms_api).where(accounts.c.api_key == api_key)
+    return (await conn.execute(query)).scalar_one_or_none()
+
+
 # --- default SMS callbacks ----------------------------------------------------------------
 
 

@@ -56,61 +56,53 @@ def message_from_row(row: RowMapping) -> Message:
         trusted_recipient=row["trusted_recipient"],
         status=Status(row["status"]),
         created_at=row["created_at"],
+        usage=Usage(currency=row["currency"], price=Decimal(row["price"]))
+        if row["price"] is not None and row["currency"]
+        else None,
+        segments=row["segments"],
     )
 
 
-async def get_message(conn: AsyncConnection, uuid: str, *, for_update: bool = False) -> Message | None:
+async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
     query = select(messages).where(messages.c.uuid == uuid)
-    if for_update:
-        query = query.with_for_update()
     row = (await conn.execute(query)).mappings().first()
     return message_from_row(row) if row else None
 
 
-async def get_usage(conn: AsyncConnection, uuid: str) -> tuple[Usage | None, int | None]:
-    row = (
-        await conn.execute(
-            select(messages.c.price, messages.c.currency, messages.c.segments).where(messages.c.uuid == uuid)
-        )
-    ).first()
-    if row is None or row.price is None or row.currency is None:
-        return None, row.segments if row else None
-    return Usage(currency=row.currency, price=Decimal(row.price)), row.segments
-
-
-async def record_submission(
+async def advance_status(
     conn: AsyncConnection,
     uuid: str,
+    status: Status,
     *,
-    provider: str,
-    provider_ref: str,
-    segments: int | None,
-    usage: Usage | None,
+    allowed_from: tuple[Status, ...],
+    error: DeliveryError | None,
     now: datetime,
-) -> None:
-    """What the provider answered; its segment count and price, when it tells them, replace the
-    ones estimated at accept time."""
-    values: dict[str, Any] = {"provider": provider, "provider_ref": provider_ref, "updated_at": now}
+    provider: str | None = None,
+    provider_ref: str | None = None,
+    segments: int | None = None,
+    usage: Usage | None = None,
+) -> bool:
+    """Moves the message to `status` only from one of `allowed_from`: the condition is the guard
+    against reports racing each other, so no row lock is taken first. With a submission, the
+    provider's reference (and its own segment count and price, when it tells them) are stored too."""
+    values: dict[str, Any] = {
+        "status": status.value,
+        "error_code": int(error.code) if error else None,
+        "error_detail": error.detail if error else None,
+        "updated_at": now,
+    }
+    if provider is not None:
+        values.update(provider=provider, provider_ref=provider_ref)
     if segments is not None:
         values["segments"] = segments
     if usage is not None:
         values.update(price=usage.price, currency=usage.currency)
-    await conn.execute(update(messages).where(messages.c.uuid == uuid).values(**values))
-
-
-async def set_status(
-    conn: AsyncConnection, uuid: str, status: Status, *, error: DeliveryError | None, now: datetime
-) -> None:
-    await conn.execute(
+    result = await conn.execute(
         update(messages)
-        .where(messages.c.uuid == uuid)
-        .values(
-            status=status.value,
-            error_code=int(error.code) if error else None,
-            error_detail=error.detail if error else None,
-            updated_at=now,
-        )
+        .where(messages.c.uuid == uuid, messages.c.status.in_([s.value for s in allowed_from]))
+        .values(**values)
     )
+    return result.rowcount > 0
 
 
 async def insert_event(

@@ -252,14 +252,52 @@ async def test_a_wrong_secret_is_never_cached(verifications: list[str]) -> None:
     assert (await auth.authenticate(header(API_KEY, SECRET))).api_key == API_KEY
 
 
-async def test_concurrent_wrong_secrets_are_each_verified_and_all_refused() -> None:
+async def test_concurrent_identical_wrong_secrets_share_one_check_and_are_not_cached() -> None:
     source = source_with()
+    source.delay = 0.02  # slow enough that the four requests overlap
     auth = BasicAuthenticator(source, cache_seconds=60)
     results = await asyncio.gather(
         *(auth.authenticate(header(API_KEY, "wrong-secret")) for _ in range(4)), return_exceptions=True
     )
     assert all(isinstance(result, Unauthorized) for result in results)
+    assert len(source.loads) == 1
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(header(API_KEY, "wrong-secret"))
+    assert len(source.loads) == 2  # a refusal is never cached: the next attempt is checked again
+
+
+async def test_concurrent_different_wrong_secrets_are_each_verified() -> None:
+    source = source_with()
+    auth = BasicAuthenticator(source, cache_seconds=60)
+    results = await asyncio.gather(
+        *(auth.authenticate(header(API_KEY, f"wrong-secret-{n}")) for n in range(4)), return_exceptions=True
+    )
+    assert all(isinstance(result, Unauthorized) for result in results)
     assert len(source.loads) == 4
+
+
+async def test_wrong_guesses_do_not_delay_the_owners_check() -> None:
+    """Guesses stuck in their checks must not hold the owner's check back (no per-key queue)."""
+    gate = asyncio.Event()
+
+    class GatedSource(CountingSource):
+        held = 0
+
+        async def load_credentials(self, api_key: str) -> AccountCredentials | None:
+            if self.held < 5:
+                self.held += 1
+                await gate.wait()  # the guesses' checks hang until the owner is through
+            return await super().load_credentials(api_key)
+
+    gated = GatedSource(*source_with().credentials.values())
+    auth = BasicAuthenticator(gated, cache_seconds=60)
+    guesses = [asyncio.create_task(auth.authenticate(header(API_KEY, f"guess-{n}"))) for n in range(5)]
+    await asyncio.sleep(0.01)
+    account = await asyncio.wait_for(auth.authenticate(header(API_KEY, SECRET)), timeout=5)
+    assert account.api_key == API_KEY
+    gate.set()
+    results = await asyncio.gather(*guesses, return_exceptions=True)
+    assert all(isinstance(result, Unauthorized) for result in results)
 
 
 async def test_an_unknown_key_costs_a_full_hash_and_is_refused(verifications: list[str]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import DEAD, DONE, LEASED, PENDING, ClaimedJob, NewJob, RetryPolicy
@@ -41,7 +42,7 @@ async def workers(database: Database) -> AsyncIterator[Callable[..., Worker]]:
         poll_seconds: float = 0.05,
         concurrency: int = 4,
         lease: timedelta = timedelta(seconds=60),
-        on_buried: Callable[[ClaimedJob, str], Awaitable[None]] | None = None,
+        on_buried: Callable[[AsyncConnection, ClaimedJob, str], Awaitable[None]] | None = None,
     ) -> Worker:
         worker = Worker(
             database,
@@ -67,7 +68,8 @@ class Buried:
     def __init__(self) -> None:
         self.calls: list[tuple[ClaimedJob, str]] = []
 
-    async def __call__(self, job: ClaimedJob, error: str) -> None:
+    async def __call__(self, conn: AsyncConnection, job: ClaimedJob, error: str) -> None:
+        assert conn.in_transaction()
         self.calls.append((job, error))
 
 

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, RetryPolicy
 from tidings.store.database import Database
@@ -51,7 +53,7 @@ class Worker:
         concurrency: int,
         poll_seconds: float,
         lease: timedelta,
-        on_buried: Callable[[ClaimedJob, str], Awaitable[None]] | None = None,
+        on_buried: Callable[[AsyncConnection, ClaimedJob, str], Awaitable[None]] | None = None,
     ) -> None:
         self._database = database
         self._handlers = dict(handlers)
@@ -145,10 +147,11 @@ class Worker:
 
     async def _bury(self, job: ClaimedJob, error: str) -> None:
         log.error("job %s (%s) dead after %s attempts: %s", job.id, job.kind, job.attempts, error)
+        # What burying a job means (a message rejected, say) commits with the burial, or neither does.
         async with self._database.begin() as conn:
             buried = await job_store.bury(conn, job, now=_now(), error=error[:2000])
-        if buried and self._on_buried:
-            await self._on_buried(job, error)
+            if buried and self._on_buried:
+                await self._on_buried(conn, job, error)
 
     async def _settle(self, settle: Callable[..., Awaitable[bool]], job: ClaimedJob) -> None:
         async with self._database.begin() as conn:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.base import ProviderUnavailable, SubmitRejected
 from tidings.channels.routing import NoRoute, Router
@@ -17,6 +20,7 @@ from tidings.queue.worker import RetryLater
 from tidings.services.job_kinds import JobKind
 from tidings.services.statuses import StatusRecorder, Submission
 from tidings.store import messages as message_store
+from tidings.store.balances import refund
 from tidings.store.database import Database
 
 log = logging.getLogger("tidings.delivery")
@@ -120,20 +124,32 @@ class DeliveryService:
         self._wake_worker()
         return settled
 
-    async def on_delivery_abandoned(self, job: ClaimedJob, reason: str) -> None:
-        """A message whose delivery job died is told to its owner, never left hanging."""
+    async def on_delivery_abandoned(self, conn: AsyncConnection, job: ClaimedJob, reason: str) -> None:
+        """A message whose delivery job died is told to its owner, never left hanging; called in the
+        transaction that buries the job."""
         if job.kind == JobKind.DELIVER_MESSAGE.value:
-            await self._reject(
-                job.payload["message_uuid"], DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
-            )
+            error = DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
+            await self._reject_in(conn, job.payload["message_uuid"], error, now=_now())
+            self._wake_worker()
 
-    async def _reject(self, uuid: str, error: DeliveryError, job: ClaimedJob | None = None) -> None:
-        """Ends the message `rejected`; settles `job` in the same transaction when given."""
+    async def _reject(self, uuid: str, error: DeliveryError, job: ClaimedJob) -> None:
+        """Ends the message `rejected` before any provider took it, settling `job` with it."""
         async with self._database.begin() as conn:
-            message = await message_store.get_message(conn, uuid)
             now = _now()
-            if message is not None:
-                await self._recorder.record(conn, message, Status.REJECTED, now=now, error=error)
-            if job is not None:
-                await job_store.complete(conn, job, now=now)
+            await self._reject_in(conn, uuid, error, now=now)
+            await job_store.complete(conn, job, now=now)
         self._wake_worker()
+
+    async def _reject_in(
+        self, conn: AsyncConnection, uuid: str, error: DeliveryError, *, now: datetime
+    ) -> None:
+        # Nothing was sent, so nothing is charged: the price taken at accept goes back to the
+        # account and the rejection reports no usage.
+        message = await message_store.get_message(conn, uuid)
+        if message is None or message.status is not Status.ACCEPTED:
+            return
+        unpriced = replace(message, usage=None)
+        if await self._recorder.record(conn, unpriced, Status.REJECTED, now=now, error=error) is None:
+            return
+        if message.usage is not None:
+            await refund(conn, message.account_id, uuid, message.usage.price)

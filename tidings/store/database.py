@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
+        self._write_lock: asyncio.Lock | None = None
         kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
         if self.is_sqlite:
             database = parsed.database
@@ -38,9 +40,23 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Held around every write transaction of this process on SQLite. SQLite has one writer;
+        connections of one process that race for its lock fall into its busy handler, which sleeps
+        up to 100 ms at a time. Queueing them here instead hands the lock over without sleeping;
+        the busy timeout then only arbitrates between processes."""
+        if not self.is_sqlite:
+            yield
+            return
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            yield
+
+    @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        async with self.engine.begin() as conn:
+        async with self.writing(), self.engine.begin() as conn:
             yield conn
 
     @asynccontextmanager

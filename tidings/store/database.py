@@ -18,7 +18,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        self._write_lock: asyncio.Lock | None = None
+        self._write_lock: PriorityLock | None = None
         kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
         if self.is_sqlite:
             database = parsed.database
@@ -40,17 +40,18 @@ class Database:
         return self.dialect == "sqlite"
 
     @asynccontextmanager
-    async def writing(self) -> AsyncIterator[None]:
+    async def writing(self, *, urgent: bool = False) -> AsyncIterator[None]:
         """Held around every write transaction of this process on SQLite. SQLite has one writer;
         connections of one process that race for its lock fall into its busy handler, which sleeps
         up to 100 ms at a time. Queueing them here instead hands the lock over without sleeping;
-        the busy timeout then only arbitrates between processes."""
+        the busy timeout then only arbitrates between processes. `urgent` writes (accepting
+        messages: a client is waiting) go ahead of background ones (the worker's)."""
         if not self.is_sqlite:
             yield
             return
         if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
+            self._write_lock = PriorityLock()
+        async with self._write_lock.hold(urgent=urgent):
             yield
 
     @asynccontextmanager
@@ -77,6 +78,34 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
+
+
+class PriorityLock:
+    """A lock whose urgent holders go before every ordinary one still waiting."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._urgent_waiting = 0
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool) -> AsyncIterator[None]:
+        if urgent:
+            self._urgent_waiting += 1
+            try:
+                await self._lock.acquire()
+            finally:
+                self._urgent_waiting -= 1
+        else:
+            await self._lock.acquire()
+            while self._urgent_waiting:
+                # Step aside: the lock passes on along its queue until an urgent waiter has it.
+                self._lock.release()
+                await asyncio.sleep(0)
+                await self._lock.acquire()
+        try:
+            yield
+        finally:
+            self._lock.release()
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:

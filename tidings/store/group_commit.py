@@ -105,7 +105,7 @@ class GroupCommitWriter:
         try:
             conn = await self._connection()
             try:
-                async with self._database.writing(), conn.begin():
+                async with self._database.writing(urgent=True), conn.begin():
                     refused = await _apply_debits(conn, batch)
                     await _insert_all(conn, [pending for pending in batch if pending not in refused])
             except Exception:

@@ -112,12 +112,12 @@ async def _serve(
             credentials = await create_account(runtime.database, runtime.box, name="demo")
             typer.echo("Created the demo account.")
             print_credentials(credentials, as_json=False)
+        _tune_garbage_collector()
         if role is Role.WORKER:
             typer.echo("Tidings worker running", err=True)
             await stop.wait()
             return
         app = create_app(runtime)
-        _tune_garbage_collector()
         listeners = [_listener(app, host, port, None)]
         if certificate:
             listeners.append(_listener(app, host, tls_port, certificate))

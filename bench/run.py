@@ -1,8 +1,11 @@
 """`python -m bench.run`: measure the send path (POST /v1/messages → 202) and print one table.
 
 In one run, on this machine, with wrk as the load generator: the bare FastAPI baseline, then
-`tidings serve --role all` on SQLite and on PostgreSQL. Each gets a warm-up, then the measured
-run; for Tidings the rows in `messages` are counted afterwards against the 202s wrk saw.
+Tidings on SQLite and on PostgreSQL, each in role `all` (worker in the same process, as shipped)
+and role `api` (accepts alone), each with Basic auth and with a fresh Bearer JWT per request.
+Every (backend, role, auth) is a fresh server on fresh data, so no row inherits another's queue
+backlog or table size; the JWT row follows its Basic twin. Each row gets a warm-up, then the
+measured run; for Tidings the rows in `messages` are counted afterwards against the 202s wrk saw.
 See bench/README.md.
 """
 
@@ -16,21 +19,38 @@ import platform
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import targets
+from bench.tokens import TokenPool, mint_pool, pool_size
 from bench.wrk import WrkMissing, WrkResult, find_wrk, run_wrk, wrk_version
 
 RESULTS = Path(__file__).with_name("results")
 BACKENDS = ("sqlite", "postgresql")
+ROLES = ("all", "api")
+AUTHS = ("basic", "jwt")
+ROLE_LABELS = {"all": "all (+worker)", "api": "api (no worker)"}
+FALLBACK_RPS = 5000.0  # pool sizing when neither a Basic nor a bare rate was measured
+
+
+def _comma_list(
+    parser: argparse.ArgumentParser, option: str, value: str, allowed: tuple[str, ...]
+) -> list[str]:
+    chosen = list(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    unknown = set(chosen) - set(allowed)
+    if unknown or not chosen:
+        parser.error(f"{option}: choose from {', '.join(allowed)} (got {value!r})")
+    return [a for a in allowed if a in chosen]  # always in the table's order
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=30, help="seconds of each measured run (30)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of each measured run (10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each run (3)")
     parser.add_argument(
         "--connections", default="32", help="concurrent connections; a comma list runs each (32)"
@@ -46,9 +66,32 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--role",
-        default="all",
-        choices=("all", "api"),
-        help="`tidings serve --role`: all = worker in the same process, as shipped (all)",
+        default=",".join(ROLES),
+        help="`tidings serve --role`, comma list (all,api): all = worker in the same process, as "
+        "shipped; api = accepts alone, worker off",
+    )
+    parser.add_argument(
+        "--auth",
+        default=",".join(AUTHS),
+        help="comma list (basic,jwt): basic = the account's key and secret; jwt = a fresh RS256 "
+        "Bearer token per request, signed with a benchmark application's key",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/0",
+        help="TIDINGS_REDIS_URL for Tidings when jwt is measured: the replay cache, as in production",
+    )
+    parser.add_argument(
+        "--token-margin",
+        type=float,
+        default=1.5,
+        help="JWT pool = Basic requests/s (same server) x (warm-up + duration) x this (1.5)",
+    )
+    parser.add_argument(
+        "--mint-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes signing the JWT pool before each JWT row (CPU count)",
     )
     parser.add_argument(
         "--delivery-delay",
@@ -68,8 +111,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.backends) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; choose from {', '.join(BACKENDS)}")
+    args.roles = _comma_list(parser, "--role", args.role, ROLES)
+    args.auths = _comma_list(parser, "--auth", args.auth, AUTHS)
     if not args.connections or min(args.connections) < 1:
         parser.error("--connections must be positive")
+    if args.token_margin < 1:
+        parser.error("--token-margin must be at least 1")
     return args
 
 
@@ -90,11 +137,45 @@ def _settled_count(server: targets.Server) -> int:
         previous = current
 
 
-def _measure(server: targets.Server, wrk: str, args: argparse.Namespace, connections: int) -> dict[str, Any]:
-    label = f"{server.target}/{server.backend} c={connections}"
+def _row_key(row: dict[str, Any]) -> str:
+    if row["target"] == "bare":
+        return f"bare c={row['connections']}"
+    return f"{row['backend']}/{row['role']}/{row['auth']} c={row['connections']}"
 
-    def load(seconds: float) -> WrkResult:
-        return run_wrk(
+
+def _smoke_jwt(server: targets.Server, pool: TokenPool) -> None:
+    """One send with the pool's first token, so a refused JWT fails loudly, not as 10 s of 401s."""
+    token = pool.path.open().readline().strip()
+    request = urllib.request.Request(
+        server.url,
+        data=targets.SMOKE_BODY,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, error.read()
+    pool.advance("smoke check", used=1, next_line=1, exhausted=0)
+    if status != 202:
+        raise RuntimeError(f"Tidings answered the first JWT send with {status}: {answer!r}")
+
+
+def _measure(
+    server: targets.Server,
+    wrk: str,
+    args: argparse.Namespace,
+    connections: int,
+    *,
+    role: str | None,
+    auth: str | None,
+    pool: TokenPool | None = None,
+) -> dict[str, Any]:
+    label = f"{server.target}/{server.backend}" + (f"/{role}/{auth}" if role else "") + f" c={connections}"
+
+    def load(phase: str, seconds: float) -> WrkResult:
+        result = run_wrk(
             wrk,
             server.url,
             authorization=server.authorization,
@@ -102,20 +183,35 @@ def _measure(server: targets.Server, wrk: str, args: argparse.Namespace, connect
             threads=args.threads,
             duration_s=seconds,
             count_status=args.count_status,
+            tokens_file=pool.path if pool else None,
+            tokens_start=pool.cursor if pool else 0,
         )
+        if pool:
+            assert result.tokens_used is not None and result.tokens_next is not None
+            pool.advance(
+                phase,
+                used=result.tokens_used,
+                next_line=result.tokens_next,
+                exhausted=result.tokens_exhausted or 0,
+            )
+        return result
 
     if args.warmup > 0:
         _say(f"  {label}: warm-up {args.warmup:g}s")
-        load(args.warmup)
+        load("warm-up", args.warmup)
     before = _settled_count(server) if server.count_messages else None
     _say(f"  {label}: measuring {args.duration:g}s")
-    result = load(args.duration)
+    result = load("measured", args.duration)
     row: dict[str, Any] = {
         "target": server.target,
         "backend": server.backend,
+        "role": role,
+        "auth": auth,
         "connections": connections,
         **result.as_dict(),
     }
+    if pool:
+        row["tokens"] = pool.as_dict()
     if server.count_messages and before is not None:
         written = _settled_count(server) - before
         # Rows beyond the 202s are requests wrk abandoned when its clock ran out (at most one per
@@ -133,44 +229,146 @@ def _measure(server: targets.Server, wrk: str, args: argparse.Namespace, connect
 
 
 @contextlib.contextmanager
-def _target(name: str, workdir: Path, args: argparse.Namespace) -> Iterator[targets.Server]:
-    if name == "bare":
+def _target(
+    backend: str, role: str | None, workdir: Path, args: argparse.Namespace
+) -> Iterator[targets.Server]:
+    redis_url = args.redis_url if "jwt" in args.auths else None
+    if backend == "bare":
         with targets.bare(workdir) as server:
             yield server
-    elif name == "sqlite":
-        with targets.tidings_sqlite(workdir, role=args.role, delivery_delay_s=args.delivery_delay) as server:
+    elif backend == "sqlite":
+        assert role is not None
+        with targets.tidings_sqlite(
+            workdir, role=role, delivery_delay_s=args.delivery_delay, redis_url=redis_url
+        ) as server:
             yield server
     else:
+        assert role is not None
         with targets.tidings_postgresql(
-            workdir, admin_url=args.postgres_url, role=args.role, delivery_delay_s=args.delivery_delay
+            workdir,
+            admin_url=args.postgres_url,
+            role=role,
+            delivery_delay_s=args.delivery_delay,
+            redis_url=redis_url,
         ) as server:
             yield server
 
 
+def _expected_rps(rows: list[dict[str, Any]], backend: str, role: str, connections: int) -> tuple[float, str]:
+    """What to size a JWT pool by: the Basic rate just measured (same backend, role), else bare's."""
+    for row in reversed(rows):
+        if (row["backend"], row["role"], row["auth"], row["connections"]) == (
+            backend,
+            role,
+            "basic",
+            connections,
+        ):
+            return row["requests_per_second"], "the Basic row"
+    for row in rows:
+        if row["target"] == "bare" and row["connections"] == connections:
+            return row["requests_per_second"], "the bare app"
+    return FALLBACK_RPS, "a fixed guess"
+
+
+def _jwt_pool(
+    server: targets.Server,
+    application: tuple[str, str],
+    workdir: Path,
+    args: argparse.Namespace,
+    rows: list[dict[str, Any]],
+    role: str,
+    connections: int,
+) -> TokenPool:
+    rps, basis = _expected_rps(rows, server.backend, role, connections)
+    seconds = args.warmup + args.duration
+    count = pool_size(rps, seconds, args.token_margin, connections) + 1  # +1: the smoke check
+    _say(
+        f"  {server.backend}/{role}/jwt c={connections}: minting {count} tokens "
+        f"({rps:.0f}/s from {basis} x {seconds:g}s x {args.token_margin:g}) in {args.mint_processes} process(es)"
+    )
+    pool = mint_pool(
+        workdir / f"tokens-c{connections}.txt",
+        application_id=application[0],
+        private_key_pem=application[1],
+        count=count,
+        processes=args.mint_processes,
+    )
+    _say(f"  minted in {pool.mint_seconds:.1f}s ({pool.size / pool.mint_seconds:.0f} tokens/s)")
+    _smoke_jwt(server, pool)
+    return pool
+
+
+def _measure_tidings(
+    server: targets.Server,
+    wrk: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    role: str,
+    auth: str,
+    rows: list[dict[str, Any]],
+) -> None:
+    application = targets.create_application(server) if auth == "jwt" else None
+    for connections in args.connections:
+        pool = None
+        if application is not None:
+            pool = _jwt_pool(server, application, workdir, args, rows, role, connections)
+        rows.append(_measure(server, wrk, args, connections, role=role, auth=auth, pool=pool))
+
+
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
     bare = {row["connections"]: row["requests_per_second"] for row in rows if row["target"] == "bare"}
+    basic = {
+        (row["backend"], row["role"], row["connections"]): row["requests_per_second"]
+        for row in rows
+        if row["auth"] == "basic"
+    }
     for row in rows:
         base = bare.get(row["connections"])
         row["ratio_vs_bare"] = round(row["requests_per_second"] / base, 3) if base else None
+        same_server = basic.get((row["backend"], row["role"], row["connections"]))
+        row["ratio_jwt_vs_basic"] = (
+            round(row["requests_per_second"] / same_server, 3)
+            if row["auth"] == "jwt" and same_server
+            else None
+        )
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    header = ["target", "backend", "connections", "requests/s", "p50 ms", "p99 ms", "errors", "ratio vs bare"]
+    header = [
+        "target",
+        "backend",
+        "role",
+        "auth",
+        "connections",
+        "requests/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "ratio vs bare",
+        "ratio JWT/Basic",
+    ]
     lines = [
         [
             row["target"],
             row["backend"],
+            ROLE_LABELS.get(row["role"] or "", "-"),
+            row["auth"] or "-",
             str(row["connections"]),
             f"{row['requests_per_second']:.0f}",
             f"{row['latency_ms']['p50']:.2f}",
             f"{row['latency_ms']['p99']:.2f}",
-            str(row["errors"]["total"]),
-            "-" if row.get("ratio_vs_bare") is None else f"{row['ratio_vs_bare']:.2f}",
+            str(row["errors"]["total"]) + (" (!)" if row.get("tokens", {}).get("ran_out") else ""),
+            _ratio(row.get("ratio_vs_bare")),
+            _ratio(row.get("ratio_jwt_vs_basic")),
         ]
         for row in rows
     ]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    left = {0, 1}
+    left = {0, 1, 2, 3}
 
     def render(cells: list[str]) -> str:
         return "  ".join(
@@ -190,21 +388,66 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         d = row["durability"]
         verdict = "ok" if d["ok"] else "FAILED"
         notes.append(
-            f"durability {row['backend']} c={row['connections']}: {d['rows_written']} rows written, "
+            f"durability {_row_key(row)}: {d['rows_written']} rows written, "
             f"{d['accepted_by_wrk']} 202s counted by wrk, {d['rows_without_answer']} rows whose answer wrk "
             f"abandoned at the end, {d['answers_without_row']} answers without a row: {verdict}; "
             f"{row['deliveries_pending_after_run']} deliveries still queued after the run"
         )
-    worker = (
-        "on (tidings serve --role all: the worker runs in the same process and hands every accepted "
-        "message to the simulator during the run)"
-        if args.role == "all"
-        else "off (tidings serve --role api: accepted messages queue up for a worker)"
+    for row in rows:
+        if "tokens" not in row:
+            continue
+        t = row["tokens"]
+        used = t["used"]
+        ran_out = (
+            f"RAN OUT: {sum(t['requests_without_token'].values())} requests went without a token "
+            "(401s, counted as errors; the row is not valid, raise --token-margin)"
+            if t["ran_out"]
+            else "never ran out"
+        )
+        notes.append(
+            f"tokens {_row_key(row)}: {t['minted']} minted in {t['mint_seconds']:g}s "
+            f"({t['tokens_per_second']}/s, {t['mint_processes']} processes, before the warm-up); "
+            f"taken: {used.get('smoke check', 0)} smoke check + {used.get('warm-up', 0)} warm-up + "
+            f"{used.get('measured', 0)} measured, each once; {t['left']} left; {ran_out}"
+        )
+    roles = {
+        "all": "all (+worker) = `tidings serve --role all`, as shipped: the worker runs in the same "
+        "process and hands every accepted message to the simulator during the run",
+        "api": "api (no worker) = `tidings serve --role api`: accepts alone, messages queue up for a worker",
+    }
+    for role in args.roles:
+        notes.append(f"role {roles[role]}")
+    notes.append(
+        f"delivery reports held back {args.delivery_delay:g}s; each (backend, role, auth) is a fresh "
+        "server on fresh data (no row inherits another's queue backlog)"
     )
-    notes.append(f"worker: {worker}; delivery reports held back {args.delivery_delay:g}s")
+    if "jwt" in args.auths:
+        notes.append(
+            f"Tidings ran with TIDINGS_REDIS_URL={args.redis_url} (Basic and JWT rows alike): the JWT "
+            "replay cache (one SET NX per request) in Redis, as in production; Basic requests do not touch it"
+        )
+        notes.append(
+            "jwt = `Authorization: Bearer <token>`, a fresh RS256 token per request (claims application_id, "
+            "iat, exp = iat + 900, jti uuid4, as vonage_jwt builds them), signed with the key of an "
+            "application created through POST /v2/applications; minted before the row, so signing "
+            "is not in the measured time"
+        )
+        notes.append(
+            "ratio JWT/Basic = a JWT row's requests/s / the Basic row's with the same backend, role and "
+            "connections in this run (Basic measured just before, on its own fresh server); target >= 0.80"
+        )
+    notes.append(
+        "ratio vs bare = requests/s / the bare app's at the same connections (bare gets the Basic header)"
+    )
     status = "exact non-202 (response hook)" if args.count_status else "wrk's status >= 400 count"
     notes.append(f"errors = socket errors + timeouts + {status}")
     return "\n".join(notes)
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, str | None, str | None]]:
+    return [("bare", None, None)] + [
+        (backend, role, auth) for backend in args.backends for role in args.roles for auth in args.auths
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,27 +457,45 @@ def main(argv: list[str] | None = None) -> int:
     except WrkMissing as missing:
         _say(str(missing))
         return 2
-    names = ["bare", *args.backends]
-    per_run = args.warmup + args.duration + 3
-    _say(
-        f"bench: {', '.join(names)} at connections {args.connections}, {args.duration:g}s each after "
-        f"{args.warmup:g}s warm-up, wrk -t{args.threads} (about "
-        f"{len(names) * (len(args.connections) * per_run + 6):.0f}s)"
+    if "jwt" in args.auths:
+        try:
+            targets.check_redis(args.redis_url)
+        except RuntimeError as error:
+            _say(str(error))
+            return 2
+    plan = _plan(args)
+    per_run = args.warmup + args.duration + 2
+    mint = 8 * len(args.connections)  # about 40k tokens at about 5k/s on two cores
+    estimate = sum(
+        len(args.connections) * per_run + (3 if backend == "bare" else 6) + (mint if auth == "jwt" else 0)
+        for backend, _, auth in plan
     )
+    _say(
+        f"bench: bare, then {', '.join('/'.join(str(p) for p in step) for step in plan[1:])} (a fresh "
+        f"server each), at connections {args.connections}, {args.duration:g}s each after "
+        f"{args.warmup:g}s warm-up, wrk -t{args.threads} (about {estimate:.0f}s)"
+    )
+    started = time.monotonic()
     rows: list[dict[str, Any]] = []
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tidings-bench-") as tmp:
-        for name in names:
+        for backend, role, auth in plan:
+            name = backend if role is None else f"{backend}-{role}-{auth}"
             workdir = Path(tmp) / name
             workdir.mkdir()
             try:
-                with _target(name, workdir, args) as server:
+                with _target(backend, role, workdir, args) as server:
                     _say(f"{name}: listening on {server.url}")
-                    for connections in args.connections:
-                        rows.append(_measure(server, wrk, args, connections))
+                    if role is None:
+                        for connections in args.connections:
+                            rows.append(_measure(server, wrk, args, connections, role=None, auth=None))
+                    else:
+                        assert auth is not None
+                        _measure_tidings(server, wrk, args, workdir, role, auth, rows)
             except Exception as error:  # one target failing should not hide the others' numbers
                 failures.append(f"{name}: {error}")
                 _say(f"{name}: FAILED: {error}")
+    elapsed = time.monotonic() - started
     _add_ratios(rows)
     print()
     print(format_table(rows))
@@ -244,6 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAILED {failure}")
     report = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "elapsed_s": round(elapsed, 1),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -255,8 +517,11 @@ def main(argv: list[str] | None = None) -> int:
             "warmup_s": args.warmup,
             "connections": args.connections,
             "wrk_threads": args.threads,
-            "tidings_role": args.role,
-            "worker": "on" if args.role == "all" else "off",
+            "tidings_roles": args.roles,
+            "auths": args.auths,
+            "redis_url": args.redis_url if "jwt" in args.auths else None,
+            "token_margin": args.token_margin,
+            "mint_processes": args.mint_processes,
             "simulator_delivery_delay_s": args.delivery_delay,
             "count_status": args.count_status,
             "tidings_env": sorted(k for k in os.environ if k.startswith("TIDINGS_")),
@@ -266,9 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwritten to {args.output}")
+    print(f"\nwritten to {args.output} (whole run {elapsed:.0f}s)")
     lost = any(not row["durability"]["ok"] for row in rows if "durability" in row)
-    return 1 if failures or lost else 0
+    ran_out = any(row["tokens"]["ran_out"] for row in rows if "tokens" in row)
+    return 1 if failures or lost or ran_out else 0
 
 
 if __name__ == "__main__":

@@ -4,6 +4,10 @@
 - tidings on SQLite: `tidings serve` with a fresh TIDINGS_HOME in a temporary directory;
 - tidings on PostgreSQL: a fresh database created for the run (`tidings db upgrade` first),
   dropped at the end.
+
+Each Tidings target is one (backend, role) pair with its own fresh data. With `redis_url`, it
+runs with TIDINGS_REDIS_URL (the JWT replay cache in Redis, as in production), and
+`create_application` makes the application whose key signs the benchmark's JWTs.
 """
 
 from __future__ import annotations
@@ -52,6 +56,10 @@ class Server:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1/messages"
+
+    @property
+    def applications_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v2/applications"
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -125,7 +133,9 @@ def bare(workdir: Path) -> Iterator[Server]:
         server.stop()
 
 
-def _tidings_env(home: Path, database_url: str | None, delivery_delay_s: float) -> dict[str, str]:
+def _tidings_env(
+    home: Path, database_url: str | None, delivery_delay_s: float, redis_url: str | None
+) -> dict[str, str]:
     # TIDINGS_* settings in the caller's environment (e.g. group-commit knobs) still apply;
     # where the data lives is always ours.
     env = {k: v for k, v in os.environ.items() if k not in ("TIDINGS_HOME", "TIDINGS_DATABASE_URL")}
@@ -133,6 +143,8 @@ def _tidings_env(home: Path, database_url: str | None, delivery_delay_s: float) 
     env["TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS"] = str(delivery_delay_s)
     if database_url:
         env["TIDINGS_DATABASE_URL"] = database_url
+    if redis_url:
+        env["TIDINGS_REDIS_URL"] = redis_url
     return env
 
 
@@ -151,13 +163,50 @@ def _create_account(env: dict[str, str], cwd: Path) -> str:
     return f"Basic {token}"
 
 
+def check_redis(url: str) -> None:
+    """Raises with a hint when Redis does not answer at `url` (the JWT rows need it)."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except RedisError as error:
+        raise RuntimeError(
+            f"Redis at {url} does not answer ({error}); the JWT rows need it (--redis-url)"
+        ) from None
+    finally:
+        client.close()
+
+
+def create_application(server: Server) -> tuple[str, str]:
+    """POST /v2/applications with the account's Basic credentials and no public key: Tidings
+    generates the key pair and returns the private half once. Returns (id, private key PEM)."""
+    body = json.dumps({"name": "bench", "capabilities": {"messages": {}}}).encode()
+    request = urllib.request.Request(
+        server.applications_url,
+        data=body,
+        headers={"Content-Type": "application/json", "Authorization": server.authorization},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, answer = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, answer = error.code, error.read()
+    if status != 201:
+        raise RuntimeError(f"creating the benchmark application answered {status}: {answer!r}")
+    created = json.loads(answer)
+    return str(created["id"]), str(created["keys"]["private_key"])
+
+
 @contextlib.contextmanager
 def _tidings(
     workdir: Path, backend: str, env: dict[str, str], role: str
 ) -> Iterator[tuple[Server, dict[str, str]]]:
     authorization = _create_account(env, workdir)
     port = _free_port()
-    log_path = workdir / f"tidings-{backend}.log"
+    log_path = workdir / f"tidings-{backend}-{role}.log"
     process = _start(
         [*TIDINGS, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", role],
         env,
@@ -173,9 +222,11 @@ def _tidings(
 
 
 @contextlib.contextmanager
-def tidings_sqlite(workdir: Path, *, role: str, delivery_delay_s: float) -> Iterator[Server]:
+def tidings_sqlite(
+    workdir: Path, *, role: str, delivery_delay_s: float, redis_url: str | None = None
+) -> Iterator[Server]:
     home = workdir / "sqlite-home"
-    env = _tidings_env(home, None, delivery_delay_s)
+    env = _tidings_env(home, None, delivery_delay_s, redis_url)
     database = home / "tidings.db"
 
     def query(sql: str) -> int:
@@ -221,14 +272,14 @@ def _pg_admin(url: str, sql: str) -> None:
 
 @contextlib.contextmanager
 def tidings_postgresql(
-    workdir: Path, *, admin_url: str, role: str, delivery_delay_s: float
+    workdir: Path, *, admin_url: str, role: str, delivery_delay_s: float, redis_url: str | None = None
 ) -> Iterator[Server]:
     name = f"tidings_bench_{uuid.uuid4().hex[:10]}"
     _pg_admin(admin_url, f'CREATE DATABASE "{name}"')
     try:
         plain_url = _with_database(admin_url, name)
         sqlalchemy_url = "postgresql+asyncpg://" + plain_url.split("://", 1)[1]
-        env = _tidings_env(workdir / "postgresql-home", sqlalchemy_url, delivery_delay_s)
+        env = _tidings_env(workdir / "postgresql-home", sqlalchemy_url, delivery_delay_s, redis_url)
         _tidings_cli(["db", "upgrade"], env, workdir)
         with _tidings(workdir, "postgresql", env, role) as (server, _):
             server.count_messages = lambda: _pg_query(plain_url, "SELECT count(*) FROM messages")

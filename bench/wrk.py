@@ -45,6 +45,9 @@ class WrkResult:
     non_202: int | None  # exact count, only when the response() hook was on
     latency_us: dict[str, float]
     raw_output: str
+    tokens_used: int | None = None  # JWT runs: tokens taken from the pool
+    tokens_exhausted: int | None = None  # JWT runs: requests sent without a token (401s)
+    tokens_next: int | None = None  # JWT runs: first pool line no thread took, relative to the start
 
     @property
     def requests_per_second(self) -> float:
@@ -96,15 +99,23 @@ def run_wrk(
     duration_s: float,
     count_status: bool,
     timeout_s: float = 10.0,
+    tokens_file: Path | None = None,
+    tokens_start: int = 0,
 ) -> WrkResult:
+    """One wrk run. With `tokens_file`, every request carries the next unused Bearer token from
+    that file, from line `tokens_start` on (bench/post.lua), instead of `authorization`."""
+    threads = max(1, min(threads, connections))
     env = {
         **os.environ,
         "BENCH_AUTHORIZATION": authorization,
         "BENCH_COUNT_STATUS": "1" if count_status else "0",
+        "BENCH_TOKENS_FILE": str(tokens_file) if tokens_file else "",
+        "BENCH_TOKENS_START": str(tokens_start),
+        "BENCH_THREADS": str(threads),
     }
     command = [
         wrk,
-        f"--threads={max(1, min(threads, connections))}",
+        f"--threads={threads}",
         f"--connections={connections}",
         f"--duration={max(1, round(duration_s))}s",
         f"--timeout={round(timeout_s)}s",
@@ -120,6 +131,11 @@ def run_wrk(
     if done.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed (exit {done.returncode}):\n{output}")
     data = json.loads(line[len(_MARKER) :])
+
+    def token_count(name: str) -> int | None:
+        value = data.get(name, -1)
+        return int(value) if tokens_file and value >= 0 else None
+
     return WrkResult(
         requests=int(data["requests"]),
         duration_s=data["duration_us"] / 1e6,
@@ -131,4 +147,7 @@ def run_wrk(
         non_202=int(data["non_202"]) if data["non_202"] >= 0 else None,
         latency_us={name: float(value) for name, value in data["latency_us"].items()},
         raw_output=output,
+        tokens_used=token_count("tokens_used"),
+        tokens_exhausted=token_count("tokens_exhausted"),
+        tokens_next=token_count("tokens_next"),
     )

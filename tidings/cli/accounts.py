@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -10,6 +9,7 @@ from typing import TypeVar
 
 import typer
 
+from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.account_settings import Balance
 from tidings.runtime import secret_box
@@ -18,26 +18,10 @@ from tidings.services.account_settings import UnknownAccount
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import account_settings as account_settings_store
 from tidings.store import accounts as account_store
-from tidings.store import migrate
 from tidings.store.database import Database
 
 app = typer.Typer(help="Accounts (tenants) and their credentials.", no_args_is_help=True)
 T = TypeVar("T")
-
-
-def _with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    settings = Settings()
-
-    async def run() -> T:
-        database = Database(settings.resolved_database_url)
-        try:
-            if settings.should_auto_migrate:
-                await migrate.upgrade(database.url)
-            return await work(database, settings)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(run())
 
 
 def print_credentials(credentials: NewAccountCredentials, *, as_json: bool) -> None:
@@ -69,7 +53,7 @@ def create(
     async def work(database: Database, settings: Settings) -> NewAccountCredentials:
         return await create_account(database, secret_box(settings), name=name, status_url=status_url)
 
-    print_credentials(_with_database(work), as_json=as_json)
+    print_credentials(with_database(work), as_json=as_json)
 
 
 @app.command("set-status-url")
@@ -83,7 +67,7 @@ def set_status_url(
         async with database.begin() as conn:
             return await account_store.set_status_url(conn, api_key, url or None)
 
-    if not _with_database(work):
+    if not with_database(work):
         typer.echo(f"no account {api_key}", err=True)
         raise typer.Exit(1)
     typer.echo("updated")
@@ -101,7 +85,7 @@ def list_accounts(as_json: bool = typer.Option(False, "--json")) -> None:
             for a in found
         ]
 
-    rows = _with_database(work)
+    rows = with_database(work)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -125,7 +109,7 @@ def _amount(value: str, what: str) -> Decimal:
 def _run_on_account(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     """Runs `work`, turning an unknown API key or a refused value into a message and exit 1."""
     try:
-        return _with_database(work)
+        return with_database(work)
     except UnknownAccount as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None

@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
 import typer
 
+from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.errors import NumberActionFailed
 from tidings.domain.number import NumberType, OwnedNumber, parse_features
 from tidings.services.numbers import NumbersService
-from tidings.store import migrate
 from tidings.store import numbers as number_store
 from tidings.store.database import Database
 from tidings.wire.numbers import owned_number_body
 
 app = typer.Typer(help="Virtual numbers and the accounts that rent them.", no_args_is_help=True)
 T = TypeVar("T")
-
-
-def with_database(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
-    settings = Settings()
-
-    async def run() -> T:
-        database = Database(settings.resolved_database_url)
-        try:
-            if settings.should_auto_migrate:
-                await migrate.upgrade(database.url)
-            return await work(database, settings)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(run())
 
 
 def number_record(number: OwnedNumber) -> dict[str, object]:

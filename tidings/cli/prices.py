@@ -6,19 +6,17 @@ accepted after that.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 
+from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.message import Channel
 from tidings.domain.pricing import PriceEntry
-from tidings.store import migrate
 from tidings.store import prices as price_store
 from tidings.store.database import Database
 
@@ -28,21 +26,6 @@ app = typer.Typer(
 T = TypeVar("T")
 
 _CHANNELS = sorted(channel.value for channel in Channel)
-
-
-def _with_database(work: Callable[[Database], Awaitable[T]]) -> tuple[T, Settings]:
-    settings = Settings()
-
-    async def run() -> T:
-        database = Database(settings.resolved_database_url)
-        try:
-            if settings.should_auto_migrate:
-                await migrate.upgrade(database.url)
-            return await work(database)
-        finally:
-            await database.dispose()
-
-    return asyncio.run(run()), settings
 
 
 def price_entry(
@@ -121,11 +104,12 @@ def set_price(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
 
-    async def work(database: Database) -> None:
+    async def work(database: Database, _settings: Settings) -> None:
         async with database.begin() as conn:
             await price_store.upsert_price(conn, entry)
 
-    _, settings = _with_database(work)
+    with_database(work)
+    settings = Settings()
     typer.echo(
         f"{entry.channel} {entry.prefix or '(default)'}: {entry.price} {entry.currency}; {_refresh_note(settings)}"
     )
@@ -138,11 +122,12 @@ def remove_price(
 ) -> None:
     """Remove the price of one channel and prefix."""
 
-    async def work(database: Database) -> bool:
+    async def work(database: Database, _settings: Settings) -> bool:
         async with database.begin() as conn:
             return await price_store.delete_price(conn, channel, prefix.removeprefix("+"))
 
-    removed, settings = _with_database(work)
+    removed = with_database(work)
+    settings = Settings()
     if not removed:
         typer.echo(f"no price for {channel} {prefix}", err=True)
         raise typer.Exit(1)
@@ -153,11 +138,11 @@ def remove_price(
 def list_prices(as_json: bool = typer.Option(False, "--json", help="Print a JSON array.")) -> None:
     """List the price list, by channel and prefix."""
 
-    async def work(database: Database) -> list[PriceEntry]:
+    async def work(database: Database, _settings: Settings) -> list[PriceEntry]:
         async with database.engine.connect() as conn:
             return await price_store.load_prices(conn)
 
-    entries, _ = _with_database(work)
+    entries = with_database(work)
     entries.sort(key=lambda e: (e.channel, e.prefix))
     if as_json:
         typer.echo(json.dumps([_entry_json(e) for e in entries]))
@@ -183,7 +168,7 @@ def load_prices(
         typer.echo(f"{file}: {error}", err=True)
         raise typer.Exit(1) from None
 
-    async def work(database: Database) -> None:
+    async def work(database: Database, _settings: Settings) -> None:
         async with database.begin() as conn:
             if replace:
                 for old in await price_store.load_prices(conn):
@@ -191,7 +176,8 @@ def load_prices(
             for entry in entries:
                 await price_store.upsert_price(conn, entry)
 
-    _, settings = _with_database(work)
+    with_database(work)
+    settings = Settings()
     typer.echo(f"loaded {len(entries)} prices; {_refresh_note(settings)}")
 
 

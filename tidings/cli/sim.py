@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import typer
 
 from tidings.channels.simulator.mapping import SIMULATED_NETWORK_CODE
-from tidings.cli.numbers import with_database
+from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.message import Channel
 from tidings.services.inbound import InboundArrival, InboundReceiver, Received, Unroutable

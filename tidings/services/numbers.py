@@ -24,6 +24,7 @@ from tidings.domain.number import (
     OwnedNumber,
     OwnedNumberFilter,
     Page,
+    VoiceCallbackType,
     typical_features,
 )
 from tidings.store import accounts as account_store
@@ -87,6 +88,10 @@ class NumbersService:
             app_id = change.changes.get("app_id")
             if app_id:
                 await _require_application(conn, app_id, account_id)
+            voice_app = change.changes.get("voice_callback_value")
+            if change.changes.get("voice_callback_type") == VoiceCallbackType.APP.value and voice_app:
+                # Linking a number's calls to an application is using it: it must be the caller's.
+                await _require_application(conn, voice_app, account_id, field="voiceCallbackValue")
             if change.changes:
                 await number_store.update_number(conn, change.msisdn, account_id, dict(change.changes))
 
@@ -133,9 +138,11 @@ class NumbersService:
         return number
 
 
-async def _require_application(conn: AsyncConnection, app_id: str, account_id: str) -> None:
+async def _require_application(
+    conn: AsyncConnection, app_id: str, account_id: str, *, field: str = "app_id"
+) -> None:
     if await application_store.get_application(conn, app_id, account_id=account_id) is None:
-        raise NumberActionFailed(f"{METHOD_FAILED}: app_id is not an application of this account")
+        raise NumberActionFailed(f"{METHOD_FAILED}: {field} is not an application of this account")
 
 
 def check_msisdn_for_country(country: str, msisdn: str) -> None:

@@ -16,6 +16,7 @@ from tidings.domain.errors import (
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.wire.messages_v1 import sms
 from tidings.wire.messages_v1.common import V1Message
+from tidings.wire.openapi_schema import inline_definitions
 from tidings.wire.validation_errors import invalid_parameters
 
 # Adding a channel adds its module here.
@@ -80,7 +81,7 @@ def request_body_schema() -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        _inline_definitions(model.model_json_schema(by_alias=True))
+                        inline_definitions(model.model_json_schema(by_alias=True))
                         for model in REQUEST_MODELS.values()
                     ]
                 }
@@ -88,22 +89,3 @@ def request_body_schema() -> dict[str, Any]:
         },
         "required": True,
     }
-
-
-def _inline_definitions(schema: dict[str, Any]) -> dict[str, Any]:
-    # OpenAPI resolves `#/$defs/...` against the whole document, where a model's own `$defs` are not.
-    definitions = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, list):
-            return [resolve(item) for item in node]
-        if not isinstance(node, dict):
-            return node
-        resolved = {key: resolve(value) for key, value in node.items() if key != "$ref"}
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            return {**resolve(definitions[ref.removeprefix("#/$defs/")]), **resolved}
-        return {**resolved, "$ref": ref} if ref is not None else resolved
-
-    result: dict[str, Any] = resolve(schema)
-    return result

@@ -8,7 +8,6 @@ host's older JSON shapes, not RFC 7807, so each router renders its own (see `_re
 
 from __future__ import annotations
 
-import base64
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from tidings.api import account_secrets
 from tidings.api.dependencies import get_runtime
+from tidings.api.rest_params import request_params, rest_caller
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidPricingQuery, TidingsError, Unauthorized
 from tidings.services import account_settings
@@ -30,7 +30,6 @@ from tidings.wire.account import (
     AccountBalance,
     AccountSettings,
     StatusResponse,
-    parse_form,
     parse_settings_request,
     render_balance,
     render_settings,
@@ -81,12 +80,7 @@ pricing_router = APIRouter(prefix="/account", tags=["Pricing"], route_class=_ren
 
 
 async def request_fields(request: Request) -> dict[str, str]:
-    """Query parameters, overridden by the members of a form body."""
-    fields = dict(request.query_params)
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if request.method == "POST" and media_type in ("", "application/x-www-form-urlencoded"):
-        fields.update(parse_form(await request.body()))
-    return fields
+    return await request_params(request)
 
 
 Fields = Annotated[dict[str, str], Depends(request_fields)]
@@ -98,14 +92,8 @@ async def rest_account(
     api_key: Annotated[str | None, Query(description="Instead of HTTP Basic: your API key")] = None,
     api_secret: Annotated[str | None, Query(description="Instead of HTTP Basic: your API secret")] = None,
 ) -> Account:
-    """Basic auth, or `api_key` and `api_secret` parameters (query or form) checked the same way.
-    The declared query parameters document the call; `fields` also holds the form's."""
-    authorization = request.headers.get("authorization")
-    if not (authorization or "").lower().startswith("basic "):
-        key, secret = fields.get("api_key", ""), fields.get("api_secret", "")
-        if key and secret and ":" not in key and "\x00" not in key + secret:
-            authorization = "Basic " + base64.b64encode(f"{key}:{secret}".encode()).decode()
-    return await get_runtime(request).authenticator.authenticate(authorization)
+    """The declared query parameters document the call; `fields` also holds the form's."""
+    return await rest_caller(request, fields)
 
 
 Caller = Annotated[Account, Depends(rest_account)]

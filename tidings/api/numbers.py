@@ -7,18 +7,16 @@ answer, failures included, is in that API's own `error-code` shape rather than R
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tidings.api.dependencies import get_runtime
+from tidings.api.rest_params import request_params, rest_caller
 from tidings.domain.account import Account
 from tidings.domain.errors import NumberActionFailed, TidingsError
 from tidings.services.numbers import METHOD_FAILED, NumbersService
@@ -78,47 +76,10 @@ def _documented(model: type[BaseModel], *, form: bool) -> dict[str, Any]:
     }
 
 
-async def request_params(request: Request) -> dict[str, str]:
-    """Query parameters, overlaid by the form (or JSON) body of a POST."""
-    params = dict(request.query_params)
-    if request.method != "POST":
-        return params
-    raw = await request.body()
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type == "application/json" and raw:
-        # A body that is not a JSON object adds nothing; the parameters it lacks are then reported
-        # as missing, after authentication, like any other incomplete request.
-        try:
-            body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        if isinstance(body, dict):
-            params.update({str(k): _flat(v) for k, v in body.items() if v is not None})
-    elif raw:
-        params.update(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
-    return params
-
-
-def _flat(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-async def _authenticate(request: Request, params: dict[str, str]) -> Account:
-    authorization = request.headers.get("authorization")
-    api_key, api_secret = params.get("api_key"), params.get("api_secret")
-    if not (authorization or "").lower().startswith("basic ") and api_key and api_secret:
-        # The parameters are the same credentials in another place: check them as Basic would.
-        token = base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
-        authorization = f"Basic {token}"
-    return await get_runtime(request).authenticator.authenticate(authorization)
-
-
 async def _answer(request: Request, work: Work) -> JSONResponse:
     try:
         params = await request_params(request)
-        account = await _authenticate(request, params)
+        account = await rest_caller(request, params)
         body = await work(account, params)
     except TidingsError as error:
         status, failure = failure_body(error)

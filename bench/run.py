@@ -256,13 +256,9 @@ def _target(
 
 def _expected_rps(rows: list[dict[str, Any]], backend: str, role: str, connections: int) -> tuple[float, str]:
     """What to size a JWT pool by: the Basic rate just measured (same backend, role), else bare's."""
+    twin = (backend, role, "basic", connections)
     for row in reversed(rows):
-        if (row["backend"], row["role"], row["auth"], row["connections"]) == (
-            backend,
-            role,
-            "basic",
-            connections,
-        ):
+        if (row["backend"], row["role"], row["auth"], row["connections"]) == twin:
             return row["requests_per_second"], "the Basic row"
     for row in rows:
         if row["target"] == "bare" and row["connections"] == connections:

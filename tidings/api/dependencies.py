@@ -30,7 +30,8 @@ async def principal(request: Request) -> Principal:
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         return Principal(account=await runtime.authenticator.authenticate(authorization))
-    application = await runtime.jwt_authenticator.authenticate(token.strip(), request.url.path)
+    path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
+    application = await runtime.jwt_authenticator.authenticate(token.strip(), path)
     account = await runtime.accounts.get(application.account_id)
     if account is None or not account.is_active:
         raise Unauthorized()

@@ -15,6 +15,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    answered: int = 200
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -25,11 +26,14 @@ class Received:
 
 
 class WebhookReceiver:
-    """Answers 200 by default; `responses` is a queue of status codes to answer first."""
+    """Answers 200 by default; `responses` is a queue of answers to give first: a status code, or a
+    status code and extra headers (e.g. a redirect's Location). `received` holds the requests it
+    accepted (2xx), `attempts` every request whatever it answered."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
-        self.responses: list[int] = []
+        self.attempts: list[Received] = []
+        self.responses: list[int | tuple[int, dict[str, str]]] = []
         self._lock = threading.Condition()
         receiver = self
 
@@ -38,15 +42,21 @@ class WebhookReceiver:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
                 with receiver._lock:
-                    status = receiver.responses.pop(0) if receiver.responses else 200
+                    answer = receiver.responses.pop(0) if receiver.responses else 200
+                    status, extra = answer if isinstance(answer, tuple) else (answer, {})
+                    headers = {k.lower(): v for k, v in self.headers.items()}
+                    request = Received(self.path, headers, body, status)
+                    receiver.attempts.append(request)
                     if 200 <= status < 300:
-                        receiver.received.append(
-                            Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                        )
+                        receiver.received.append(request)
                     receiver._lock.notify_all()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("content-length", "0")
                 self.end_headers()
+
+            do_GET = do_POST
 
             def log_message(self, *_args: Any) -> None:
                 return
@@ -67,15 +77,15 @@ class WebhookReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[Received]:
-        """Blocks until `count` webhooks were accepted; returns them in arrival order."""
+    def wait_for(self, count: int, timeout: float = 15.0, *, accepted_only: bool = True) -> list[Received]:
+        """Blocks until `count` webhooks were accepted (or, with accepted_only False, until `count`
+        requests came in at all); returns them in arrival order."""
         deadline = time.monotonic() + timeout
+        seen = self.received if accepted_only else self.attempts
         with self._lock:
-            while len(self.received) < count:
+            while len(seen) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(
-                        f"expected {count} webhooks, got {len(self.received)}: {self.received}"
-                    )
+                    raise AssertionError(f"expected {count} webhooks, got {len(seen)}: {seen}")
                 self._lock.wait(remaining)
-            return list(self.received)
+            return list(seen)

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import http.server
 import itertools
-import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 import jwt
 import pytest
@@ -36,72 +31,10 @@ from tidings.webhooks.ssrf import parse_networks
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 
 
-@dataclass(frozen=True)
-class Hit:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    answered: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class RecordingServer:
-    """A local HTTP server that records every request, whatever it answered. `answers` is a queue of
-    (status, extra headers) to answer first; 200 after that."""
-
-    def __init__(self) -> None:
-        self.hits: list[Hit] = []
-        self.answers: list[tuple[int, dict[str, str]]] = []
-        lock = threading.Lock()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                with lock:
-                    status, extra = server.answers.pop(0) if server.answers else (200, {})
-                    headers = {k.lower(): v for k, v in self.headers.items()}
-                    server.hits.append(Hit(self.path, headers, body, status))
-                self.send_response(status)
-                for name, value in extra.items():
-                    self.send_header(name, value)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            do_GET = do_POST
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    async def until_hits(self, count: int, timeout: float = 10.0) -> list[Hit]:
-        async def enough() -> bool:
-            return len(self.hits) >= count
-
-        await until(enough, timeout)
-        return list(self.hits)
-
-
 @pytest.fixture
-def recorder() -> Iterator[RecordingServer]:
-    with RecordingServer() as server:
+def recorder() -> Iterator[WebhookReceiver]:
+    """Every request is recorded in `attempts`, whatever it was answered."""
+    with WebhookReceiver() as server:
         yield server
 
 
@@ -176,12 +109,14 @@ async def until_webhooks_settled(runtime: Runtime, message_uuid: str, count: int
 
 
 async def test_every_attempt_sends_the_same_bytes_with_a_fresh_token(
-    runtime: Runtime, account: NewAccountCredentials, recorder: RecordingServer
+    runtime: Runtime, account: NewAccountCredentials, recorder: WebhookReceiver
 ) -> None:
-    recorder.answers = [(500, {}), (503, {})]
+    recorder.responses = [500, 503]
     sent = sms(account, client_ref="same-bytes", webhook_url=f"{recorder.url}/hooks/status")
     await submit(runtime, account, sent)
-    hits = await recorder.until_hits(4)  # three tries of `submitted`, then `delivered`
+    hits = await asyncio.to_thread(
+        recorder.wait_for, 4, accepted_only=False
+    )  # three tries of `submitted`, then `delivered`
 
     tries = [h for h in hits if h.json()["status"] == "submitted"]
     assert [h.answered for h in tries] == [500, 503, 200]
@@ -227,12 +162,12 @@ async def test_submitted_is_delivered_before_delivered_even_when_it_fails_first(
 
 
 async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
-    runtime: Runtime, account: NewAccountCredentials, recorder: RecordingServer
+    runtime: Runtime, account: NewAccountCredentials, recorder: WebhookReceiver
 ) -> None:
-    recorder.answers = [(302, {"location": f"{recorder.url}/elsewhere"})]
+    recorder.responses = [(302, {"location": f"{recorder.url}/elsewhere"})]
     sent = sms(account, webhook_url=f"{recorder.url}/status")
     await submit(runtime, account, sent)
-    hits = await recorder.until_hits(3)
+    hits = await asyncio.to_thread(recorder.wait_for, 3, accepted_only=False)
     await until_webhooks_settled(runtime, sent.uuid, 2)
 
     assert [(h.path, h.answered) for h in hits] == [("/status", 302), ("/status", 200), ("/status", 200)]
@@ -245,15 +180,15 @@ async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
     ]
 
 
-async def test_the_sender_reports_a_redirect_without_following_it(recorder: RecordingServer) -> None:
-    recorder.answers = [(307, {"location": f"{recorder.url}/elsewhere"})]
+async def test_the_sender_reports_a_redirect_without_following_it(recorder: WebhookReceiver) -> None:
+    recorder.responses = [(307, {"location": f"{recorder.url}/elsewhere"})]
     sender = WebhookSender(timeout_seconds=2, allowed_networks=LOOPBACK)
     try:
         result = await sender.send(f"{recorder.url}/status", b"{}", token="t")
     finally:
         await sender.close()
     assert (result.status_code, result.delivered, result.error) == (307, False, "HTTP 307")
-    assert [h.path for h in recorder.hits] == ["/status"]
+    assert [h.path for h in recorder.attempts] == ["/status"]
 
 
 async def test_the_sender_reports_a_refused_connection() -> None:
@@ -271,7 +206,7 @@ async def test_the_sender_reports_a_refused_connection() -> None:
 
 
 async def test_a_webhook_for_an_account_that_is_gone_is_buried_unsent(
-    runtime: Runtime, recorder: RecordingServer
+    runtime: Runtime, recorder: WebhookReceiver
 ) -> None:
     ghost = "gone0001"
     await add_jobs(
@@ -297,6 +232,6 @@ async def test_a_webhook_for_an_account_that_is_gone_is_buried_unsent(
     await until(buried)
     (job,) = await jobs_of(runtime, JobKind.SEND_WEBHOOK, "m-ghost")
     assert (job["attempts"], job["last_error"]) == (1, "the account no longer exists")
-    assert recorder.hits == []
+    assert recorder.attempts == []
     assert await attempts_for(runtime, "m-ghost") == []
     assert job["finished_at"] is not None

@@ -31,12 +31,8 @@ class Settings(BaseSettings):
 
     # HTTP surface
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    public_base_url: str = Field(
-        default="https://api.nexmo.com", description="Used for self links in payloads."
-    )
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     log_level: str = Field(default="INFO")
-    log_content: bool = Field(default=False, description="Log message bodies (debug only).")
 
     # Hot path
     group_commit_max_batch: int = Field(default=256, ge=1)

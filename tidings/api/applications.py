@@ -42,8 +42,6 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def application_draft(request: Request) -> ApplicationDraft:
     try:
         body = await json_body(request)
-    except RecursionError:  # nesting deeper than the JSON decoder will go
-        raise InvalidApplicationPayload([InvalidParameter("body", "is nested too deeply.")]) from None
     except InvalidJson as error:
         raise InvalidApplicationPayload(
             [InvalidParameter("body", "must be valid JSON.")], error.detail

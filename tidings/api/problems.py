@@ -21,7 +21,6 @@ from tidings.domain.errors import (
     Unauthorized,
     WrongVerb,
 )
-from tidings.wire.validation_errors import invalid_parameters
 
 log = logging.getLogger("tidings.api")
 
@@ -93,6 +92,3 @@ def _status_phrase(status: int, fallback: str) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return fallback
-
-
-__all__ = ["install_problem_handlers", "invalid_parameters", "problem_body", "problem_response"]

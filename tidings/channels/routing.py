@@ -24,9 +24,6 @@ class Router:
                 return connector
         raise NoRoute(f"no connector serves the {message.channel.value} channel")
 
-    def by_name(self, name: str) -> Connector | None:
-        return next((c for c in self._connectors if c.name == name), None)
-
     async def close(self) -> None:
         for connector in self._connectors:
             await connector.close()

@@ -161,13 +161,6 @@ class Throttled(TidingsError):
         return {"retry_after": self.retry_after}
 
 
-class Unavailable(TidingsError):
-    status = 503
-    type_url = f"{ERRORS_BASE}#service-unavailable"
-    title = "Service unavailable"
-    default_detail = "Tidings cannot reach its database; retry shortly."
-
-
 class NumberActionFailed(TidingsError):
     """The Numbers API's one failure besides 401: HTTP 420 `method failed` (a number that is not
     available or not yours, a bad parameter). Rendered in that API's own shape, not RFC 7807."""

@@ -126,12 +126,3 @@ async def insert_event(
             webhook_url=webhook_url,
         )
     )
-
-
-async def list_events(conn: AsyncConnection, message_uuid: str) -> list[RowMapping]:
-    query = (
-        select(message_events)
-        .where(message_events.c.message_uuid == message_uuid)
-        .order_by(message_events.c.occurred_at, message_events.c.id)
-    )
-    return list((await conn.execute(query)).mappings().all())

@@ -374,10 +374,10 @@ async def test_message_and_webhook_job_commit_together(
     await rent(runtime, account.api_key)
     await set_account(runtime, account.api_key, mo_callback_url="http://127.0.0.1:9/mo")
 
-    async def failing_enqueue(*_args: Any, **_kwargs: Any) -> None:
+    async def failing_queue_webhook(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("queue write failed")
 
-    monkeypatch.setattr(inbound_service, "enqueue", failing_enqueue)
+    monkeypatch.setattr(inbound_service, "queue_webhook", failing_queue_webhook)
     receiver = InboundReceiver(runtime.database, webhook_max_attempts=3)
     arrival = InboundArrival(channel=Channel.SMS, sender=HANDSET, to=NUMBER, text="hi")
     with pytest.raises(RuntimeError):

@@ -18,8 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.inbound import InboundMessage, InboundRoute, route_inbound
 from tidings.domain.message import Channel, Status, Usage
-from tidings.queue.jobs import NewJob, enqueue
-from tidings.services.job_kinds import JobKind
+from tidings.services.webhook_dispatch import queue_webhook
 from tidings.store import applications as application_store
 from tidings.store import inbound as inbound_store
 from tidings.store import messages as message_store
@@ -131,20 +130,17 @@ class InboundReceiver:
                 message.to,
             )
             return
-        webhook = NewJob(
-            kind=JobKind.SEND_WEBHOOK.value,
-            payload={
-                "event_id": event_id,
-                "account_id": message.account_id,
-                "application_id": route.application_id,
-                "message_uuid": message.uuid,
-                "url": route.url,
-                "body": render_inbound(message, route.shape).decode(),
-            },
-            ordering_key=f"webhook:{message.uuid}",
+        await queue_webhook(
+            conn,
+            event_id=event_id,
+            account_id=message.account_id,
+            application_id=route.application_id,
+            message_uuid=message.uuid,
+            url=route.url,
+            body=render_inbound(message, route.shape),
+            now=now,
             max_attempts=self._webhook_max_attempts,
         )
-        await enqueue(conn, [webhook], now=now, default_max_attempts=self._webhook_max_attempts)
 
     async def _keep_unroutable(
         self, conn: AsyncConnection, arrival: InboundArrival, reason: str, now: datetime

@@ -12,8 +12,7 @@ from tidings.domain.application import messages_capability
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.events import StatusEvent
 from tidings.domain.message import Message, Status, Usage, WebhookVersion, statuses_before
-from tidings.queue.jobs import NewJob, enqueue
-from tidings.services.job_kinds import JobKind
+from tidings.services.webhook_dispatch import queue_webhook
 from tidings.store import messages as message_store
 from tidings.store.webhook_targets import webhook_settings
 from tidings.webhooks.status_payloads import render_status
@@ -85,22 +84,17 @@ class StatusRecorder:
             webhook_url=url,
         )
         if url:
-            body = render_status(event, version)
-            webhook = NewJob(
-                kind=JobKind.SEND_WEBHOOK.value,
-                payload={
-                    "event_id": event.id,
-                    "account_id": message.account_id,
-                    "application_id": message.application_id,
-                    "message_uuid": message.uuid,
-                    "url": url,
-                    "body": body.decode(),
-                },
-                # One message's webhooks go out one at a time, in the order of its events.
-                ordering_key=f"webhook:{message.uuid}",
+            await queue_webhook(
+                conn,
+                event_id=event.id,
+                account_id=message.account_id,
+                application_id=message.application_id,
+                message_uuid=message.uuid,
+                url=url,
+                body=render_status(event, version),
+                now=now,
                 max_attempts=self._webhook_max_attempts,
             )
-            await enqueue(conn, [webhook], now=now, default_max_attempts=self._webhook_max_attempts)
         return event
 
     async def _status_target(

@@ -7,18 +7,51 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
 from tidings.queue import jobs as job_store
-from tidings.queue.jobs import ClaimedJob
+from tidings.queue.jobs import ClaimedJob, NewJob, enqueue
 from tidings.queue.worker import PermanentFailure, RetryLater
+from tidings.services.job_kinds import JobKind
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
 from tidings.store.tables import webhook_attempts
 from tidings.webhooks.delivery import WebhookSender
 
 log = logging.getLogger("tidings.webhooks")
+
+
+async def queue_webhook(
+    conn: AsyncConnection,
+    *,
+    event_id: str,
+    account_id: str,
+    application_id: str | None,
+    message_uuid: str,
+    url: str,
+    body: bytes,
+    now: datetime,
+    max_attempts: int,
+) -> None:
+    """A webhook as a durable job in the caller's transaction. The exact body bytes go with it, so
+    every attempt sends (and signs) the same payload; one message's webhooks share an ordering key,
+    so they go out one at a time, in the order of its events."""
+    job = NewJob(
+        kind=JobKind.SEND_WEBHOOK.value,
+        payload={
+            "event_id": event_id,
+            "account_id": account_id,
+            "application_id": application_id,
+            "message_uuid": message_uuid,
+            "url": url,
+            "body": body.decode(),
+        },
+        ordering_key=f"webhook:{message_uuid}",
+        max_attempts=max_attempts,
+    )
+    await enqueue(conn, [job], now=now, default_max_attempts=max_attempts)
 
 
 class SignatureSecrets:

@@ -1,4 +1,7 @@
-"""Refuse request bodies over the configured size before they are read into memory."""
+"""Refuse request bodies over the configured size before they are read into memory.
+
+FastAPI's own `max_body_size` answers a too-long Content-Length with a plain-text 413 from below
+the exception handlers; this one answers in the same RFC 7807 shape as every other error."""
 
 from __future__ import annotations
 

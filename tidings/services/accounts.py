@@ -72,4 +72,4 @@ async def create_account(
 
 async def has_accounts(database: Database) -> bool:
     async with database.read() as conn:
-        return bool(await account_store.list_accounts(conn))
+        return await account_store.any_account(conn)

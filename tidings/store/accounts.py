@@ -64,6 +64,10 @@ async def list_accounts(conn: AsyncConnection) -> list[Account]:
     return [_account(row) for row in rows]
 
 
+async def any_account(conn: AsyncConnection) -> bool:
+    return (await conn.execute(select(accounts.c.api_key).limit(1))).first() is not None
+
+
 async def get_signature_secret_enc(conn: AsyncConnection, api_key: str) -> str | None:
     result = await conn.execute(select(accounts.c.signature_secret_enc).where(accounts.c.api_key == api_key))
     return result.scalar_one_or_none()

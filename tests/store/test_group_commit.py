@@ -11,39 +11,28 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, event, select, text, update
+from sqlalchemy import Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from tidings.domain.errors import LowBalance
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.store.accounts import insert_account
+from tidings.store.batch_runners import SqliteBatchRunner
+from tidings.store.batch_sql import Debit
 from tidings.store.database import Database
-from tidings.store.group_commit import Debit, GroupCommitWriter
+from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
 from tidings.store.tables import accounts, jobs, messages
 
 Write = Sequence[tuple[Table, dict[str, Any]]]
 
 
-class CountingDatabase:
-    """The writer's database, with a count of the transactions it commits."""
-
-    def __init__(self, url: str) -> None:
-        self.database = Database(url)
-        self.commits = 0
-
-        def on_commit(_conn: Any) -> None:
-            self.commits += 1
-
-        event.listen(self.database.engine.sync_engine, "commit", on_commit)
-
-
 @pytest.fixture
-async def counted(database_url: str) -> AsyncIterator[CountingDatabase]:
-    counted = CountingDatabase(database_url)
-    yield counted
-    await counted.database.dispose()
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture
@@ -55,11 +44,11 @@ async def observer(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def writers(counted: CountingDatabase) -> AsyncIterator[Callable[..., GroupCommitWriter]]:
+async def writers(database: Database) -> AsyncIterator[Callable[..., GroupCommitWriter]]:
     made: list[GroupCommitWriter] = []
 
     def make(*, max_batch: int = 256, window_seconds: float = 0.005) -> GroupCommitWriter:
-        writer = GroupCommitWriter(counted.database, max_batch=max_batch, window_seconds=window_seconds)
+        writer = GroupCommitWriter(database, max_batch=max_batch, window_seconds=window_seconds)
         writer.start()
         made.append(writer)
         return writer
@@ -101,12 +90,11 @@ async def delivery_jobs_for(db: Database) -> set[str]:
 
 
 async def test_concurrent_writes_share_transactions_and_are_visible_on_return(
-    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+    observer: Database, writers: Callable[..., GroupCommitWriter]
 ) -> None:
     writer = writers(window_seconds=0.005)
     count = 40
     all_writes = [message_write() for _ in range(count)]
-    before = counted.commits
 
     async def submit(write: Write) -> bool:
         await writer.write(write)
@@ -117,33 +105,31 @@ async def test_concurrent_writes_share_transactions_and_are_visible_on_return(
 
     visible = await asyncio.gather(*(submit(w) for w in all_writes))
     assert all(visible)
-    commits = counted.commits - before
+    commits = writer.batches_committed
     assert 1 <= commits <= count // 4, f"{count} writes took {commits} commits"
     assert await stored_uuids(observer) == {uuid_of(w) for w in all_writes}
     assert await delivery_jobs_for(observer) == {uuid_of(w) for w in all_writes}
 
 
 async def test_a_batch_never_exceeds_max_batch(
-    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+    observer: Database, writers: Callable[..., GroupCommitWriter]
 ) -> None:
     writer = writers(max_batch=3, window_seconds=0.005)
     all_writes = [message_write() for _ in range(10)]
-    before = counted.commits
     await asyncio.gather(*(writer.write(w) for w in all_writes))
-    assert counted.commits - before == 4  # 3 + 3 + 3 + 1
+    assert writer.batches_committed == 4  # 3 + 3 + 3 + 1
     assert len(await stored_uuids(observer)) == 10
 
 
 async def test_writes_arriving_within_the_window_share_a_commit(
-    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter]
+    observer: Database, writers: Callable[..., GroupCommitWriter]
 ) -> None:
     writer = writers(window_seconds=0.1)
-    before = counted.commits
     first = asyncio.create_task(writer.write(message_write()))
     await asyncio.sleep(0.01)  # well inside the window
     second = asyncio.create_task(writer.write(message_write()))
     await asyncio.gather(first, second)
-    assert counted.commits - before == 1
+    assert writer.batches_committed == 1
     assert len(await stored_uuids(observer)) == 2
 
 
@@ -186,10 +172,8 @@ async def test_two_writes_of_one_key_in_a_batch_keep_the_first(
     assert job_count == 2  # the failed write's job row was rolled back with it
 
 
-async def test_stop_flushes_writes_handed_over_before_it(
-    counted: CountingDatabase, observer: Database
-) -> None:
-    writer = GroupCommitWriter(counted.database, max_batch=256, window_seconds=0.3)
+async def test_stop_flushes_writes_handed_over_before_it(database: Database, observer: Database) -> None:
+    writer = GroupCommitWriter(database, max_batch=256, window_seconds=0.3)
     writer.start()
     pending = [message_write() for _ in range(5)]
     tasks = [asyncio.create_task(writer.write(w)) for w in pending]
@@ -203,8 +187,8 @@ async def test_stop_flushes_writes_handed_over_before_it(
         await writer.write(message_write())
 
 
-async def test_write_before_start_is_refused(counted: CountingDatabase) -> None:
-    writer = GroupCommitWriter(counted.database, max_batch=1, window_seconds=0)
+async def test_write_before_start_is_refused(database: Database) -> None:
+    writer = GroupCommitWriter(database, max_batch=1, window_seconds=0)
     with pytest.raises(RuntimeError):
         await writer.write(message_write())
     await writer.stop()  # a writer that never started stops quietly
@@ -315,7 +299,7 @@ async def test_a_failed_write_gives_its_debit_back(
 
 
 async def test_a_lost_database_connection_does_not_fail_the_next_write(
-    counted: CountingDatabase, observer: Database, writers: Callable[..., GroupCommitWriter], backend: str
+    observer: Database, writers: Callable[..., GroupCommitWriter], backend: str
 ) -> None:
     writer = writers(window_seconds=0)
     await writer.write(message_write())  # the writer now holds a connection of its own
@@ -330,8 +314,9 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
             )
     else:
         # SQLite has no server; losing the connection means it was closed under the writer.
-        assert writer._conn is not None
-        await writer._conn.invalidate()
+        runner = writer._runner
+        assert isinstance(runner, SqliteBatchRunner) and runner._conn is not None
+        runner._conn.close()
     single = message_write()
     await writer.write(single)
     assert uuid_of(single) in await stored_uuids(observer)

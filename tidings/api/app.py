@@ -6,14 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tidings.api import account, applications, health, messages_v1, numbers, simulator
 from tidings.api.body_limit import BodySizeLimit
+from tidings.api.direct_routes import DirectRoutes
 from tidings.api.problems import install_problem_handlers
 from tidings.runtime import Runtime
 
 
-def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
+def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> ASGIApp:
     """`manage_runtime` starts and stops the runtime with the ASGI lifespan (tests, plain ASGI
     servers); `tidings serve` manages it itself so several listeners can share one runtime."""
 
@@ -34,7 +36,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.runtime = runtime
-    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_body_bytes)
     install_problem_handlers(app)
     app.include_router(messages_v1.router)
     app.include_router(health.router)
@@ -42,4 +43,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> FastAPI:
     app.include_router(simulator.router)
     app.include_router(applications.router)
     app.include_router(account.router)
-    return app
+    # Outermost: the body limit holds for every route, the direct ones included.
+    return BodySizeLimit(
+        DirectRoutes(app, messages_v1.DIRECT_ROUTES), max_bytes=runtime.settings.max_body_bytes
+    )

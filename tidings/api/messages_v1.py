@@ -50,3 +50,6 @@ async def send_message(request: Request) -> JSONResponse:
     )
     await get_runtime(request).submitter.submit(message, caller.account)
     return JSONResponse({"message_uuid": message.uuid}, status_code=202)
+
+
+DIRECT_ROUTES = {("POST", "/v1/messages"): send_message}

@@ -49,10 +49,17 @@ def problem_response(error: TidingsError, headers: Mapping[str, str] | None = No
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    async def on_tidings_error(_request: Request, error: Exception) -> JSONResponse:
-        assert isinstance(error, TidingsError)
+def error_response(request: Request, error: Exception) -> JSONResponse:
+    """A documented error as itself; anything else logged and answered as a 500."""
+    if isinstance(error, TidingsError):
         return problem_response(error)
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return problem_response(TidingsError())
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_tidings_error(request: Request, error: Exception) -> JSONResponse:
+        return error_response(request, error)
 
     async def on_http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
@@ -78,8 +85,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(InvalidParams(params))
 
     async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(TidingsError())
+        return error_response(request, error)
 
     app.add_exception_handler(TidingsError, on_tidings_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

@@ -9,7 +9,8 @@ from tidings.domain.message import Message
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.services.job_kinds import JobKind
 from tidings.services.pricing import Pricing
-from tidings.store.group_commit import Debit, GroupCommitWriter
+from tidings.store.batch_sql import Debit
+from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
 from tidings.store.tables import jobs, messages
 

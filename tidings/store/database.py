@@ -108,20 +108,26 @@ class PriorityLock:
             self._lock.release()
 
 
+def configure_sqlite_connection(dbapi_connection: Any) -> None:
+    """Every SQLite connection of Tidings: transactions begun explicitly, WAL so that readers run
+    beside the writer, synchronous=FULL so that a commit survives power loss (what a 202
+    promises), and a busy timeout that arbitrates between processes."""
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
-    # WAL lets readers run beside the writer; synchronous=FULL makes a commit survive power loss,
-    # which is what a 202 promises. BEGIN IMMEDIATE takes the write lock up front so that two
-    # processes never deadlock upgrading a read lock (SQLite's "database is locked" without waiting).
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
+        configure_sqlite_connection(dbapi_connection)
 
+    # BEGIN IMMEDIATE takes the write lock up front so that two processes never deadlock upgrading
+    # a read lock (SQLite's "database is locked" without waiting).
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -157,6 +157,18 @@ async def test_expired_lease_lets_another_worker_claim_and_fences_the_old_holder
     assert (done["state"], done["finished_at"], done["lease_until"]) == (DONE, after_expiry, None)
 
 
+async def test_expired_leases_come_before_pending_jobs_within_one_limit(database: Database) -> None:
+    abandoned = await add(database, NewJob("k", {"n": 0}), NewJob("k", {"n": 1}))
+    await take(database, "worker-a", now=T0)  # both leased; worker-a then dies
+    later = T0 + LEASE + timedelta(seconds=1)
+    pending = await add(database, NewJob("k", {"n": 2}), NewJob("k", {"n": 3}), now=T0)
+
+    first = await take(database, "worker-b", now=later, limit=3)
+    assert [j.id for j in first] == [*abandoned, pending[0]]
+    assert [j.attempts for j in first] == [2, 2, 1]
+    assert [j.id for j in await take(database, "worker-b", now=later, limit=3)] == [pending[1]]
+
+
 async def test_a_job_is_settled_only_once(database: Database) -> None:
     await add(database, NewJob("k", {}))
     (job,) = await take(database)

@@ -81,27 +81,31 @@ async def enqueue(
 async def claim(
     conn: AsyncConnection, *, worker_id: str, limit: int, now: datetime, lease: timedelta
 ) -> list[ClaimedJob]:
-    """Lease up to `limit` due jobs. PostgreSQL skips rows other workers hold; SQLite has one writer."""
+    """Lease up to `limit` due jobs. PostgreSQL skips rows other workers hold; SQLite has one writer.
+    Jobs whose worker died (lease run out) come first, then pending jobs in order of due time. Each
+    is its own query so that each walks the (state, run_at) index in order and stops at `limit`:
+    one query with an OR of both took every pending row and sorted them (25 ms with 80k queued)."""
     earlier = jobs.alias("earlier")
     blocked_by_earlier = exists().where(
         earlier.c.ordering_key == jobs.c.ordering_key,
         earlier.c.id < jobs.c.id,
         earlier.c.state.in_((PENDING, LEASED)),
     )
-    due = (
-        select(jobs.c.id)
-        .where(
-            or_(
-                and_(jobs.c.state == PENDING, jobs.c.run_at <= now),
-                and_(jobs.c.state == LEASED, jobs.c.lease_until < now),
-            ),
-            or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier),
+
+    def due(condition: Any, order: Any, count: int) -> Any:
+        return (
+            select(jobs.c.id)
+            .where(condition, or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
+            .order_by(order, jobs.c.id)
+            .limit(count)
+            .with_for_update(skip_locked=True)
         )
-        .order_by(jobs.c.run_at, jobs.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await conn.execute(due)).scalars())
+
+    expired = due(and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until, limit)
+    ids = list((await conn.execute(expired)).scalars())
+    if len(ids) < limit:
+        pending = due(and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at, limit - len(ids))
+        ids += (await conn.execute(pending)).scalars()
     if not ids:
         return []
     result = await conn.execute(

@@ -28,6 +28,8 @@ log = logging.getLogger("tidings.worker")
 # (one commit instead of two); None or False leaves settling to the worker.
 Handler = Callable[[ClaimedJob], Awaitable[bool | None]]
 
+CLAIM_GATHER_SECONDS = 0.02
+
 
 class RetryLater(Exception):
     def __init__(self, reason: str, delay: timedelta | None = None) -> None:
@@ -88,11 +90,17 @@ class Worker:
             await asyncio.gather(*pending, return_exceptions=True)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_claim = 0.0
         while not self._stopping.is_set():
+            self._wake.clear()
             claimed: list[ClaimedJob] = []
             capacity = self._concurrency - len(self._inflight)
-            if capacity > 0:
-                self._wake.clear()
+            # A claim is a transaction: while most slots are busy, free ones are refilled together
+            # (at most CLAIM_GATHER_SECONDS later) rather than one transaction per finished job.
+            gathering = loop.time() - last_claim < CLAIM_GATHER_SECONDS and capacity < self._concurrency / 2
+            if capacity > 0 and not gathering:
+                last_claim = loop.time()
                 try:
                     async with self._database.begin() as conn:
                         claimed = await job_store.claim(
@@ -104,9 +112,10 @@ class Worker:
                 task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
-            if len(claimed) < capacity or capacity <= 0:
+            if len(claimed) < capacity or capacity == 0:
+                timeout = CLAIM_GATHER_SECONDS if gathering else self._poll_seconds
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+                    await asyncio.wait_for(self._wake.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import get_runtime, json_body, principal
+from tidings.domain.ids import new_uuid
 from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
 from tidings.wire.responses import ProblemDetails, SendMessageResponse
 
@@ -43,7 +43,7 @@ async def send_message(request: Request) -> JSONResponse:
     parsed = parse_send_request(await json_body(request))
     message = to_message(
         parsed,
-        uuid=str(uuid.uuid4()),
+        uuid=new_uuid(),
         account_id=caller.account.api_key,
         application_id=caller.application_id,
         created_at=datetime.now(UTC),

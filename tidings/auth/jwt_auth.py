@@ -12,12 +12,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import RSAAlgorithm
 
 from tidings.auth.acl import acl_allows
+from tidings.auth.jws import MalformedToken, parse_compact
 from tidings.auth.replay import ReplayCache
 from tidings.domain.application import Application
 from tidings.domain.errors import Unauthorized
@@ -71,21 +71,19 @@ class JwtAuthenticator:
     async def authenticate(self, token: str, path: str) -> Application:
         try:
             # Header and claims in one parse: the key to verify with depends on a claim.
-            unverified = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
+            unverified = parse_compact(token)
+        except MalformedToken:
             raise Unauthorized() from None
-        if unverified["header"].get("alg") != "RS256":
+        if unverified.header.get("alg") != "RS256":
             raise Unauthorized()
-        application_id = unverified["payload"].get("application_id")
+        application_id = unverified.claims.get("application_id")
         if not _is_token_id(application_id, MAX_APPLICATION_ID_LENGTH):
             raise Unauthorized()
         application, key = await self._key_for(application_id)
-        # The token is verified on the parts already parsed, with PyJWT's own RS256 (PKCS#1 v1.5,
-        # SHA-256) verifier, rather than parsed a second time: this runs on every send.
-        signing_input = token.rpartition(".")[0].encode()
-        if not _RS256.verify(signing_input, key, unverified["signature"]):
+        # PyJWT's own RS256 (PKCS#1 v1.5, SHA-256) verifier, on the parts already parsed.
+        if not _RS256.verify(unverified.signing_input, key, unverified.signature):
             raise Unauthorized()
-        claims: dict[str, Any] = unverified["payload"]
+        claims = unverified.claims
         if "iat" not in claims or "jti" not in claims:
             raise Unauthorized()
         expires_at = self._check_lifetime(claims)

@@ -21,12 +21,25 @@ class ReplayCache(Protocol):
     async def close(self) -> None: ...
 
 
+# `SET key 1 NX PX ttl` for each key, answering 1 where the key was new. One script call checks a
+# whole batch: a single command for the client to encode and a single reply to parse, which a
+# pipeline of SETs (a command and a reply per token) cost several times over.
+_FIRST_USES = """
+local fresh = {}
+for i, key in ipairs(KEYS) do
+  fresh[i] = redis.call('SET', key, '1', 'NX', 'PX', ARGV[i]) and 1 or 0
+end
+return fresh
+"""
+
+
 class RedisReplayCache:
     """One `SET key NX PX ttl` per token. The checks of concurrent requests are sent together in
-    one pipeline: a round trip and its client-side overhead per batch, not per request."""
+    one script call: a round trip and its client-side overhead per batch, not per request."""
 
     def __init__(self, url: str, *, prefix: str = "tidings:jti:", max_batch: int = 256) -> None:
         self._redis: Redis = Redis.from_url(url)
+        self._first_uses = self._redis.register_script(_FIRST_USES)
         self._prefix = prefix
         self._max_batch = max_batch
         self._pending: list[tuple[str, int, asyncio.Future[bool]]] = []
@@ -44,10 +57,9 @@ class RedisReplayCache:
         while self._pending:
             batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
             try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for key, ttl_ms, _ in batch:
-                        pipe.set(key, b"1", nx=True, px=ttl_ms)
-                    results = await pipe.execute()
+                results = await self._first_uses(
+                    keys=[key for key, _, _ in batch], args=[ttl_ms for _, ttl_ms, _ in batch]
+                )
             except Exception as error:
                 for _, _, answer in batch:
                     if not answer.done():

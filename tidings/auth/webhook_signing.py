@@ -6,9 +6,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-import uuid
 
 import jwt
+
+from tidings.domain.ids import new_uuid
 
 
 def payload_hash(body: bytes) -> str:
@@ -26,7 +27,7 @@ def sign_webhook(
     """The Bearer token for one delivery attempt; a fresh iat and jti every attempt."""
     claims: dict[str, object] = {
         "iat": int(now if now is not None else time.time()),
-        "jti": str(uuid.uuid4()),
+        "jti": new_uuid(),
         "iss": "Vonage",
         "payload_hash": payload_hash(body),
         "api_key": api_key,

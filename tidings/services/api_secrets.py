@@ -19,6 +19,7 @@ from tidings.domain.errors import (
     SecretIdNotFound,
     SecretValidationFailed,
 )
+from tidings.domain.ids import new_uuid
 from tidings.store import account_settings as store
 from tidings.store.database import Database
 
@@ -64,7 +65,7 @@ async def create_secret(database: Database, api_key: str, secret: str, invalidat
             )
         created = await store.insert_secret(
             conn,
-            secret_id=str(uuid.uuid4()),
+            secret_id=new_uuid(),
             api_key=api_key,
             secret_hash=secret_hash,
             now=datetime.now(UTC),

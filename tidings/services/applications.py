@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 from tidings.auth.application_keys import generate_key_pair, public_key_problem
 from tidings.domain.application import Application
 from tidings.domain.errors import InvalidApplicationPayload, InvalidParameter, NotFound
+from tidings.domain.ids import new_uuid
 from tidings.store import applications as application_store
 from tidings.store.database import Database
 
@@ -88,7 +88,7 @@ async def create_application(
         public_key = _checked_public_key(draft.public_key)
     now = datetime.now(UTC)
     application = Application(
-        id=str(uuid.uuid4()),
+        id=new_uuid(),
         account_id=account_id,
         name=draft.name,
         public_key=public_key,

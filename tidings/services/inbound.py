@@ -8,7 +8,6 @@ is kept in `unroutable_inbound` and logged.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +15,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.ids import new_uuid
 from tidings.domain.inbound import InboundMessage, InboundRoute, route_inbound
 from tidings.domain.message import Channel, Status, Usage
 from tidings.services.webhook_dispatch import queue_webhook
@@ -85,7 +85,7 @@ class InboundReceiver:
             )
             route = route_inbound(arrival.channel, number, application, settings)
             message = InboundMessage(
-                uuid=str(uuid.uuid4()),
+                uuid=new_uuid(),
                 account_id=number.account_id,
                 channel=arrival.channel,
                 to=number.msisdn,
@@ -111,7 +111,7 @@ class InboundReceiver:
         provider: str,
         now: datetime,
     ) -> None:
-        event_id = str(uuid.uuid4())
+        event_id = new_uuid()
         await inbound_store.insert_inbound_message(conn, message, route, provider=provider)
         await message_store.insert_event(
             conn,
@@ -145,7 +145,7 @@ class InboundReceiver:
     async def _keep_unroutable(
         self, conn: AsyncConnection, arrival: InboundArrival, reason: str, now: datetime
     ) -> Unroutable:
-        kept = Unroutable(id=str(uuid.uuid4()), reason=reason)
+        kept = Unroutable(id=new_uuid(), reason=reason)
         await inbound_store.insert_unroutable(
             conn,
             unroutable_id=kept.id,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.application import messages_capability
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.events import StatusEvent
+from tidings.domain.ids import new_uuid
 from tidings.domain.message import Message, Status, Usage, WebhookVersion, statuses_before
 from tidings.services.webhook_dispatch import queue_webhook
 from tidings.store import messages as message_store
@@ -60,7 +60,7 @@ class StatusRecorder:
         if not advanced:
             return None
         event = StatusEvent(
-            id=str(uuid.uuid4()),
+            id=new_uuid(),
             message_uuid=message.uuid,
             channel=message.channel,
             to=message.to,

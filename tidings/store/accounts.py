@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.account import Account, AccountCredentials, AccountStatus
+from tidings.domain.ids import new_uuid
 from tidings.store.database import Database
 from tidings.store.tables import account_secrets, accounts
 
@@ -49,7 +49,7 @@ async def insert_account(
     )
     await conn.execute(
         insert(account_secrets).values(
-            id=str(uuid.uuid4()), account_id=api_key, secret_hash=secret_hash, created_at=now
+            id=new_uuid(), account_id=api_key, secret_hash=secret_hash, created_at=now
         )
     )
 

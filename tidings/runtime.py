@@ -37,6 +37,7 @@ from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.ssrf import parse_networks
 
 log = logging.getLogger("tidings")
+API_CONNECTIONS = 8  # database connections the API side of a process may hold at once
 
 
 class Closeable(Protocol):
@@ -74,7 +75,12 @@ class Runtime:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        self.database = Database(settings.resolved_database_url)
+        # Every busy worker slot holds a connection, and the API needs a few of its own (the group
+        # commit, auth lookups, health): a pool smaller than that opens and closes an overflow
+        # connection for nearly every transaction under load.
+        self.database = Database(
+            settings.resolved_database_url, pool_size=settings.worker_concurrency + API_CONNECTIONS
+        )
         self.box = secret_box(settings)
         self.writer = GroupCommitWriter(
             self.database,

@@ -19,7 +19,7 @@ from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.store.accounts import insert_account
 from tidings.store.batch_runners import SqliteBatchRunner
-from tidings.store.batch_sql import Debit
+from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
@@ -314,9 +314,55 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
             )
     else:
         # SQLite has no server; losing the connection means it was closed under the writer.
-        runner = writer._runner
+        runner = writer._runners[0]
         assert isinstance(runner, SqliteBatchRunner) and runner._conn is not None
         runner._conn.close()
     single = message_write()
     await writer.write(single)
     assert uuid_of(single) in await stored_uuids(observer)
+
+
+def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(database: Database) -> None:
+    # Two batches committing at once lock account rows in the same order, so neither deadlocks.
+    from tidings.store.batch_runners import drive
+    from tidings.store.batch_sql import BatchSql, Execute, Statement
+
+    debited: list[str] = []
+
+    def execute(statement: Statement) -> int:
+        if isinstance(statement, Execute):
+            debited.append(next(p for p in statement.params if isinstance(p, str) and p.startswith("acct")))
+            return 1
+        return len(statement.rows)
+
+    arrivals = ["acctc", "accta", "acctb", "accta", "acctc"]
+    limits = [None, Decimal("1"), Decimal("1"), Decimal("1"), None]
+    writes = [
+        BatchWrite(message_write(), Debit(account_id=account, amount=Decimal("0.1"), credit_limit=limit))
+        for account, limit in zip(arrivals, limits, strict=True)
+    ]
+    assert drive(BatchSql(database.engine.dialect).script(writes), execute) == set()
+    assert debited == ["accta", "acctb", "acctc"]
+
+
+# SQLite has one writer: there, batches commit one after another by design.
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_batch_waiting_on_a_locked_account_does_not_hold_up_the_next(
+    observer: Database, writers: Callable[..., GroupCommitWriter], backend: str
+) -> None:
+    writer = writers(window_seconds=0)
+    await make_account(observer, "acctbusy", balance="1", credit_limit=None)
+    debit = Debit(account_id="acctbusy", amount=Decimal("0.25"), credit_limit=None)
+    async with observer.engine.connect() as blocker:
+        await blocker.execute(
+            select(accounts.c.api_key).where(accounts.c.api_key == "acctbusy").with_for_update()
+        )
+        stuck = asyncio.create_task(writer.write(message_write(), debit))
+        await asyncio.sleep(0.2)
+        assert not stuck.done()
+        free = message_write()
+        await asyncio.wait_for(writer.write(free), timeout=5)  # committed by the other connection
+        assert uuid_of(free) in await stored_uuids(observer)
+        await blocker.rollback()
+    await asyncio.wait_for(stuck, timeout=5)
+    assert await balance_of(observer, "acctbusy") == Decimal("0.75")

@@ -7,6 +7,7 @@ splits it into the parts a handset receives, so billing and the Vonage-compatibl
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -76,6 +77,10 @@ _GSM7_EXTENSION: dict[str, int] = {
     "|": 0x40,
     "€": 0x65,
 }
+# Whole-text scans run in the regex engine, not a Python loop per character: every message is
+# counted when it is accepted (its price depends on its parts).
+_NOT_GSM7 = re.compile("[^" + re.escape("".join(_GSM7_BASE) + "".join(_GSM7_EXTENSION)) + "]")
+_EXTENSION_CHARACTER = re.compile("[" + re.escape("".join(_GSM7_EXTENSION)) + "]")
 _GSM7_DECODE_BASE: dict[int, str] = {code: ch for ch, code in _GSM7_BASE.items()}
 _GSM7_DECODE_EXTENSION: dict[int, str] = {code: ch for ch, code in _GSM7_EXTENSION.items()}
 
@@ -101,12 +106,15 @@ def _ucs2_cost(ch: str) -> int:
 
 def is_gsm7(text: str) -> bool:
     """True when every character is in the default alphabet or its extension table."""
-    return all(ch in _GSM7_BASE or ch in _GSM7_EXTENSION for ch in text)
+    return _NOT_GSM7.search(text) is None
 
 
 def gsm7_septets(text: str) -> int:
     """Septets needed for ``text``; raises ValueError on a character outside GSM-7."""
-    return sum(_septet_cost(ch) for ch in text)
+    outside = _NOT_GSM7.search(text)
+    if outside is not None:
+        raise ValueError(f"character {outside.group()!r} is not in the GSM 03.38 alphabet")
+    return len(text) + len(_EXTENSION_CHARACTER.findall(text))
 
 
 def to_gsm7(text: str) -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tidings.store.batch_sql import BatchSql, BatchWrite, Execute, Script, Statement
+from tidings.store.batch_sql import BatchSql, BatchWrite, CreditRunsShort, Execute, Script, Statement
 from tidings.store.database import Database, configure_sqlite_connection
 
 
@@ -59,7 +59,7 @@ class SqliteBatchRunner:
         return self._conn is not None
 
     async def run(self, writes: Sequence[BatchWrite]) -> set[int]:
-        refused: set[int] = await self._in_thread(self._transaction, self._sql.script(writes))
+        refused: set[int] = await self._in_thread(self._write, writes)
         return refused
 
     async def discard(self) -> None:
@@ -71,6 +71,12 @@ class SqliteBatchRunner:
 
     async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
+
+    def _write(self, writes: Sequence[BatchWrite]) -> set[int]:
+        try:
+            return self._transaction(self._sql.script(writes))
+        except CreditRunsShort:
+            return self._transaction(self._sql.careful_script(writes))
 
     def _transaction(self, script: Script) -> set[int]:
         if self._conn is None:
@@ -121,10 +127,15 @@ class PostgresBatchRunner:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
-        script = self._sql.script(writes)
+        try:
+            return await self._transaction(driver, self._sql.script(writes))
+        except CreditRunsShort:
+            return await self._transaction(driver, self._sql.careful_script(writes))
+
+    @staticmethod
+    async def _transaction(driver: asyncpg.Connection, script: Script) -> set[int]:
         async with driver.transaction():
-            refused = await drive_async(script, lambda statement: _postgres_execute(driver, statement))
-        return refused
+            return await drive_async(script, lambda statement: _postgres_execute(driver, statement))
 
     async def discard(self) -> None:
         if self._conn is not None:

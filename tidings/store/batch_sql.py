@@ -10,6 +10,12 @@ SQLAlchemy exactly as if SQLAlchemy had written it.
 The transaction is a generator of statements: it yields each one, is sent back the number of rows
 it changed, and returns which writes were refused for want of credit. The same script runs in
 SQLite's writer thread and over an asyncpg connection (see batch_runners.py).
+
+Debits come last, after the rows: a debit locks its account's row until the commit, and every
+batch of a busy account debits that one row, so the next batch can insert its rows while the last
+one is still committing. Nearly always a batch's debits fit its accounts' credit; when one does
+not, the script raises CreditRunsShort, and the caller rolls back and runs `careful_script`,
+which debits first and leaves out the writes that do not fit.
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ class ExecuteMany:
 
 
 Statement = Execute | ExecuteMany
+
+
+class CreditRunsShort(Exception):
+    """An account cannot pay for all of its writes in a batch: run `careful_script` instead."""
+
+
 # Yields statements, is sent each one's count of changed rows, returns the refused writes' indexes.
 Script = Generator[Statement, int, set[int]]
 
@@ -76,20 +88,20 @@ class BatchSql:
         self._money = _processor(accounts.c.balance.type, dialect) or _unchanged
 
     def script(self, writes: Sequence[BatchWrite]) -> Script:
-        refused: set[int] = set()
-        guarded: dict[tuple[str, Decimal], list[int]] = {}
-        unguarded: dict[str, Decimal] = {}
-        for index, write in enumerate(writes):
-            debit = write.debit
-            if debit is None or debit.amount == 0:
-                continue
-            if debit.credit_limit is None:
-                unguarded[debit.account_id] = unguarded.get(debit.account_id, Decimal(0)) + debit.amount
-            else:
-                guarded.setdefault((debit.account_id, debit.credit_limit), []).append(index)
-        for (account_id, limit), indexes in guarded.items():
+        """Every write's rows, then one debit per account (and credit limit)."""
+        yield from self._inserts(writes)
+        for (account_id, limit), indexes in _debit_groups(writes):
             total = sum((_amount(writes[i]) for i in indexes), Decimal(0))
-            if (yield self._debit_of(account_id, total, limit)) == 1:
+            if (yield self._debit_of(account_id, total, limit)) == 0 and limit is not None:
+                raise CreditRunsShort(account_id)
+        return set()
+
+    def careful_script(self, writes: Sequence[BatchWrite]) -> Script:
+        """Debits first, and the rows of only those writes whose debit fits."""
+        refused: set[int] = set()
+        for (account_id, limit), indexes in _debit_groups(writes):
+            total = sum((_amount(writes[i]) for i in indexes), Decimal(0))
+            if (yield self._debit_of(account_id, total, limit)) == 1 or limit is None:
                 continue
             if len(indexes) == 1:
                 refused.add(indexes[0])
@@ -98,8 +110,6 @@ class BatchSql:
             for i in indexes:
                 if (yield self._debit_of(account_id, _amount(writes[i]), limit)) == 0:
                     refused.add(i)
-        for account_id, amount in unguarded.items():
-            yield self._debit_of(account_id, amount, None)
         yield from self._inserts([write for i, write in enumerate(writes) if i not in refused])
         return refused
 
@@ -113,7 +123,7 @@ class BatchSql:
         values = constants | given
         return Execute(sql, tuple(values[name] for name in names))
 
-    def _inserts(self, writes: list[BatchWrite]) -> Generator[Statement, int, None]:
+    def _inserts(self, writes: Sequence[BatchWrite]) -> Generator[Statement, int, None]:
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
@@ -140,6 +150,17 @@ class BatchSql:
         compiled = statement.compile(dialect=self._dialect, **kwargs)
         constants = {name: value for name, value in compiled.params.items() if value is not None}
         return str(compiled), list(compiled.positiontup), constants
+
+
+def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[int]]]:
+    """The writes' indexes by (account, credit limit), in one order for every batch: two batches
+    committing at once then wait for each other's account row locks instead of deadlocking."""
+    groups: dict[tuple[str, Decimal | None], list[int]] = {}
+    for index, write in enumerate(writes):
+        debit = write.debit
+        if debit is not None and debit.amount != 0:
+            groups.setdefault((debit.account_id, debit.credit_limit), []).append(index)
+    return sorted(groups.items(), key=lambda group: (group[0][0], group[0][1] is None, group[0][1] or 0))
 
 
 def _amount(write: BatchWrite) -> Decimal:

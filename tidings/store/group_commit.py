@@ -4,6 +4,8 @@ A commit costs a disk flush; one per request caps throughput at the disk's flush
 hand their rows to the writer and wait; the writer takes whatever has arrived (up to a batch size,
 waiting at most a moment for more), inserts it all with one executemany per table, commits, and
 only then wakes each waiting request. Nobody is answered before their rows are durable.
+On PostgreSQL the next batch gathers while the last one commits, on a connection of its own: the
+server flushes one while this process parses the requests of the next (SQLite has one writer).
 If a batch fails, its writes are retried one by one so that one bad write cannot fail the others.
 The transaction itself is in batch_sql.py, and where it runs in batch_runners.py.
 """
@@ -21,11 +23,12 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from tidings.domain.errors import LowBalance
-from tidings.store.batch_runners import batch_runner
+from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
 
 log = logging.getLogger("tidings.store")
+POSTGRES_COMMITS_IN_FLIGHT = 2
 
 
 @dataclass(eq=False)
@@ -40,65 +43,76 @@ class GroupCommitWriter:
         self._max_batch = max_batch
         self._window = window_seconds
         self._queue: asyncio.Queue[PendingWrite] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._runner = batch_runner(database)
+        lanes = 1 if database.is_sqlite else POSTGRES_COMMITS_IN_FLIGHT
+        self._runners = [batch_runner(database) for _ in range(lanes)]
+        self._gathering = asyncio.Lock()  # one batch forms at a time, however many are committing
+        self._tasks: list[asyncio.Task[None]] = []
         self.batches_committed = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="tidings-group-commit")
+        self._tasks = [
+            asyncio.create_task(self._run(runner), name=f"tidings-group-commit-{lane}")
+            for lane, runner in enumerate(self._runners)
+        ]
 
     async def stop(self) -> None:
         """Write everything already handed over, then stop."""
-        if self._task is None:
+        if not self._tasks:
             return
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._task = None
-        await self._runner.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for runner in self._runners:
+            await runner.close()
 
     async def write(
         self, inserts: Sequence[tuple[Table, dict[str, Any]]], debit: Debit | None = None
     ) -> None:
         """Returns once the rows are committed; raises LowBalance, or what the database raised."""
-        if self._task is None:
+        if not self._tasks:
             raise RuntimeError("the writer is not running")
         pending = PendingWrite(BatchWrite(inserts, debit))
         self._queue.put_nowait(pending)
         await asyncio.shield(pending.done)
 
-    async def _run(self) -> None:
+    async def _run(self, runner: BatchRunner) -> None:
         while True:
-            batch = [await self._queue.get()]
-            if self._window > 0 and self._queue.empty():
-                await asyncio.sleep(self._window)
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            async with self._gathering:
+                batch = [await self._queue.get()]
+                if self._window > 0 and self._queue.empty():
+                    await asyncio.sleep(self._window)
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
             try:
-                await self._commit(batch)
+                await self._commit(runner, batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _commit(self, batch: list[PendingWrite], *, retry_on_new_connection: bool = True) -> None:
-        reused = self._runner.connected
+    async def _commit(
+        self, runner: BatchRunner, batch: list[PendingWrite], *, retry_on_new_connection: bool = True
+    ) -> None:
+        reused = runner.connected
         try:
             async with self._database.writing(urgent=True):
-                refused = await self._runner.run([pending.write for pending in batch])
+                refused = await runner.run([pending.write for pending in batch])
         except Exception as error:
-            await self._runner.discard()  # whatever broke, the next batch starts on a fresh connection
+            await runner.discard()  # whatever broke, the next batch starts on a fresh connection
             if len(batch) == 1:
                 if reused and retry_on_new_connection and not isinstance(error, IntegrityError):
                     # The kept connection may have died while idle (server restart, idle timeout):
                     # one more try on a new one before the caller is failed.
-                    await self._commit(batch, retry_on_new_connection=False)
+                    await self._commit(runner, batch, retry_on_new_connection=False)
                     return
                 _settle(batch[0], error)
                 return
             log.warning("group commit of %d writes failed (%r); writing them one by one", len(batch), error)
             for pending in batch:
-                await self._commit([pending])
+                await self._commit(runner, [pending])
             return
         self.batches_committed += 1
         for index, pending in enumerate(batch):

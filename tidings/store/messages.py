@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -63,10 +63,31 @@ def message_from_row(row: RowMapping) -> Message:
     )
 
 
+# The worker's statements are built once (per set of columns), not per call: building one and its
+# cache key costs more than running it.
+_BY_UUID = select(messages).where(messages.c.uuid == bindparam("message_uuid"))
+_INSERT_EVENT = insert(message_events)
+_ADVANCES: dict[tuple[str, ...], Any] = {}
+
+
 async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
-    query = select(messages).where(messages.c.uuid == uuid)
-    row = (await conn.execute(query)).mappings().first()
+    row = (await conn.execute(_BY_UUID, {"message_uuid": uuid})).mappings().first()
     return message_from_row(row) if row else None
+
+
+def _advance_statement(columns: tuple[str, ...]) -> Any:
+    statement = _ADVANCES.get(columns)
+    if statement is None:
+        statement = (
+            update(messages)
+            .where(
+                messages.c.uuid == bindparam("message_uuid"),
+                messages.c.status.in_(bindparam("allowed_from", expanding=True)),
+            )
+            .values({column: bindparam(f"new_{column}") for column in columns})
+        )
+        _ADVANCES[columns] = statement
+    return statement
 
 
 async def advance_status(
@@ -97,11 +118,10 @@ async def advance_status(
         values["segments"] = segments
     if usage is not None:
         values.update(price=usage.price, currency=usage.currency)
-    result = await conn.execute(
-        update(messages)
-        .where(messages.c.uuid == uuid, messages.c.status.in_([s.value for s in allowed_from]))
-        .values(**values)
-    )
+    statement = _advance_statement(tuple(values))
+    params = {f"new_{column}": value for column, value in values.items()}
+    params.update(message_uuid=uuid, allowed_from=[s.value for s in allowed_from])
+    result = await conn.execute(statement, params)
     return result.rowcount > 0
 
 
@@ -116,13 +136,14 @@ async def insert_event(
     webhook_url: str | None,
 ) -> None:
     await conn.execute(
-        insert(message_events).values(
-            id=event_id,
-            message_uuid=message_uuid,
-            status=status.value,
-            occurred_at=occurred_at,
-            error_code=int(error.code) if error else None,
-            error_detail=error.detail if error else None,
-            webhook_url=webhook_url,
-        )
+        _INSERT_EVENT,
+        {
+            "id": event_id,
+            "message_uuid": message_uuid,
+            "status": status.value,
+            "occurred_at": occurred_at,
+            "error_code": int(error.code) if error else None,
+            "error_detail": error.detail if error else None,
+            "webhook_url": webhook_url,
+        },
     )

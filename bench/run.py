@@ -420,7 +420,7 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     if "jwt" in args.auths:
         notes.append(
             f"Tidings ran with TIDINGS_REDIS_URL={args.redis_url} (Basic and JWT rows alike): the JWT "
-            "replay cache (one SET NX per request) in Redis, as in production; Basic requests do not touch it"
+            "replay cache (one script call per accept batch) in Redis, as in production; Basic requests do not touch it"
         )
         notes.append(
             "jwt = `Authorization: Bearer <token>`, a fresh RS256 token per request (claims application_id, "

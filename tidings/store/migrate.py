@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
-from tidings.store.database import Database
+from tidings.store.database import Database, make_sqlite_directory
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -24,6 +24,7 @@ def alembic_config(url: str) -> Config:
 
 
 async def upgrade(url: str, revision: str = "head") -> None:
+    make_sqlite_directory(url)
     # Alembic's env.py runs its own event loop, so it gets a thread of its own.
     await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
 

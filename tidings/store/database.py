@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tidings.store.write_priority import WritePriority
+
+# How long a background write holds back for pending accepts, at most. Longer on SQLite: there
+# a background transaction holds the one write lock across several event-loop turns, and every
+# accept waits it out.
+BACKGROUND_MAX_WAIT_SECONDS = {"sqlite": 0.25, "postgresql": 0.05}
 
 
 def make_sqlite_directory(url: str) -> None:
@@ -25,7 +31,7 @@ class Database:
         self.url = url
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
-        self._write_lock: PriorityLock | None = None
+        self._priority: WritePriority | None = None
         kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
         if self.is_sqlite:
             make_sqlite_directory(url)
@@ -46,18 +52,23 @@ class Database:
 
     @asynccontextmanager
     async def writing(self, *, urgent: bool = False) -> AsyncIterator[None]:
-        """Held around every write transaction of this process on SQLite. SQLite has one writer;
-        connections of one process that race for its lock fall into its busy handler, which sleeps
-        up to 100 ms at a time. Queueing them here instead hands the lock over without sleeping;
-        the busy timeout then only arbitrates between processes. `urgent` writes (accepting
-        messages: a client is waiting) go ahead of background ones (the worker's)."""
-        if not self.is_sqlite:
+        """Held around every write transaction of this process: `urgent` ones (accepting messages,
+        a client is waiting) go ahead of background ones (see write_priority.py)."""
+        priority = self._write_priority()
+        async with priority.urgent() if urgent else priority.background():
             yield
-            return
-        if self._write_lock is None:
-            self._write_lock = PriorityLock()
-        async with self._write_lock.hold(urgent=urgent):
-            yield
+
+    def urgent_demand(self) -> AbstractContextManager[None]:
+        """Held while a client waits for a write that is queued, not yet under way."""
+        return self._write_priority().demand()
+
+    def _write_priority(self) -> WritePriority:
+        # Made on first use, inside the event loop that serves this process.
+        if self._priority is None:
+            self._priority = WritePriority(
+                one_writer=self.is_sqlite, max_wait=BACKGROUND_MAX_WAIT_SECONDS[self.dialect]
+            )
+        return self._priority
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -83,34 +94,6 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-
-
-class PriorityLock:
-    """A lock whose urgent holders go before every ordinary one still waiting."""
-
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self._urgent_waiting = 0
-
-    @asynccontextmanager
-    async def hold(self, *, urgent: bool) -> AsyncIterator[None]:
-        if urgent:
-            self._urgent_waiting += 1
-            try:
-                await self._lock.acquire()
-            finally:
-                self._urgent_waiting -= 1
-        else:
-            await self._lock.acquire()
-            while self._urgent_waiting:
-                # Step aside: the lock passes on along its queue until an urgent waiter has it.
-                self._lock.release()
-                await asyncio.sleep(0)
-                await self._lock.acquire()
-        try:
-            yield
-        finally:
-            self._lock.release()
 
 
 def configure_sqlite_connection(dbapi_connection: Any) -> None:

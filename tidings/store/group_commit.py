@@ -76,8 +76,9 @@ class GroupCommitWriter:
         if not self._tasks:
             raise RuntimeError("the writer is not running")
         pending = PendingWrite(BatchWrite(inserts, debit))
-        self._queue.put_nowait(pending)
-        await asyncio.shield(pending.done)
+        with self._database.urgent_demand():
+            self._queue.put_nowait(pending)
+            await asyncio.shield(pending.done)
 
     async def _run(self, runner: BatchRunner) -> None:
         while True:

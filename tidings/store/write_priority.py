@@ -1,0 +1,60 @@
+"""Accepts first: while clients wait for their messages to be committed, background writes (the
+worker's, the console's) hold back.
+
+A process serving both the API and the worker has one core for both. A background write holds
+back while any accept is queued or committing, but never longer than `max_wait` at a time, and
+background writers pass one at a time: under a flood of accepts the worker still gets a
+transaction in every `max_wait`, and nothing else waits much longer than that. On SQLite this is
+also the one write lock of the process (SQLite has one writer; connections of one process that
+race for its lock fall into its busy handler, which sleeps up to 100 ms at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+
+class WritePriority:
+    def __init__(self, *, one_writer: bool, max_wait: float) -> None:
+        self._max_wait = max_wait
+        self._writer = asyncio.Lock() if one_writer else None
+        self._demand = 0  # accepts queued or committing
+        self._calm = asyncio.Event()
+        self._calm.set()
+        self._turn = asyncio.Lock()  # background writers pass the wait one at a time
+
+    @contextlib.contextmanager
+    def demand(self) -> Iterator[None]:
+        """Held by an accept from when its write is queued until it is committed."""
+        self._demand += 1
+        self._calm.clear()
+        try:
+            yield
+        finally:
+            self._demand -= 1
+            if not self._demand:
+                self._calm.set()
+
+    @contextlib.asynccontextmanager
+    async def urgent(self) -> AsyncIterator[None]:
+        with self.demand():
+            async with self._held():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        async with self._turn:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._calm.wait(), self._max_wait)
+        async with self._held():
+            yield
+
+    @contextlib.asynccontextmanager
+    async def _held(self) -> AsyncIterator[None]:
+        if self._writer is None:
+            yield
+            return
+        async with self._writer:
+            yield

@@ -408,7 +408,7 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         )
     roles = {
         "all": "all (+worker) = `tidings serve --role all`, as shipped: the worker runs in the same "
-        "process and hands every accepted message to the simulator during the run",
+        "process; accepts come first, so its writes hold back while requests are pending",
         "api": "api (no worker) = `tidings serve --role api`: accepts alone, messages queue up for a worker",
     }
     for role in args.roles:

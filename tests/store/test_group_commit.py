@@ -18,8 +18,8 @@ from tidings.domain.errors import LowBalance
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.store.accounts import insert_account
-from tidings.store.batch_runners import SqliteBatchRunner
-from tidings.store.batch_sql import BatchWrite, Debit
+from tidings.store.batch_runners import SqliteBatchRunner, drive
+from tidings.store.batch_sql import BatchSql, BatchWrite, Debit, Execute, Statement
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
@@ -324,9 +324,6 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
 
 def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(database: Database) -> None:
     # Two batches committing at once lock account rows in the same order, so neither deadlocks.
-    from tidings.store.batch_runners import drive
-    from tidings.store.batch_sql import BatchSql, Execute, Statement
-
     debited: list[str] = []
 
     def execute(statement: Statement) -> int:

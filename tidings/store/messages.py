@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -67,7 +68,6 @@ def message_from_row(row: RowMapping) -> Message:
 # cache key costs more than running it.
 _BY_UUID = select(messages).where(messages.c.uuid == bindparam("message_uuid"))
 _INSERT_EVENT = insert(message_events)
-_ADVANCES: dict[tuple[str, ...], Any] = {}
 
 
 async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
@@ -75,19 +75,16 @@ async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
     return message_from_row(row) if row else None
 
 
+@functools.cache
 def _advance_statement(columns: tuple[str, ...]) -> Any:
-    statement = _ADVANCES.get(columns)
-    if statement is None:
-        statement = (
-            update(messages)
-            .where(
-                messages.c.uuid == bindparam("message_uuid"),
-                messages.c.status.in_(bindparam("allowed_from", expanding=True)),
-            )
-            .values({column: bindparam(f"new_{column}") for column in columns})
+    return (
+        update(messages)
+        .where(
+            messages.c.uuid == bindparam("message_uuid"),
+            messages.c.status.in_(bindparam("allowed_from", expanding=True)),
         )
-        _ADVANCES[columns] = statement
-    return statement
+        .values({column: bindparam(f"new_{column}") for column in columns})
+    )
 
 
 async def advance_status(

@@ -18,11 +18,12 @@ from tidings.domain.errors import LowBalance
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.store.accounts import insert_account
-from tidings.store.batch_runners import SqliteBatchRunner, drive
-from tidings.store.batch_sql import BatchSql, BatchWrite, Debit, Execute, Statement
+from tidings.store.batch_runners import SqliteBatchRunner
+from tidings.store.batch_sql import BatchSql, BatchWrite, Debit
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
+from tidings.store.statements import Execute
 from tidings.store.tables import accounts, jobs, messages
 
 Write = Sequence[tuple[Table, dict[str, Any]]]
@@ -253,6 +254,42 @@ async def test_concurrent_debits_cannot_spend_past_the_credit_limit(
     assert await balance_of(observer, "acctlim1") == Decimal("-0.021")
 
 
+async def test_an_account_short_of_credit_does_not_hold_back_the_others_in_its_batch(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    writer = writers(window_seconds=0.05)
+    await make_account(observer, "acctpoor", credit_limit="0.2")
+    await make_account(observer, "acctrich", credit_limit=None)
+    poor = Debit(account_id="acctpoor", amount=Decimal("0.1"), credit_limit=Decimal("0.2"))
+    rich = Debit(account_id="acctrich", amount=Decimal("0.1"), credit_limit=None)
+    arrivals = [(message_write(), poor if i % 2 == 0 else rich) for i in range(8)]  # one batch
+    outcomes = await asyncio.gather(*(writer.write(w, d) for w, d in arrivals), return_exceptions=True)
+
+    poor_outcomes = [o for (_, d), o in zip(arrivals, outcomes, strict=True) if d is poor]
+    assert poor_outcomes[:2] == [None, None]  # in order of arrival, as many as the credit allows
+    assert all(isinstance(o, LowBalance) for o in poor_outcomes[2:])
+    assert all(o is None for (_, d), o in zip(arrivals, outcomes, strict=True) if d is rich)
+    accepted = {uuid_of(w) for (w, _), o in zip(arrivals, outcomes, strict=True) if o is None}
+    assert await stored_uuids(observer) == accepted and len(accepted) == 6
+    # The others in one commit, then the short account's writes one at a time (two fit).
+    assert writer.batches_committed == 3
+    assert await balance_of(observer, "acctpoor") == Decimal("-0.2")
+    assert await balance_of(observer, "acctrich") == Decimal("-0.4")
+
+
+async def test_stopping_the_writer_stops_its_connection(
+    database: Database, writers: Callable[..., GroupCommitWriter], backend: str
+) -> None:
+    writer = writers(window_seconds=0)
+    await writer.write(message_write())
+    runner = writer._runners[0]
+    process = runner._process if isinstance(runner, SqliteBatchRunner) else None
+    await writer.stop()
+    assert not runner.connected
+    if backend == "sqlite":
+        assert process is not None and process.returncode == 0  # the writer process exited cleanly
+
+
 @pytest.mark.parametrize(
     ("price", "limit", "fits"),
     [("0.1", "0.3", 3), ("0.0333", "0.0999", 3), ("0.0070", "0.0700", 10)],
@@ -313,10 +350,11 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
                 )
             )
     else:
-        # SQLite has no server; losing the connection means it was closed under the writer.
+        # On SQLite the connection is the writer process's: it dies (killed, out of memory).
         runner = writer._runners[0]
-        assert isinstance(runner, SqliteBatchRunner) and runner._conn is not None
-        runner._conn.close()
+        assert isinstance(runner, SqliteBatchRunner) and runner._process is not None
+        runner._process.kill()
+        await runner._process.wait()
     single = message_write()
     await writer.write(single)
     assert uuid_of(single) in await stored_uuids(observer)
@@ -324,22 +362,18 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
 
 def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(database: Database) -> None:
     # Two batches committing at once lock account rows in the same order, so neither deadlocks.
-    debited: list[str] = []
-
-    def execute(statement: Statement) -> int:
-        if isinstance(statement, Execute):
-            debited.append(next(p for p in statement.params if isinstance(p, str) and p.startswith("acct")))
-            return 1
-        return len(statement.rows)
-
     arrivals = ["acctc", "accta", "acctb", "accta", "acctc"]
     limits = [None, Decimal("1"), Decimal("1"), Decimal("1"), None]
     writes = [
         BatchWrite(message_write(), Debit(account_id=account, amount=Decimal("0.1"), credit_limit=limit))
         for account, limit in zip(arrivals, limits, strict=True)
     ]
-    assert drive(BatchSql(database.engine.dialect).script(writes), execute) == set()
+    statements = BatchSql(database.engine.dialect).statements(writes)
+    debits = [s for s in statements if isinstance(s, Execute)]
+    debited = [next(p for p in s.params if isinstance(p, str) and p.startswith("acct")) for s in debits]
     assert debited == ["accta", "acctb", "acctc"]
+    assert statements[-len(debits) :] == debits  # after every row
+    assert [s.guarded_account for s in debits] == ["accta", "acctb", None]  # acctc has no limit
 
 
 # SQLite has one writer: there, batches commit one after another by design.

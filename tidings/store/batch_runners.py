@@ -1,7 +1,7 @@
-"""Where the group commit's transaction runs: a thread of its own on SQLite, asyncpg on PostgreSQL.
+"""Where the group commit's transaction runs: SQLite's writer process, or asyncpg on PostgreSQL.
 
 Both keep one connection for the writer alone (no pool check-out, ping and reset per batch) and
-drop it after any failure, so that the next batch starts on a fresh one.
+drop it after a failure, so that the next batch starts on a fresh one.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
@@ -18,16 +18,22 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tidings.store.batch_sql import BatchSql, BatchWrite, CreditRunsShort, Execute, Script, Statement
-from tidings.store.database import Database, configure_sqlite_connection
+from tidings.store import sqlite_writer_process
+from tidings.store.batch_sql import BatchSql, BatchWrite
+from tidings.store.database import Database
+from tidings.store.statements import CreditRunsShort, Execute, Statement, execute_all_async
+
+# How long a writer process that was asked to stop may take to finish its transaction.
+SQLITE_WRITER_EXIT_SECONDS = 10.0
 
 
 class BatchRunner(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    async def run(self, writes: Sequence[BatchWrite]) -> set[int]:
-        """Commits the writes in one transaction; returns the indexes of those refused for credit."""
+    async def run(self, writes: Sequence[BatchWrite]) -> None:
+        """Commits the writes in one transaction. Raises CreditRunsShort (nothing written) when
+        an account cannot pay for all of its writes, or what the database raised."""
 
     async def discard(self) -> None:
         """Drops the connection; the next batch opens a new one."""
@@ -42,8 +48,8 @@ def batch_runner(database: Database) -> BatchRunner:
 
 
 class SqliteBatchRunner:
-    """The whole transaction goes to one thread in one hand-over: SQLite works (and flushes the
-    log to disk) there without the GIL while the event loop serves requests."""
+    """Hands each transaction to the writer process (sqlite_writer_process.py), started on the
+    first batch and again after any failure."""
 
     def __init__(self, database: Database) -> None:
         path = make_url(database.url).database
@@ -51,63 +57,62 @@ class SqliteBatchRunner:
             raise ValueError("Tidings needs an SQLite database file, not an in-memory database")
         self._path = path
         self._sql = BatchSql(database.engine.dialect)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tidings-group-commit")
-        self._conn: sqlite3.Connection | None = None
+        self._process: asyncio.subprocess.Process | None = None
 
     @property
     def connected(self) -> bool:
-        return self._conn is not None
+        return self._process is not None
 
-    async def run(self, writes: Sequence[BatchWrite]) -> set[int]:
-        refused: set[int] = await self._in_thread(self._write, writes)
-        return refused
+    async def run(self, writes: Sequence[BatchWrite]) -> None:
+        frame = sqlite_writer_process.encode_frame(self._sql.statements(writes))
+        process = await self._started()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(frame)
+        await process.stdin.drain()
+        header = await process.stdout.readexactly(sqlite_writer_process.HEADER.size)
+        (size,) = sqlite_writer_process.HEADER.unpack(header)
+        answer: tuple[Any, ...] = sqlite_writer_process.decode(await process.stdout.readexactly(size))
+        match answer:
+            case ("committed",):
+                return
+            case ("short", account_id):
+                raise CreditRunsShort(account_id)
+            case ("integrity", sql, message):
+                raise IntegrityError(sql, None, sqlite3.IntegrityError(message))
+            case _:
+                raise SqliteWriterFailed(str(answer[-1]))
 
     async def discard(self) -> None:
-        await self._in_thread(self._close)
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()  # the process finishes what it is doing and exits
+        try:
+            await asyncio.wait_for(process.wait(), SQLITE_WRITER_EXIT_SECONDS)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
     async def close(self) -> None:
         await self.discard()
-        self._executor.shutdown(wait=False)
 
-    async def _in_thread(self, function: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function, *args)
-
-    def _write(self, writes: Sequence[BatchWrite]) -> set[int]:
-        try:
-            return self._transaction(self._sql.script(writes))
-        except CreditRunsShort:
-            return self._transaction(self._sql.careful_script(writes))
-
-    def _transaction(self, script: Script) -> set[int]:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._path, timeout=30, check_same_thread=False)
-            configure_sqlite_connection(self._conn)
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            refused = drive(script, lambda statement: _sqlite_execute(conn, statement))
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-            raise
-        return refused
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
-            self._conn = None
+    async def _started(self) -> asyncio.subprocess.Process:
+        if self._process is None:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                sqlite_writer_process.__name__,
+                self._path,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C at the terminal is for the server, which stops it
+            )
+        return self._process
 
 
-def _sqlite_execute(conn: sqlite3.Connection, statement: Statement) -> int:
-    try:
-        if isinstance(statement, Execute):
-            return conn.execute(statement.sql, statement.params).rowcount
-        return conn.executemany(statement.sql, statement.rows).rowcount
-    except sqlite3.IntegrityError as error:
-        raise IntegrityError(statement.sql, None, error) from error
+class SqliteWriterFailed(RuntimeError):
+    """The writer process could not commit a batch (the database's own error is the message)."""
 
 
 class PostgresBatchRunner:
@@ -122,20 +127,14 @@ class PostgresBatchRunner:
     def connected(self) -> bool:
         return self._conn is not None
 
-    async def run(self, writes: Sequence[BatchWrite]) -> set[int]:
+    async def run(self, writes: Sequence[BatchWrite]) -> None:
+        statements = self._sql.statements(writes)
         if self._conn is None:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
-        try:
-            return await self._transaction(driver, self._sql.script(writes))
-        except CreditRunsShort:
-            return await self._transaction(driver, self._sql.careful_script(writes))
-
-    @staticmethod
-    async def _transaction(driver: asyncpg.Connection, script: Script) -> set[int]:
         async with driver.transaction():
-            return await drive_async(script, lambda statement: _postgres_execute(driver, statement))
+            await execute_all_async(statements, lambda statement: _postgres_execute(driver, statement))
 
     async def discard(self) -> None:
         if self._conn is not None:
@@ -159,23 +158,3 @@ async def _postgres_execute(driver: asyncpg.Connection, statement: Statement) ->
         return len(statement.rows)
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(statement.sql, None, error) from error
-
-
-def drive(script: Script, execute: Callable[[Statement], int]) -> set[int]:
-    try:
-        statement = next(script)
-        while True:
-            statement = script.send(execute(statement))
-    except StopIteration as done:
-        refused: set[int] = done.value
-        return refused
-
-
-async def drive_async(script: Script, execute: Callable[[Statement], Awaitable[int]]) -> set[int]:
-    try:
-        statement = next(script)
-        while True:
-            statement = script.send(await execute(statement))
-    except StopIteration as done:
-        refused: set[int] = done.value
-        return refused

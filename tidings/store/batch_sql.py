@@ -1,26 +1,22 @@
-"""The group commit's transaction, as plain SQL handed straight to the driver.
+"""The group commit's transaction, rendered into plain SQL and parameters for the driver.
 
 A batch is the only work on the accept path that touches the database, and running it through
 SQLAlchemy's execution layer cost about a tenth of each request (py-spy: compile-cache lookups,
-its generic per-row parameter loop, a thread hop per statement on SQLite). Here each statement is
-rendered once per (table, columns) and each row becomes a parameter tuple through the dialect's
-own bind processors, the ones SQLAlchemy would apply, so what is written here reads back through
-SQLAlchemy exactly as if SQLAlchemy had written it.
-
-The transaction is a generator of statements: it yields each one, is sent back the number of rows
-it changed, and returns which writes were refused for want of credit. The same script runs in
-SQLite's writer thread and over an asyncpg connection (see batch_runners.py).
+its generic per-row parameter loop). Here each statement is rendered once per (table, columns) and
+each row becomes a parameter tuple through the dialect's own bind processors, the ones SQLAlchemy
+would apply, so what is written here reads back through SQLAlchemy exactly as if SQLAlchemy had
+written it. The result is a list of statements (statements.py) that needs no SQLAlchemy to run.
 
 Debits come last, after the rows: a debit locks its account's row until the commit, and every
 batch of a busy account debits that one row, so the next batch can insert its rows while the last
-one is still committing. Nearly always a batch's debits fit its accounts' credit; when one does
-not, the script raises CreditRunsShort, and the caller rolls back and runs `careful_script`,
-which debits first and leaves out the writes that do not fit.
+one is still committing. A debit with a credit limit changes no row when the account cannot pay
+for its writes in the batch; the transaction then rolls back with CreditRunsShort, and the group
+commit writes that account's writes one at a time (see group_commit.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,10 +24,10 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.engine import Dialect
 
+from tidings.store.statements import Execute, ExecuteMany, Params, Statement
 from tidings.store.tables import accounts
 
 Row = dict[str, Any]
-Params = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -51,29 +47,6 @@ class BatchWrite:
     debit: Debit | None
 
 
-@dataclass(frozen=True)
-class Execute:
-    sql: str
-    params: Params
-
-
-@dataclass(frozen=True)
-class ExecuteMany:
-    sql: str
-    rows: list[Params]
-
-
-Statement = Execute | ExecuteMany
-
-
-class CreditRunsShort(Exception):
-    """An account cannot pay for all of its writes in a batch: run `careful_script` instead."""
-
-
-# Yields statements, is sent each one's count of changed rows, returns the refused writes' indexes.
-Script = Generator[Statement, int, set[int]]
-
-
 class BatchSql:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
@@ -87,50 +60,30 @@ class BatchSql:
         self._guarded_debit = self._compile(debit.where(remaining >= bindparam("floor")))
         self._money = _processor(accounts.c.balance.type, dialect) or _unchanged
 
-    def script(self, writes: Sequence[BatchWrite]) -> Script:
-        """Every write's rows, then one debit per account (and credit limit)."""
-        yield from self._inserts(writes)
-        for (account_id, limit), indexes in _debit_groups(writes):
-            total = sum((_amount(writes[i]) for i in indexes), Decimal(0))
-            if (yield self._debit_of(account_id, total, limit)) == 0 and limit is not None:
-                raise CreditRunsShort(account_id)
-        return set()
-
-    def careful_script(self, writes: Sequence[BatchWrite]) -> Script:
-        """Debits first, and the rows of only those writes whose debit fits."""
-        refused: set[int] = set()
-        for (account_id, limit), indexes in _debit_groups(writes):
-            total = sum((_amount(writes[i]) for i in indexes), Decimal(0))
-            if (yield self._debit_of(account_id, total, limit)) == 1 or limit is None:
-                continue
-            if len(indexes) == 1:
-                refused.add(indexes[0])
-                continue
-            # Not all of them fit: in order of arrival, as many as do.
-            for i in indexes:
-                if (yield self._debit_of(account_id, _amount(writes[i]), limit)) == 0:
-                    refused.add(i)
-        yield from self._inserts([write for i, write in enumerate(writes) if i not in refused])
-        return refused
-
-    def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
-        given = {"amount": self._money(amount), "account": account_id}
-        if limit is None:
-            sql, names, constants = self._debit
-        else:
-            sql, names, constants = self._guarded_debit
-            given["floor"] = self._money(-limit)
-        values = constants | given
-        return Execute(sql, tuple(values[name] for name in names))
-
-    def _inserts(self, writes: Sequence[BatchWrite]) -> Generator[Statement, int, None]:
+    def statements(self, writes: Sequence[BatchWrite]) -> list[Statement]:
+        """Every write's rows, one executemany per table and columns, then one debit per account
+        (and credit limit)."""
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
                 sql, encode = self._encoder(table, tuple(row))
                 grouped.setdefault(sql, []).append(encode(row))
-        for sql, rows in grouped.items():
-            yield ExecuteMany(sql, rows)
+        plan: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
+        for (account_id, limit), amounts in _debit_groups(writes):
+            plan.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
+        return plan
+
+    def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
+        given = {"amount": self._money(amount), "account": account_id}
+        if limit is None:
+            sql, names, constants = self._debit
+            guarded_account = None
+        else:
+            sql, names, constants = self._guarded_debit
+            given["floor"] = self._money(-limit)
+            guarded_account = account_id
+        values = constants | given
+        return Execute(sql, tuple(values[name] for name in names), guarded_account)
 
     def _encoder(self, table: Table, columns: tuple[str, ...]) -> tuple[str, Callable[[Row], Params]]:
         key = (table, columns)
@@ -152,20 +105,15 @@ class BatchSql:
         return str(compiled), list(compiled.positiontup), constants
 
 
-def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[int]]]:
-    """The writes' indexes by (account, credit limit), in one order for every batch: two batches
+def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[Decimal]]]:
+    """The writes' amounts by (account, credit limit), in one order for every batch: two batches
     committing at once then wait for each other's account row locks instead of deadlocking."""
-    groups: dict[tuple[str, Decimal | None], list[int]] = {}
-    for index, write in enumerate(writes):
+    groups: dict[tuple[str, Decimal | None], list[Decimal]] = {}
+    for write in writes:
         debit = write.debit
         if debit is not None and debit.amount != 0:
-            groups.setdefault((debit.account_id, debit.credit_limit), []).append(index)
+            groups.setdefault((debit.account_id, debit.credit_limit), []).append(debit.amount)
     return sorted(groups.items(), key=lambda group: (group[0][0], group[0][1] is None, group[0][1] or 0))
-
-
-def _amount(write: BatchWrite) -> Decimal:
-    assert write.debit is not None
-    return write.debit.amount
 
 
 def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:

@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tidings.store.sqlite_connection import configure_sqlite_connection
 from tidings.store.write_priority import WritePriority
 
 # How long a background write holds back for pending accepts, at most. Longer on SQLite: there
@@ -94,19 +95,6 @@ class Database:
         await self.engine.dispose()
         if self.read_engine is not self.engine:
             await self.read_engine.dispose()
-
-
-def configure_sqlite_connection(dbapi_connection: Any) -> None:
-    """Every SQLite connection of Tidings: transactions begun explicitly, WAL so that readers run
-    beside the writer, synchronous=FULL so that a commit survives power loss (what a 202
-    promises), and a busy timeout that arbitrates between processes."""
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
 
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:

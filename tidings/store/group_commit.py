@@ -6,7 +6,9 @@ waiting at most a moment for more), inserts it all with one executemany per tabl
 only then wakes each waiting request. Nobody is answered before their rows are durable.
 On PostgreSQL the next batch gathers while the last one commits, on a connection of its own: the
 server flushes one while this process parses the requests of the next (SQLite has one writer).
-If a batch fails, its writes are retried one by one so that one bad write cannot fail the others.
+If a batch fails, its writes are retried one by one so that one bad write cannot fail the others;
+if an account cannot pay for all of its writes in a batch, the others commit together and that
+account's writes one at a time, in order of arrival, as many as its credit allows.
 The transaction itself is in batch_sql.py, and where it runs in batch_runners.py.
 """
 
@@ -26,6 +28,7 @@ from tidings.domain.errors import LowBalance
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
+from tidings.store.statements import CreditRunsShort
 
 log = logging.getLogger("tidings.store")
 POSTGRES_COMMITS_IN_FLIGHT = 2
@@ -100,9 +103,13 @@ class GroupCommitWriter:
         reused = runner.connected
         try:
             async with self._database.writing(urgent=True):
-                refused = await runner.run([pending.write for pending in batch])
+                await runner.run([pending.write for pending in batch])
+        except CreditRunsShort as short:
+            await self._commit_short(runner, batch, short.account_id)
+            return
         except Exception as error:
-            await runner.discard()  # whatever broke, the next batch starts on a fresh connection
+            if not isinstance(error, IntegrityError):
+                await runner.discard()  # the next batch starts on a fresh connection
             if len(batch) == 1:
                 if reused and retry_on_new_connection and not isinstance(error, IntegrityError):
                     # The kept connection may have died while idle (server restart, idle timeout):
@@ -116,8 +123,20 @@ class GroupCommitWriter:
                 await self._commit(runner, [pending])
             return
         self.batches_committed += 1
-        for index, pending in enumerate(batch):
-            _settle(pending, LowBalance() if index in refused else None)
+        for pending in batch:
+            _settle(pending, None)
+
+    async def _commit_short(self, runner: BatchRunner, batch: list[PendingWrite], account_id: str) -> None:
+        """The batch was rolled back because `account_id` cannot pay for all of its writes in it."""
+        if len(batch) == 1:
+            _settle(batch[0], LowBalance())
+            return
+        theirs = [p for p in batch if p.write.debit is not None and p.write.debit.account_id == account_id]
+        others = [p for p in batch if p not in theirs]
+        if others:
+            await self._commit(runner, others)
+        for pending in theirs:
+            await self._commit(runner, [pending])
 
 
 def _settle(pending: PendingWrite, error: BaseException | None) -> None:

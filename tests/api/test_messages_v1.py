@@ -3,6 +3,7 @@ what is refused (and then nothing is stored), and the operational endpoints besi
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -21,6 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from vonage_messages import SendMessageResponse, Sms, SmsOptions
 
+from tidings.api import messages_v1
 from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
@@ -198,6 +200,40 @@ async def test_each_send_gets_its_own_uuid_row_and_job(
     assert {row["uuid"]: row["client_ref"] for row in message_rows} == {
         u: f"r{i}" for i, u in enumerate(uuids)
     }
+
+
+async def test_background_writes_hold_back_from_the_moment_a_send_arrives(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    account: NewAccountCredentials,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Authentication may wait on Redis (JWT replay cache); in that gap the worker must not take
+    # the write lock from the send, or under load every send waits out a worker transaction.
+    authenticating = asyncio.Event()
+    release = asyncio.Event()
+    real_principal = messages_v1.principal
+
+    async def slow_principal(request: Any) -> Any:
+        authenticating.set()
+        await release.wait()
+        return await real_principal(request)
+
+    monkeypatch.setattr(messages_v1, "principal", slow_principal)
+    send = asyncio.create_task(client.post("/v1/messages", json=VALID, headers=basic(account)))
+    await asyncio.wait_for(authenticating.wait(), timeout=5)
+    entered = asyncio.Event()
+
+    async def background_write() -> None:
+        async with runtime.database.writing():
+            entered.set()
+
+    background = asyncio.create_task(background_write())
+    await asyncio.sleep(0.02)  # well within the longest a background write may be held (50 ms)
+    assert not entered.is_set()
+    release.set()
+    assert (await send).status_code == 202
+    await asyncio.wait_for(background, timeout=5)
 
 
 async def test_what_the_official_sdk_sends_is_accepted_and_its_response_parses(

@@ -60,7 +60,7 @@ class Database:
             yield
 
     def urgent_demand(self) -> AbstractContextManager[None]:
-        """Held while a client waits for a write that is queued, not yet under way."""
+        """Held while a client waits for a write: a send from its arrival, and every queued write."""
         return self._write_priority().demand()
 
     def _write_priority(self) -> WritePriority:

@@ -27,7 +27,7 @@ class WritePriority:
 
     @contextlib.contextmanager
     def demand(self) -> Iterator[None]:
-        """Held by an accept from when its write is queued until it is committed."""
+        """Held by an accept from its arrival until its write is committed (held twice is fine)."""
         self._demand += 1
         self._calm.clear()
         try:

@@ -69,9 +69,7 @@ class SqliteBatchRunner:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(frame)
         await process.stdin.drain()
-        header = await process.stdout.readexactly(sqlite_writer_process.HEADER.size)
-        (size,) = sqlite_writer_process.HEADER.unpack(header)
-        answer: tuple[Any, ...] = sqlite_writer_process.decode(await process.stdout.readexactly(size))
+        answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
         match answer:
             case ("committed",):
                 return

@@ -27,10 +27,13 @@ import signal
 import sqlite3
 import struct
 import sys
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from tidings.store.sqlite_connection import configure_sqlite_connection
 from tidings.store.statements import CreditRunsShort, Execute, Statement, execute_all
+
+if TYPE_CHECKING:
+    import asyncio  # the parent's side only; the process itself never imports it
 
 HEADER = struct.Struct("!I")
 
@@ -52,10 +55,16 @@ def read_frame(stream: IO[bytes]) -> Any | None:
     data = stream.read(size)
     if len(data) < size:
         return None
-    return decode(data)
+    return _decode(data)
 
 
-def decode(data: bytes) -> Any:
+async def read_frame_async(stream: asyncio.StreamReader) -> Any:
+    """The parent's side: the next value; raises IncompleteReadError when the process is gone."""
+    (size,) = HEADER.unpack(await stream.readexactly(HEADER.size))
+    return _decode(await stream.readexactly(size))
+
+
+def _decode(data: bytes) -> Any:
     return pickle.loads(data)  # noqa: S301 (frames come from this program only, see above)
 
 

@@ -4,9 +4,35 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConnectorSettings(BaseModel):
+    """One configured connector: its type (simulator, smpp, …) and that type's own options,
+    which the connector type validates when it is built."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class RouteRule(BaseModel):
+    """Which connector carries a message. Rules are tried in order; the first whose every given
+    condition matches wins. A rule without `channels` matches every channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    connector: str
+    channels: list[str] | None = None
+    to_prefix: str | None = None  # the recipient starts with this (e.g. a country code)
+    from_prefix: str | None = None  # the sender starts with this
 
 
 class Settings(BaseSettings):
@@ -57,8 +83,18 @@ class Settings(BaseSettings):
         description="Private networks webhooks may reach; everything public is always allowed.",
     )
 
-    # Simulator
+    # Connectors and routing: JSON, e.g. TIDINGS_CONNECTORS='{"sim": {"type": "simulator"}}' and
+    # TIDINGS_ROUTES='[{"connector": "sim"}]'. Unset: the built-in simulator carries everything.
+    connectors: dict[str, ConnectorSettings] | None = None
+    routes: list[RouteRule] | None = None
+
+    # Simulator (the default connector's settings)
     simulator_delivery_delay_seconds: float = Field(default=1.0, ge=0)
+    simulator_read_delay_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="From delivered to read, where a channel reports reads; default: as delivery.",
+    )
 
     # Pricing: the operator's price list lives in the database; this prices what it does not cover.
     default_currency: str = Field(default="EUR", min_length=3, max_length=3)
@@ -70,6 +106,21 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.home / 'tidings.db').resolve()}"
+
+    @property
+    def connector_settings(self) -> dict[str, ConnectorSettings]:
+        if self.connectors is not None:
+            return self.connectors
+        simulator = {"delivery_delay_seconds": self.simulator_delivery_delay_seconds}
+        if self.simulator_read_delay_seconds is not None:
+            simulator["read_delay_seconds"] = self.simulator_read_delay_seconds
+        return {"simulator": ConnectorSettings(type="simulator", **simulator)}
+
+    @property
+    def route_rules(self) -> list[RouteRule]:
+        if self.routes is not None:
+            return self.routes
+        return [RouteRule(connector=name) for name in self.connector_settings]
 
     @property
     def is_sqlite(self) -> bool:

@@ -14,25 +14,30 @@ from tidings.auth.basic import BasicAuthenticator
 from tidings.auth.jwt_auth import JwtAuthenticator
 from tidings.auth.replay import RedisReplayCache, ReplayCache
 from tidings.auth.secret_box import SecretBox
+from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
-from tidings.channels.simulator.connector import SimulatorConnector
 from tidings.config import Settings
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
-from tidings.services.delivery import DeliveryService
-from tidings.services.job_kinds import JobKind
+from tidings.services.delivery import DeliverMessages
+from tidings.services.inbound import InboundReceiver
+from tidings.services.ingress import MessageIngress
+from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
+from tidings.services.receipts import ApplyReceipt, ReceiptApplier
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
-from tidings.services.webhook_dispatch import SignatureSecrets, WebhookDispatcher
+from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
+from tidings.store import idempotency as idempotency_store
 from tidings.store import migrate
 from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.jwt_replays import DatabaseReplayCache
+from tidings.store.shared_transactions import SharedTransactions
 from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.ssrf import parse_networks
 
@@ -69,7 +74,14 @@ class Runtime:
     replays: ReplayCache = field(init=False)
     pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
+    shared: SharedTransactions = field(init=False)
+    connectors: Connectors = field(init=False)
+    router: Router = field(init=False)
+    ingress: MessageIngress = field(init=False)
+    updates: MessageUpdates = field(init=False)
     worker: Worker | None = field(init=False, default=None)
+    _recorder: StatusRecorder = field(init=False)
+    _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
     _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
 
@@ -107,8 +119,17 @@ class Runtime:
             refresh_seconds=settings.price_refresh_seconds,
         )
         self.submitter = MessageSubmitter(
-            self.writer, self.pricing, max_attempts=settings.job_max_attempts, wake_worker=self._wake_worker
+            self.writer, self.pricing, self.database, wake_worker=self._wake_worker
         )
+        self.shared = SharedTransactions(self.database)
+        self.connectors = Connectors(settings.connector_settings)
+        self.router = Router(settings.route_rules, self.connectors.by_name)
+        self._recorder = StatusRecorder()
+        self._receipts = ReceiptApplier(self._recorder)
+        self.ingress = MessageIngress(
+            self.shared, self._receipts, InboundReceiver(), wake_worker=self._wake_worker
+        )
+        self.updates = MessageUpdates(self.database, self.connectors, self._recorder)
 
     def _wake_worker(self) -> None:
         if self.worker is not None:
@@ -116,39 +137,33 @@ class Runtime:
 
     def _build_worker(self) -> Worker:
         settings = self.settings
-        router = Router(
-            [SimulatorConnector(delivery_delay=timedelta(seconds=settings.simulator_delivery_delay_seconds))]
-        )
         sender = WebhookSender(
             timeout_seconds=settings.webhook_timeout_seconds,
             allowed_networks=parse_networks(settings.webhook_allowed_networks),
         )
-        self._closers.extend([router, sender])
-        recorder = StatusRecorder(webhook_max_attempts=settings.webhook_max_attempts)
-        delivery = DeliveryService(
-            self.database,
-            router,
-            recorder,
-            max_attempts=settings.job_max_attempts,
-            wake_worker=self._wake_worker,
+        self._closers.append(sender)
+        delivery = DeliverMessages(
+            self.database, self.router, self._recorder, retry=self._retry_policy(settings.job_max_attempts)
         )
-        dispatcher = WebhookDispatcher(self.database, sender, SignatureSecrets(self.database, self.box))
+        webhooks = SendWebhook(
+            sender,
+            SignatureSecrets(self.database, self.box),
+            retry=self._retry_policy(settings.webhook_max_attempts),
+        )
         return Worker(
             self.database,
-            {
-                JobKind.DELIVER_MESSAGE.value: delivery.deliver,
-                JobKind.PROVIDER_REPORT.value: delivery.apply_report,
-                JobKind.SEND_WEBHOOK.value: dispatcher.send,
-            },
-            policy=RetryPolicy(
-                max_attempts=settings.job_max_attempts,
-                base_seconds=settings.job_backoff_base_seconds,
-                max_seconds=settings.job_backoff_max_seconds,
-            ),
+            [delivery, ApplyReceipt(self._receipts), webhooks],
+            self.shared,
             concurrency=settings.worker_concurrency,
             poll_seconds=settings.worker_poll_seconds,
             lease=timedelta(seconds=settings.job_lease_seconds),
-            on_buried=delivery.on_delivery_abandoned,
+        )
+
+    def _retry_policy(self, max_attempts: int) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=max_attempts,
+            base_seconds=self.settings.job_backoff_base_seconds,
+            max_seconds=self.settings.job_backoff_max_seconds,
         )
 
     async def start(self) -> None:
@@ -156,10 +171,12 @@ class Runtime:
             await migrate.upgrade(self.database.url)
         elif not await migrate.is_current(self.database):
             raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
+        self.shared.start()
         if self.role in (Role.ALL, Role.API):
             await self.pricing.start()
             self.writer.start()
         if self.role in (Role.ALL, Role.WORKER):
+            await self.connectors.start(self.ingress)
             self.worker = self._build_worker()
             self.worker.start()
             self._maintenance = asyncio.create_task(self._purge_finished_jobs(), name="tidings-maintenance")
@@ -174,6 +191,8 @@ class Runtime:
                 await self._maintenance
         if self.worker is not None:
             await self.worker.stop()
+        await self.connectors.stop()
+        await self.shared.stop()
         for closer in self._closers:
             await closer.close()
         await self.replays.close()
@@ -183,8 +202,10 @@ class Runtime:
         while True:
             await asyncio.sleep(300)
             try:
+                day_ago = datetime.now(UTC) - timedelta(hours=24)
                 async with self.database.begin() as conn:
-                    await job_store.purge_finished(conn, older_than=datetime.now(UTC) - timedelta(hours=24))
+                    await job_store.purge_finished(conn, older_than=day_ago)
+                    await idempotency_store.purge(conn, older_than=day_ago)
                 if isinstance(self.replays, DatabaseReplayCache):
                     await self.replays.purge_expired()
             except Exception:

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from tidings.api import account, applications, health, messages_v1, numbers, simulator
+from tidings.api import account, applications, health, messages_v1, numbers, providers, simulator
 from tidings.api.body_limit import BodySizeLimit
 from tidings.api.direct_routes import DirectRoutes
 from tidings.api.problems import install_problem_handlers
@@ -38,6 +38,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> ASGIApp:
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.include_router(messages_v1.router)
+    app.include_router(messages_v1.extensions)
+    app.include_router(providers.router)
     app.include_router(health.router)
     app.include_router(numbers.router)
     app.include_router(simulator.router)

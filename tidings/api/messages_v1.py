@@ -1,39 +1,83 @@
-"""POST /v1/messages: the Messages API v1 send endpoint."""
+"""/v1/messages: send (POST), update (PATCH), and, beyond Vonage, look up one or list them (GET)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import get_runtime, json_body, principal
+from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound
+from tidings.domain.history import MessageFilter
 from tidings.domain.ids import new_uuid
+from tidings.domain.message import Channel, Direction, Status
+from tidings.domain.principal import Principal
+from tidings.services.submission import IdempotencyKey
+from tidings.store import message_views
+from tidings.wire.message_updates import parse_update_request
+from tidings.wire.message_views import (
+    MessageListResponse,
+    MessageViewResponse,
+    decode_cursor,
+    encode_cursor,
+    render_view,
+)
 from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
 from tidings.wire.responses import ProblemDetails, SendMessageResponse
 
 router = APIRouter(tags=["Messages v1"])
+extensions = APIRouter(tags=["Messages v1: Tidings extensions"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetails, "description": description}
-    for status, description in {
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    described = {
         401: "Missing or wrong credentials",
         402: "Low balance",
+        404: "No such message in this account",
         413: "Body too large",
         415: "Not JSON",
         422: "Invalid request",
         429: "Throttled",
-    }.items()
-}
+        503: "The provider could not be reached",
+    }
+    return {status: {"model": ProblemDetails, "description": described[status]} for status in statuses}
+
+
+def _idempotency_key(request: Request, body: Any) -> IdempotencyKey | None:
+    """Stripe's `Idempotency-Key`: any printable ASCII up to 255 characters. The request is
+    matched by its content (canonical JSON), so key order and white space do not count."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not all("!" <= ch <= "~" for ch in key):
+        reason = "must be 1 to 255 printable ASCII characters without spaces."
+        raise InvalidParams([InvalidParameter("Idempotency-Key", reason)])
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return IdempotencyKey(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 @router.post(
     "/v1/messages",
     status_code=202,
     response_model=SendMessageResponse,
-    responses=_ERRORS,
-    openapi_extra={"requestBody": request_body_schema()},
+    responses=_errors(401, 402, 413, 415, 422, 429),
+    openapi_extra={
+        "requestBody": request_body_schema(),
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                "description": "Tidings extension: the same key with the same body within 24 hours answers "
+                "with the first message's uuid and sends nothing again; with another body it is refused (422).",
+            }
+        ],
+    },
     summary="Send a message",
 )
 async def send_message(request: Request) -> JSONResponse:
@@ -45,7 +89,8 @@ async def send_message(request: Request) -> JSONResponse:
     # load every send would wait out a worker transaction.
     with runtime.database.urgent_demand():
         caller = await principal(request)
-        parsed = parse_send_request(await json_body(request))
+        body = await json_body(request)
+        parsed = parse_send_request(body)
         message = to_message(
             parsed,
             uuid=new_uuid(),
@@ -53,8 +98,112 @@ async def send_message(request: Request) -> JSONResponse:
             application_id=caller.application_id,
             created_at=datetime.now(UTC),
         )
-        await runtime.submitter.submit(message, caller.account)
-    return JSONResponse({"message_uuid": message.uuid}, status_code=202)
+        accepted = await runtime.submitter.submit(message, caller.account, _idempotency_key(request, body))
+    headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
+    return JSONResponse({"message_uuid": accepted.message_uuid}, status_code=202, headers=headers)
+
+
+Caller = Annotated[Principal, Depends(principal)]
+_NO_NUL = r"^[^\x00]*$"
+MessageUuid = Annotated[str, Path(max_length=100, description="The message's uuid")]
+
+
+@router.patch(
+    "/v1/messages/{message_uuid}",
+    responses=_errors(401, 404, 415, 422, 503),
+    summary="Mark an inbound WhatsApp message read, or revoke an outbound RCS message",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {
+                            "status": {"type": "string", "enum": ["read", "revoked"]},
+                            "replying_indicator": {
+                                "type": "object",
+                                "properties": {"show": {"type": "boolean"}, "type": {"type": "string"}},
+                            },
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def update_message(request: Request, caller: Caller, message_uuid: MessageUuid) -> JSONResponse:
+    update = parse_update_request(await json_body(request))
+    await get_runtime(request).updates.update(caller.account.api_key, message_uuid, update)
+    return JSONResponse({}, status_code=200)
+
+
+@extensions.get(
+    "/v1/messages/{message_uuid}",
+    response_model=MessageViewResponse,
+    response_model_by_alias=True,
+    responses=_errors(401, 404),
+    summary="Look up a message with its status history (Tidings extension)",
+)
+async def get_message(request: Request, caller: Caller, message_uuid: MessageUuid) -> JSONResponse:
+    async with get_runtime(request).database.read() as conn:
+        view = await message_views.get_view(conn, message_uuid, caller.account.api_key)
+    if view is None:
+        raise NotFound(f"No message {message_uuid} was found.")
+    return JSONResponse(render_view(view))
+
+
+@extensions.get(
+    "/v1/messages",
+    response_model=MessageListResponse,
+    responses=_errors(401, 422),
+    summary="List messages, newest first, with filters and cursor paging (Tidings extension)",
+)
+async def list_messages(
+    request: Request,
+    caller: Caller,
+    to: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
+    sender: Annotated[str | None, Query(alias="from", max_length=100, pattern=_NO_NUL)] = None,
+    channel: Channel | None = None,
+    status: Status | None = None,
+    client_ref: Annotated[str | None, Query(max_length=100, pattern=_NO_NUL)] = None,
+    direction: Direction | None = None,
+    date_start: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    date_end: Annotated[datetime | None, Query(description="Created before (ISO 8601)")] = None,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="next_cursor of the previous page")
+    ] = None,
+) -> JSONResponse:
+    where = MessageFilter(
+        to=to,
+        sender=sender,
+        channel=channel,
+        status=status,
+        client_ref=client_ref,
+        direction=direction,
+        created_from=_utc(date_start),
+        created_before=_utc(date_end),
+    )
+    after = decode_cursor(cursor) if cursor else None
+    async with get_runtime(request).database.read() as conn:
+        views = await message_views.list_views(
+            conn, caller.account.api_key, where, after=after, limit=page_size + 1
+        )
+    page, more = views[:page_size], len(views) > page_size
+    return JSONResponse(
+        {
+            "messages": [render_view(view) for view in page],
+            "next_cursor": encode_cursor(page[-1]) if more else None,
+        }
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 DIRECT_ROUTES = {("POST", "/v1/messages"): send_message}

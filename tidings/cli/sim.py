@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 import typer
 
-from tidings.channels.simulator.mapping import SIMULATED_NETWORK_CODE
+from tidings.channels.simulator.scenarios import SIMULATED_NETWORK_CODE
 from tidings.cli.database import with_database
 from tidings.config import Settings
-from tidings.domain.message import Channel
-from tidings.services.inbound import InboundArrival, InboundReceiver, Received, Unroutable
+from tidings.domain.channel_registry import CHANNELS, channel_spec
+from tidings.domain.content import Text
+from tidings.domain.inbound import InboundArrival, Received, Unroutable
+from tidings.domain.message import Channel, MessageType
+from tidings.services.inbound import InboundReceiver
 from tidings.store.database import Database
 
 app = typer.Typer(help="The carrier simulator.", no_args_is_help=True)
@@ -18,24 +22,34 @@ app = typer.Typer(help="The carrier simulator.", no_args_is_help=True)
 
 @app.command("inbound")
 def inbound(
-    sender: str = typer.Option(..., "--from", help="The handset's number, e.g. 447700900123."),
-    to: str = typer.Option(..., "--to", help="A rented number."),
+    sender: str = typer.Option(..., "--from", help="The user's number or id, e.g. 447700900123."),
+    to: str = typer.Option(..., "--to", help="A rented number, or an external account's id."),
     text: str = typer.Option(..., help="The message text."),
-    network_code: str = typer.Option(SIMULATED_NETWORK_CODE, help="The sender's network (MCC+MNC)."),
+    channel: str = typer.Option("sms", help=f"One of: {', '.join(c.value for c in CHANNELS)}."),
+    network_code: str = typer.Option(
+        SIMULATED_NETWORK_CODE, help="The sender's network (MCC+MNC), where it has one."
+    ),
 ) -> None:
-    """Deliver an SMS to a rented number, for whichever account rents it. A running worker sends
-    its webhook; a number nobody rents is kept as unroutable (exit status 1)."""
+    """Deliver a text to one of your addresses, for whichever account holds it. A running worker
+    sends its webhook; an address nobody holds is kept as unroutable (exit status 1)."""
+    spec = channel_spec(Channel(channel)) if channel in {c.value for c in CHANNELS} else None
+    if spec is None:
+        raise typer.BadParameter(f"unknown channel {channel!r}", param_hint="--channel")
     arrival = InboundArrival(
-        channel=Channel.SMS,
+        connector="simulator",
+        channel=spec.channel,
         sender=sender.removeprefix("+"),
         to=to.removeprefix("+"),
-        text=text,
-        network_code=network_code,
+        message_type=MessageType.TEXT,
+        content=Text(text),
+        received_at=datetime.now(UTC),
+        provider_ref=uuid.uuid4().hex,
+        network_code=network_code if spec.carrier_network else None,
     )
 
-    async def work(database: Database, settings: Settings) -> Received | Unroutable:
-        receiver = InboundReceiver(database, webhook_max_attempts=settings.webhook_max_attempts)
-        return await receiver.receive(arrival, now=datetime.now(UTC))
+    async def work(database: Database, _settings: Settings) -> Received | Unroutable:
+        async with database.begin() as conn:
+            return await InboundReceiver().receive(conn, arrival)
 
     outcome = with_database(work)
     if isinstance(outcome, Unroutable):

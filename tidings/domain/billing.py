@@ -1,13 +1,18 @@
-"""How many billable parts a message has: SMS segments, one for every other channel."""
+"""How many billable parts a message has: SMS segments where a channel splits texts, else one."""
 
 from __future__ import annotations
 
-from tidings.domain.message import Channel, Message
+from tidings.domain.channel_options import SmsOptions
+from tidings.domain.channel_registry import Billing, channel_spec
+from tidings.domain.content import Text
+from tidings.domain.message import Message
 from tidings.domain.sms_encoding import SmsEncoding, segment
 
 
 def billable_parts(message: Message) -> int:
-    if message.channel is Channel.SMS and message.text is not None:
-        encoding = SmsEncoding(message.options.get("encoding_type", SmsEncoding.AUTO.value))
-        return segment(message.text, encoding).segments
-    return 1
+    spec = channel_spec(message.channel)
+    if spec is None or spec.billing is not Billing.PER_SEGMENT or not isinstance(message.content, Text):
+        return 1
+    options = message.options
+    encoding = options.encoding_type if isinstance(options, SmsOptions) and options.encoding_type else None
+    return segment(message.content.text, encoding or SmsEncoding.AUTO).segments

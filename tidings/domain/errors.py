@@ -260,3 +260,13 @@ class SecretIdNotFound(TidingsError):
 
     def __init__(self, secret_id: str) -> None:
         super().__init__(f"ID '{secret_id}' could not be found")
+
+
+class ProviderUnreachable(TidingsError):
+    """The provider could not be reached to carry out a request now; the client may try again.
+    Vonage documents no type for this, hence RFC 7807's `about:blank`."""
+
+    status = 503
+    type_url = "about:blank"
+    title = "Service Unavailable"
+    default_detail = "The provider could not be reached; try again later."

@@ -1,4 +1,4 @@
-"""Messages arriving for a rented number, and the rule that decides where their webhook goes."""
+"""Messages arriving for an account, and the rule that decides where their webhook goes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 
 from tidings.domain.application import Application
-from tidings.domain.message import Channel, Usage, WebhookVersion
-from tidings.domain.number import OwnedNumber
+from tidings.domain.channel_registry import ChannelSpec
+from tidings.domain.content import InboundContent, Text
+from tidings.domain.message import Channel, MessageType, Usage, WebhookVersion
 from tidings.domain.sms_encoding import is_gsm7, segment
 
 
@@ -25,32 +26,78 @@ class InboundShape(StrEnum):
 
 
 @dataclass(frozen=True)
+class InboundContext:
+    """The earlier message an inbound one replies to or reacts to."""
+
+    message_uuid: str | None
+    message_from: str | None = None
+
+
+@dataclass(frozen=True)
+class InboundArrival:
+    """What a connector hands over: a message from `sender` to one of our addresses (`to`)."""
+
+    connector: str
+    channel: Channel
+    sender: str
+    to: str
+    message_type: MessageType
+    content: InboundContent
+    received_at: datetime
+    provider_ref: str | None = None
+    network_code: str | None = None
+    profile_name: str | None = None
+    context: InboundContext | None = None
+    # Limits routing to this account's addresses (a tenant driving the simulator); None lets the
+    # message go to whichever account holds the address, as the network's own traffic does.
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     uuid: str
     account_id: str
     channel: Channel
-    to: str  # the rented number
+    to: str  # our address: the rented number, or the page, service or agent id
     sender: str
-    text: str
+    message_type: MessageType
+    content: InboundContent
     received_at: datetime
     usage: Usage
     application_id: str | None = None
     network_code: str | None = None
+    profile_name: str | None = None
+    context: InboundContext | None = None
+    segmented: bool = False  # arrived on a channel that splits texts into segments (SMS)
+
+    @property
+    def text(self) -> str | None:
+        return self.content.text if isinstance(self.content, Text) else None
 
     @property
     def keyword(self) -> str:
         """The first word of the text, upper-cased, as Vonage reports it."""
-        words = self.text.split(maxsplit=1)
+        words = (self.text or "").split(maxsplit=1)
         return words[0].upper() if words else ""
 
     @property
     def num_messages(self) -> int:
         """How many SMS parts a handset would have sent this text in."""
-        return segment(self.text).segments
+        return segment(self.text or "").segments
 
     @property
     def is_unicode(self) -> bool:
-        return not is_gsm7(self.text)
+        return not is_gsm7(self.text or "")
+
+
+@dataclass(frozen=True)
+class InboundOwner:
+    """Who holds the address a message arrived at: a rented number or a linked external account."""
+
+    account_id: str
+    address: str
+    app_id: str | None = None
+    mo_http_url: str | None = None  # a number's own SMS API inbound URL
 
 
 @dataclass(frozen=True)
@@ -70,21 +117,22 @@ class InboundRoute:
 
 
 def route_inbound(
-    channel: Channel,
-    number: OwnedNumber,
+    spec: ChannelSpec,
+    owner: InboundOwner,
     application: Application | None,
     settings: AccountInboundSettings,
 ) -> InboundRoute:
     """Where the migration guide says an inbound message goes:
 
     - an account still switched to the SMS API keeps its SMS on the SMS API configuration;
-    - otherwise a number linked to a Messages-enabled application → that application's inbound
+    - otherwise an address linked to a Messages-enabled application → that application's inbound
       URL, in the application's Messages API version, signed with its id;
-    - otherwise (no application) → the account-level SMS setting, in the SMS API's inbound shape:
-      the number's own inbound URL (moHttpUrl) when set, else the account's.
+    - otherwise, on a channel the SMS API also serves, the account-level SMS setting in the SMS
+      API's inbound shape: the number's own inbound URL (moHttpUrl) when set, else the account's;
+    - otherwise nowhere: the message is stored only.
     """
-    legacy = InboundRoute(url=number.mo_http_url or settings.mo_callback_url, shape=InboundShape.LEGACY_SMS)
-    if channel is Channel.SMS and settings.inbound_sms_api == "sms":
+    legacy = InboundRoute(url=owner.mo_http_url or settings.mo_callback_url, shape=InboundShape.LEGACY_SMS)
+    if spec.legacy_sms_inbound and settings.inbound_sms_api == "sms":
         return legacy
     capability = application.messages if application else None
     if application is not None and capability is not None and capability.inbound_url is not None:
@@ -93,6 +141,20 @@ def route_inbound(
             shape=InboundShape.of(capability.version),
             application_id=application.id,
         )
-    if channel is Channel.SMS:
+    if spec.legacy_sms_inbound:
         return legacy
     return InboundRoute(url=None, shape=InboundShape.V1)
+
+
+@dataclass(frozen=True)
+class Received:
+    message_uuid: str
+    route: InboundRoute
+
+
+@dataclass(frozen=True)
+class Unroutable:
+    """Kept in `unroutable_inbound`, never dropped: no account holds the address."""
+
+    id: str
+    reason: str

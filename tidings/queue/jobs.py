@@ -1,9 +1,10 @@
 """Durable jobs in the database: enqueue in the caller's transaction, claim with a lease, settle.
 
 A job is `pending` until a worker leases it; `leased` until the worker settles it as `done`, puts it
-back `pending` for a later attempt, or buries it as `dead` when its attempts are spent. A worker
-that dies leaves a lease that expires, and the job is claimed again. Jobs sharing an ordering key
-run one at a time, oldest first.
+back `pending` for a later attempt, or buries it as `dead` when its kind's attempts are spent. A
+worker that dies leaves a lease that expires, and the job is claimed again. Jobs sharing an
+ordering key run one at a time, oldest first. What each kind of job means, and how it is retried,
+is declared with its kind (kinds.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import jobs
@@ -28,16 +29,16 @@ class NewJob:
     payload: dict[str, Any]
     ordering_key: str | None = None
     run_at: datetime | None = None
-    max_attempts: int | None = None
 
 
 @dataclass(frozen=True)
 class ClaimedJob:
+    """A leased job as stored: its payload still the JSON its kind wrote."""
+
     id: int
     kind: str
     payload: dict[str, Any]
     attempts: int
-    max_attempts: int
     ordering_key: str | None = None
 
 
@@ -55,7 +56,7 @@ class RetryPolicy:
         return timedelta(seconds=ceiling / 2 + self.jitter.uniform(0, ceiling / 2))
 
 
-def job_rows(new_jobs: Sequence[NewJob], now: datetime, default_max_attempts: int) -> list[dict[str, Any]]:
+def job_rows(new_jobs: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
     return [
         {
             "kind": job.kind,
@@ -63,7 +64,6 @@ def job_rows(new_jobs: Sequence[NewJob], now: datetime, default_max_attempts: in
             "state": PENDING,
             "ordering_key": job.ordering_key,
             "attempts": 0,
-            "max_attempts": job.max_attempts or default_max_attempts,
             "run_at": job.run_at or now,
             "created_at": now,
         }
@@ -71,11 +71,9 @@ def job_rows(new_jobs: Sequence[NewJob], now: datetime, default_max_attempts: in
     ]
 
 
-async def enqueue(
-    conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime, default_max_attempts: int
-) -> None:
+async def enqueue(conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime) -> None:
     if new_jobs:
-        await conn.execute(insert(jobs), job_rows(new_jobs, now, default_max_attempts))
+        await conn.execute(insert(jobs), job_rows(new_jobs, now))
 
 
 async def claim(
@@ -112,9 +110,7 @@ async def claim(
         update(jobs)
         .where(jobs.c.id.in_(ids))
         .values(state=LEASED, lease_until=now + lease, leased_by=worker_id, attempts=jobs.c.attempts + 1)
-        .returning(
-            jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.max_attempts, jobs.c.ordering_key
-        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.ordering_key)
     )
     claimed = [ClaimedJob(**row) for row in result.mappings()]
     return sorted(claimed, key=lambda job: job.id)
@@ -160,7 +156,5 @@ async def bury(conn: AsyncConnection, job: ClaimedJob, *, now: datetime, error: 
 
 async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:
     """Done jobs are only history; dead ones stay for inspection and replay."""
-    from sqlalchemy import delete
-
     result = await conn.execute(delete(jobs).where(jobs.c.state == DONE, jobs.c.finished_at < older_than))
     return result.rowcount

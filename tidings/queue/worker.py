@@ -1,9 +1,10 @@
-"""The worker loop: claim due jobs, run each with its handler, settle it.
+"""The worker loop: claim due jobs, perform each, record its outcome, settle it.
 
-A handler returns normally when its work is done, raises RetryLater to be run again after a delay,
-or PermanentFailure to be buried at once; any other exception is retried with backoff until the
-job's attempts are spent. Handlers may be run more than once for one job (a crash between their
-commit and the settle), so each is written to be idempotent.
+Performing runs concurrently, up to `concurrency` jobs at once, outside any transaction. Each
+job's record and settle then go to the shared transactions (group commit), so a hundred finished
+jobs cost one commit, not a hundred; a slow job (a webhook to a slow receiver) holds up nobody
+else's commit. Handlers may run more than once for one job (a crash between perform and the
+commit), so each kind writes its work to be idempotent.
 """
 
 from __future__ import annotations
@@ -13,32 +14,23 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.queue import jobs as job_store
-from tidings.queue.jobs import ClaimedJob, RetryPolicy
+from tidings.queue.jobs import ClaimedJob
+from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Retry, RetryLater
 from tidings.store.database import Database
+from tidings.store.shared_transactions import SharedTransactions
 
 log = logging.getLogger("tidings.worker")
 
-# A handler returns True when it settled the job itself, in the transaction that did its work
-# (one commit instead of two); None or False leaves settling to the worker.
-Handler = Callable[[ClaimedJob], Awaitable[bool | None]]
-
 CLAIM_GATHER_SECONDS = 0.02
-
-
-class RetryLater(Exception):
-    def __init__(self, reason: str, delay: timedelta | None = None) -> None:
-        super().__init__(reason)
-        self.delay = delay
-
-
-class PermanentFailure(Exception):
-    pass
+AnyKind = JobKind[Any, Any]
 
 
 def _now() -> datetime:
@@ -49,21 +41,19 @@ class Worker:
     def __init__(
         self,
         database: Database,
-        handlers: Mapping[str, Handler],
+        kinds: Sequence[AnyKind],
+        shared: SharedTransactions,
         *,
-        policy: RetryPolicy,
         concurrency: int,
         poll_seconds: float,
         lease: timedelta,
-        on_buried: Callable[[AsyncConnection, ClaimedJob, str], Awaitable[None]] | None = None,
     ) -> None:
         self._database = database
-        self._handlers = dict(handlers)
-        self._policy = policy
+        self._kinds = {kind.name: kind for kind in kinds}
+        self._shared = shared
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._lease = lease
-        self._on_buried = on_buried
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -108,8 +98,8 @@ class Worker:
                         )
                 except Exception:
                     log.exception("claiming jobs failed; retrying")
-            for job in claimed:
-                task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            for row in claimed:
+                task = asyncio.create_task(self._execute(row), name=f"job-{row.id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
             if len(claimed) < capacity or capacity == 0:
@@ -123,45 +113,76 @@ class Worker:
         self._inflight.discard(task)
         self._wake.set()
 
-    async def _execute(self, job: ClaimedJob) -> None:
-        handler = self._handlers.get(job.kind)
+    async def _execute(self, row: ClaimedJob) -> None:
+        kind = self._kinds.get(row.kind)
+        if kind is None:
+            await self._settle_alone(None, row, Bury(f"no handler for job kind {row.kind!r}"))
+            return
         try:
-            if handler is None:
-                raise PermanentFailure(f"no handler for job kind {job.kind!r}")
-            if job.attempts > job.max_attempts:
-                raise PermanentFailure("attempts exhausted (the job's worker kept dying)")
-            settled = await handler(job)
+            job: Job[Any] = Job(row.id, row.kind, kind.parse(row.payload), row.attempts)
+        except ValidationError as error:
+            await self._settle_alone(None, row, Bury(f"the payload does not fit its kind: {error}"))
+            return
+        if row.attempts > kind.retry.max_attempts:
+            await self._settle_alone(kind, row, Bury("attempts exhausted (the job's worker kept dying)"), job)
+            return
+        try:
+            result = await kind.perform(job)
         except asyncio.CancelledError:
             raise
         except RetryLater as retry:
-            await self._retry(job, str(retry), retry.delay)
+            await self._settle_alone(kind, row, Retry(str(retry), retry.delay), job)
             return
         except PermanentFailure as failure:
-            await self._bury(job, str(failure))
+            await self._settle_alone(kind, row, Bury(str(failure)), job)
             return
         except Exception as error:
-            log.warning("job %s (%s) attempt %s failed: %r", job.id, job.kind, job.attempts, error)
-            await self._retry(job, repr(error), None)
+            log.warning("job %s (%s) attempt %s failed: %r", row.id, row.kind, row.attempts, error)
+            await self._settle_alone(kind, row, Retry(repr(error)), job)
             return
-        if not settled:
-            await self._settle(job_store.complete, job)
 
-    async def _retry(self, job: ClaimedJob, error: str, delay: timedelta | None) -> None:
-        if job.attempts >= job.max_attempts:
-            await self._bury(job, error)
+        async def record(conn: AsyncConnection) -> None:
+            outcome = await kind.record(conn, job, result)
+            await self._settle(conn, kind, row, outcome, job)
+
+        try:
+            await self._shared.run(record)
+        except Exception as error:
+            log.warning("job %s (%s) attempt %s failed to record: %r", row.id, row.kind, row.attempts, error)
+            await self._settle_alone(kind, row, Retry(repr(error)), job)
             return
-        wait = delay if delay is not None else self._policy.delay(job.attempts)
-        async with self._database.begin() as conn:
-            await job_store.retry_later(conn, job, now=_now(), delay=wait, error=error[:2000])
+        self._wake.set()  # what it recorded may have made other jobs due
 
-    async def _bury(self, job: ClaimedJob, error: str) -> None:
-        log.error("job %s (%s) dead after %s attempts: %s", job.id, job.kind, job.attempts, error)
-        # What burying a job means (a message rejected, say) commits with the burial, or neither does.
-        async with self._database.begin() as conn:
-            buried = await job_store.bury(conn, job, now=_now(), error=error[:2000])
-            if buried and self._on_buried:
-                await self._on_buried(conn, job, error)
+    async def _settle_alone(
+        self, kind: AnyKind | None, row: ClaimedJob, outcome: Outcome, job: Job[Any] | None = None
+    ) -> None:
+        """Settles a job whose record did not run (or failed), in a shared transaction of its own."""
 
-    async def _settle(self, settle: Callable[..., Awaitable[bool]], job: ClaimedJob) -> None:
-        async with self._database.begin() as conn:
-            await settle(conn, job, now=_now())
+        async def settle(conn: AsyncConnection) -> None:
+            await self._settle(conn, kind, row, outcome, job)
+
+        try:
+            await self._shared.run(settle)
+        except Exception:
+            log.exception("settling job %s (%s) failed; its lease will expire", row.id, row.kind)
+
+    async def _settle(
+        self,
+        conn: AsyncConnection,
+        kind: AnyKind | None,
+        row: ClaimedJob,
+        outcome: Outcome,
+        job: Job[Any] | None,
+    ) -> None:
+        now = _now()
+        if isinstance(outcome, Done):
+            await job_store.complete(conn, row, now=now)
+            return
+        if isinstance(outcome, Retry) and kind is not None and row.attempts < kind.retry.max_attempts:
+            delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
+            await job_store.retry_later(conn, row, now=now, delay=delay, error=outcome.reason[:2000])
+            return
+        log.error("job %s (%s) dead after %s attempts: %s", row.id, row.kind, row.attempts, outcome.reason)
+        buried = await job_store.bury(conn, row, now=now, error=outcome.reason[:2000])
+        if buried and kind is not None and job is not None:
+            await kind.abandon(conn, job, outcome.reason)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.application import messages_capability
+from tidings.domain.channel_registry import Billing, channel_spec
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.events import StatusEvent
 from tidings.domain.ids import new_uuid
@@ -15,23 +16,19 @@ from tidings.domain.message import Message, Status, Usage, WebhookVersion, statu
 from tidings.services.webhook_dispatch import queue_webhook
 from tidings.store import messages as message_store
 from tidings.store.webhook_targets import webhook_settings
-from tidings.webhooks.status_payloads import render_status
+from tidings.webhooks.rendering import render_status
 
 
 @dataclass(frozen=True)
-class Submission:
-    """What the provider answered when it took the message."""
+class Handover:
+    """A connector took the message: which one, in how many parts, and its price if it quoted one."""
 
-    provider: str
-    provider_ref: str
-    segments: int | None = None
+    connector: str
+    parts: int
     usage: Usage | None = None
 
 
 class StatusRecorder:
-    def __init__(self, *, webhook_max_attempts: int) -> None:
-        self._webhook_max_attempts = webhook_max_attempts
-
     async def record(
         self,
         conn: AsyncConnection,
@@ -41,10 +38,15 @@ class StatusRecorder:
         now: datetime,
         error: DeliveryError | None = None,
         network_code: str | None = None,
-        submission: Submission | None = None,
+        handover: Handover | None = None,
+        usage: Usage | None = None,
     ) -> StatusEvent | None:
         """Apply a status in the caller's transaction; the webhook job commits with it. Returns
         None, changing nothing, when the message is already at or past that status."""
+        spec = channel_spec(message.channel)
+        segmented = spec is not None and spec.billing is Billing.PER_SEGMENT
+        segments = handover.parts if handover and segmented else None
+        usage = usage or (handover.usage if handover else None)
         advanced = await message_store.advance_status(
             conn,
             message.uuid,
@@ -52,10 +54,9 @@ class StatusRecorder:
             allowed_from=statuses_before(status),
             error=error,
             now=now,
-            provider=submission.provider if submission else None,
-            provider_ref=submission.provider_ref if submission else None,
-            segments=submission.segments if submission else None,
-            usage=submission.usage if submission else None,
+            connector=handover.connector if handover else None,
+            segments=segments,
+            usage=usage,
         )
         if not advanced:
             return None
@@ -68,12 +69,12 @@ class StatusRecorder:
             status=status,
             timestamp=now,
             client_ref=message.client_ref,
-            usage=(submission.usage if submission else None) or message.usage,
-            segments=(submission.segments if submission else None) or message.segments,
+            usage=usage or message.usage,
+            segments=(segments or message.segments) if segmented else None,
             error=error,
             network_code=network_code,
         )
-        url, version = await self._status_target(conn, message)
+        url, version = await self._status_target(conn, message) if status.is_reported else (None, None)
         await message_store.insert_event(
             conn,
             event_id=event.id,
@@ -83,7 +84,7 @@ class StatusRecorder:
             error=error,
             webhook_url=url,
         )
-        if url:
+        if url and version:
             await queue_webhook(
                 conn,
                 event_id=event.id,
@@ -93,7 +94,6 @@ class StatusRecorder:
                 url=url,
                 body=render_status(event, version),
                 now=now,
-                max_attempts=self._webhook_max_attempts,
             )
         return event
 

@@ -6,21 +6,32 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
-from tidings.queue import jobs as job_store
-from tidings.queue.jobs import ClaimedJob, NewJob, enqueue
-from tidings.queue.worker import PermanentFailure, RetryLater
-from tidings.services.job_kinds import JobKind
+from tidings.queue.jobs import RetryPolicy, enqueue
+from tidings.queue.kinds import Done, Job, JobKind, Outcome, PermanentFailure, Retry
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
 from tidings.store.tables import webhook_attempts
-from tidings.webhooks.delivery import WebhookSender
+from tidings.webhooks.delivery import AttemptResult, WebhookSender
 
 log = logging.getLogger("tidings.webhooks")
+
+
+class WebhookPayload(BaseModel):
+    """A webhook as queued: the exact body bytes go with it, so every attempt sends (and signs)
+    the same payload, and sending reads nothing back from the messages."""
+
+    event_id: str
+    account_id: str
+    application_id: str | None
+    message_uuid: str
+    url: str
+    body: str
 
 
 async def queue_webhook(
@@ -33,25 +44,17 @@ async def queue_webhook(
     url: str,
     body: bytes,
     now: datetime,
-    max_attempts: int,
 ) -> None:
-    """A webhook as a durable job in the caller's transaction. The exact body bytes go with it, so
-    every attempt sends (and signs) the same payload; one message's webhooks share an ordering key,
-    so they go out one at a time, in the order of its events."""
-    job = NewJob(
-        kind=JobKind.SEND_WEBHOOK.value,
-        payload={
-            "event_id": event_id,
-            "account_id": account_id,
-            "application_id": application_id,
-            "message_uuid": message_uuid,
-            "url": url,
-            "body": body.decode(),
-        },
-        ordering_key=f"webhook:{message_uuid}",
-        max_attempts=max_attempts,
+    """A webhook as a durable job in the caller's transaction."""
+    payload = WebhookPayload(
+        event_id=event_id,
+        account_id=account_id,
+        application_id=application_id,
+        message_uuid=message_uuid,
+        url=url,
+        body=body.decode(),
     )
-    await enqueue(conn, [job], now=now, default_max_attempts=max_attempts)
+    await enqueue(conn, [SendWebhook.new(payload)], now=now)
 
 
 class SignatureSecrets:
@@ -80,43 +83,49 @@ class SignatureSecrets:
         self._cache.pop(api_key, None)
 
 
-class WebhookDispatcher:
-    def __init__(self, database: Database, sender: WebhookSender, secrets: SignatureSecrets) -> None:
-        self._database = database
+class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
+    """One message's webhooks share an ordering key: they go out one at a time, in the order of
+    its events, and a failing one holds back only the ones after it."""
+
+    name = "send_webhook"
+    payload_type = WebhookPayload
+
+    def __init__(self, sender: WebhookSender, secrets: SignatureSecrets, *, retry: RetryPolicy) -> None:
         self._sender = sender
         self._secrets = secrets
+        self.retry = retry
 
-    async def send(self, job: ClaimedJob) -> bool:
+    @classmethod
+    def ordering_key(cls, payload: WebhookPayload) -> str:
+        return f"webhook:{payload.message_uuid}"
+
+    async def perform(self, job: Job[WebhookPayload]) -> AttemptResult:
         payload = job.payload
-        secret = await self._secrets.get(payload["account_id"])
+        secret = await self._secrets.get(payload.account_id)
         if secret is None:
             raise PermanentFailure("the account no longer exists")
-        body = payload["body"].encode()
+        body = payload.body.encode()
         token = sign_webhook(
-            body,
-            signature_secret=secret,
-            api_key=payload["account_id"],
-            application_id=payload.get("application_id"),
+            body, signature_secret=secret, api_key=payload.account_id, application_id=payload.application_id
         )
-        result = await self._sender.send(payload["url"], body, token=token)
-        settled = False
-        async with self._database.begin() as conn:
-            await conn.execute(
-                insert(webhook_attempts).values(
-                    job_id=job.id,
-                    event_id=payload["event_id"],
-                    account_id=payload["account_id"],
-                    message_uuid=payload.get("message_uuid"),
-                    url=payload["url"],
-                    attempted_at=datetime.now(UTC),
-                    status_code=result.status_code,
-                    latency_ms=result.latency_ms,
-                    error=result.error,
-                )
+        return await self._sender.send(payload.url, body, token=token)
+
+    async def record(self, conn: AsyncConnection, job: Job[WebhookPayload], result: AttemptResult) -> Outcome:
+        payload = job.payload
+        await conn.execute(
+            insert(webhook_attempts).values(
+                job_id=job.id,
+                event_id=payload.event_id,
+                account_id=payload.account_id,
+                message_uuid=payload.message_uuid,
+                url=payload.url,
+                attempted_at=datetime.now(UTC),
+                status_code=result.status_code,
+                latency_ms=result.latency_ms,
+                error=result.error,
             )
-            if result.delivered:
-                settled = await job_store.complete(conn, job, now=datetime.now(UTC))
-        if not result.delivered:
-            log.info("webhook %s attempt %s failed: %s", payload["event_id"], job.attempts, result.error)
-            raise RetryLater(result.error or "not delivered")
-        return settled
+        )
+        if result.delivered:
+            return Done()
+        log.info("webhook %s attempt %s failed: %s", payload.event_id, job.attempts, result.error)
+        return Retry(result.error or "not delivered")

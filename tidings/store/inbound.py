@@ -9,7 +9,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.inbound import AccountInboundSettings, InboundMessage, InboundRoute, InboundShape
-from tidings.domain.message import MessageType, Status
+from tidings.domain.message import Direction, Status
+from tidings.store.content_codec import encode
 from tidings.store.tables import accounts, messages, unroutable_inbound
 
 
@@ -28,37 +29,38 @@ async def get_inbound_settings(conn: AsyncConnection, api_key: str) -> AccountIn
     )
 
 
-def inbound_message_row(message: InboundMessage, route: InboundRoute, *, provider: str) -> dict[str, Any]:
+def inbound_message_row(message: InboundMessage, route: InboundRoute, *, connector: str) -> dict[str, Any]:
     # webhook_version holds a Messages API version only; the legacy SMS shape leaves it empty.
     version = None if route.shape is InboundShape.LEGACY_SMS else route.shape.value
     return {
         "uuid": message.uuid,
         "account_id": message.account_id,
         "application_id": message.application_id,
-        "direction": "inbound",
+        "direction": Direction.INBOUND.value,
         "channel": message.channel.value,
-        "message_type": MessageType.TEXT.value,
+        "message_type": message.message_type.value,
         "to_address": message.to,
         "from_address": message.sender,
-        "content": {"text": message.text},
-        "options": {"keyword": message.keyword, "network_code": message.network_code},
+        "content": encode(message.content),
+        "options": {},
+        "context_message_uuid": message.context.message_uuid if message.context else None,
         "webhook_url": route.url,
         "webhook_version": version,
         # Received is as far as an inbound message goes.
         "status": Status.DELIVERED.value,
-        "segments": message.num_messages,
+        "segments": message.num_messages if message.segmented else None,
         "price": message.usage.price,
         "currency": message.usage.currency,
-        "provider": provider,
+        "connector": connector,
         "created_at": message.received_at,
         "updated_at": message.received_at,
     }
 
 
 async def insert_inbound_message(
-    conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, provider: str
+    conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, connector: str
 ) -> None:
-    await conn.execute(insert(messages).values(**inbound_message_row(message, route, provider=provider)))
+    await conn.execute(insert(messages).values(**inbound_message_row(message, route, connector=connector)))
 
 
 async def insert_unroutable(

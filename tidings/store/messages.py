@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.content import Content
 from tidings.domain.delivery_errors import DeliveryError
-from tidings.domain.message import Channel, Message, MessageType, Status, Usage, WebhookVersion
+from tidings.domain.ids import new_uuid
+from tidings.domain.message import Channel, Direction, Message, MessageType, Status, Usage, WebhookVersion
+from tidings.store.content_codec import decode_content, decode_options, encode
 from tidings.store.tables import message_events, messages
 
 
@@ -21,13 +24,14 @@ def message_row(message: Message) -> dict[str, Any]:
         "uuid": message.uuid,
         "account_id": message.account_id,
         "application_id": message.application_id,
-        "direction": "outbound",
+        "direction": Direction.OUTBOUND.value,
         "channel": message.channel.value,
         "message_type": message.message_type.value,
         "to_address": message.to,
         "from_address": message.sender,
-        "content": message.content,
-        "options": message.options,
+        "content": encode(message.content),
+        "options": encode(message.options) if message.options is not None else {},
+        "context_message_uuid": message.context_message_uuid,
         "client_ref": message.client_ref,
         "webhook_url": message.webhook_url,
         "webhook_version": message.webhook_version.value if message.webhook_version else None,
@@ -40,16 +44,22 @@ def message_row(message: Message) -> dict[str, Any]:
 
 
 def message_from_row(row: RowMapping) -> Message:
+    """An outbound message as stored (inbound ones are read by store/inbound.py)."""
+    channel = Channel(row["channel"])
+    message_type = MessageType(row["message_type"])
+    # An outbound message type's content is always one of the outbound kinds.
+    content = cast(Content, decode_content(message_type, row["content"]))
     return Message(
         uuid=row["uuid"],
         account_id=row["account_id"],
         application_id=row["application_id"],
-        channel=Channel(row["channel"]),
-        message_type=MessageType(row["message_type"]),
+        channel=channel,
+        message_type=message_type,
         to=row["to_address"],
         sender=row["from_address"],
-        content=row["content"],
-        options=row["options"],
+        content=content,
+        options=decode_options(channel, row["options"]),
+        context_message_uuid=row["context_message_uuid"],
         client_ref=row["client_ref"],
         webhook_url=row["webhook_url"],
         webhook_version=WebhookVersion(row["webhook_version"]) if row["webhook_version"] else None,
@@ -61,6 +71,7 @@ def message_from_row(row: RowMapping) -> Message:
         if row["price"] is not None and row["currency"]
         else None,
         segments=row["segments"],
+        connector=row["connector"],
     )
 
 
@@ -95,22 +106,22 @@ async def advance_status(
     allowed_from: tuple[Status, ...],
     error: DeliveryError | None,
     now: datetime,
-    provider: str | None = None,
-    provider_ref: str | None = None,
+    connector: str | None = None,
     segments: int | None = None,
     usage: Usage | None = None,
 ) -> bool:
     """Moves the message to `status` only from one of `allowed_from`: the condition is the guard
     against reports racing each other, so no row lock is taken first. With a submission, the
-    provider's reference (and its own segment count and price, when it tells them) are stored too."""
+    connector that took it (and the provider's own part count and price, when it tells them) are
+    stored too."""
     values: dict[str, Any] = {
         "status": status.value,
         "error_code": int(error.code) if error else None,
         "error_detail": error.detail if error else None,
         "updated_at": now,
     }
-    if provider is not None:
-        values.update(provider=provider, provider_ref=provider_ref)
+    if connector is not None:
+        values["connector"] = connector
     if segments is not None:
         values["segments"] = segments
     if usage is not None:
@@ -144,3 +155,22 @@ async def insert_event(
             "webhook_url": webhook_url,
         },
     )
+
+
+async def mark_inbound(conn: AsyncConnection, uuid: str, status: Status, *, now: datetime) -> None:
+    """An inbound message's own status (read, once its owner marks it so), kept in its history."""
+    result = await conn.execute(
+        update(messages)
+        .where(messages.c.uuid == uuid, messages.c.direction == Direction.INBOUND.value)
+        .values(status=status.value, updated_at=now)
+    )
+    if result.rowcount:
+        await insert_event(
+            conn,
+            event_id=new_uuid(),
+            message_uuid=uuid,
+            status=status,
+            occurred_at=now,
+            error=None,
+            webhook_url=None,
+        )

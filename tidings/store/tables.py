@@ -127,8 +127,10 @@ messages = Table(
     Column("message_type", String(16), nullable=False),
     Column("to_address", String(100), nullable=False),
     Column("from_address", String(100), nullable=False),
+    # Typed content and channel options in their stored form (content_codec.py), not a wire format.
     Column("content", JSON, nullable=False),
     Column("options", JSON, nullable=False),
+    Column("context_message_uuid", String(36)),  # the message this one replies or reacts to
     Column("client_ref", String(100)),
     Column("webhook_url", Text),
     Column("webhook_version", String(8)),
@@ -138,14 +140,31 @@ messages = Table(
     Column("segments", Integer),
     Column("price", Numeric(14, 6)),
     Column("currency", String(3)),
-    Column("provider", String(32)),
-    Column("provider_ref", String(100)),
+    Column("connector", String(64)),  # the connector that carried (or received) it
     Column("error_code", Integer),
     Column("error_detail", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Index("ix_messages_account_created", "account_id", "created_at"),
-    Index("ix_messages_provider_ref", "provider", "provider_ref"),
+)
+
+# The parts a message travelled as, each with its provider's reference and its own status: the
+# message's status combines theirs (domain/parts.py). Receipts find their part by (connector,
+# provider reference), and, where the source of a receipt belongs to one account, by account too.
+message_parts = Table(
+    "message_parts",
+    metadata,
+    Column("message_uuid", String(36), ForeignKey("messages.uuid", ondelete="CASCADE"), primary_key=True),
+    Column("part_index", Integer, primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("connector", String(64), nullable=False),
+    Column("provider_ref", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error_code", Integer),
+    Column("error_detail", Text),
+    Column("network_code", String(16)),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_message_parts_provider_ref", "connector", "provider_ref"),
 )
 
 message_events = Table(
@@ -171,7 +190,6 @@ jobs = Table(
     # Jobs sharing an ordering key run one at a time, oldest first (e.g. one message's webhooks).
     Column("ordering_key", String(100)),
     Column("attempts", Integer, nullable=False),
-    Column("max_attempts", Integer, nullable=False),
     Column("run_at", UtcDateTime, nullable=False),
     Column("lease_until", UtcDateTime),
     Column("leased_by", String(64)),
@@ -197,4 +215,31 @@ webhook_attempts = Table(
     Column("error", Text),
     Index("ix_webhook_attempts_event", "event_id"),
     Index("ix_webhook_attempts_account", "account_id", "attempted_at"),
+)
+
+# `Idempotency-Key` on POST /v1/messages: the first answer to a key, kept for a day per account.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),  # SHA-256 of the request body
+    Column("message_uuid", String(36), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_idempotency_keys_created", "created_at"),
+)
+
+# Addresses on the platforms that are not numbers (a Messenger page, a Viber service, a WhatsApp
+# business number, an RCS agent), linked to the account that holds them and, optionally, an
+# application: how an inbound message on those channels finds its account.
+external_accounts = Table(
+    "external_accounts",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("external_id", String(100), primary_key=True),
+    Column("account_id", String(32), ForeignKey("accounts.api_key", ondelete="CASCADE"), nullable=False),
+    Column("application_id", String(36), ForeignKey("applications.id", ondelete="SET NULL")),
+    Column("name", String(200)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_external_accounts_account", "account_id"),
 )

@@ -1,0 +1,112 @@
+"""A kind of durable job, declared in one place: its name, payload model, ordering, retry policy
+and the two halves of its work.
+
+A job's work is split where its transaction begins:
+
+- `perform(job)` does whatever is slow and outside the database (call a provider, post a
+  webhook). It may run more than once for one job (a crash before the outcome commits), so what
+  it does must be safe to repeat.
+- `record(conn, job, result)` writes what came of it, in a transaction the worker shares with
+  other jobs' records (group commit), and says whether the job is done, to be retried, or dead.
+  The worker settles the job in that same transaction.
+
+`abandon(conn, job, reason)` runs in the transaction that buries a job whose attempts are spent,
+so that what giving up means (a message rejected) commits with the burial, or neither does.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.queue.jobs import NewJob, RetryPolicy
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Job(Generic[P]):
+    id: int
+    kind: str
+    payload: P
+    attempts: int  # this one included
+
+
+@dataclass(frozen=True)
+class Done:
+    pass
+
+
+@dataclass(frozen=True)
+class Retry:
+    reason: str
+    delay: timedelta | None = None  # None: the kind's backoff
+
+
+@dataclass(frozen=True)
+class Bury:
+    reason: str
+
+
+Outcome = Done | Retry | Bury
+
+
+class RetryLater(Exception):
+    """Raised by `perform`: try this job again after `delay` (or the kind's backoff)."""
+
+    def __init__(self, reason: str, delay: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class PermanentFailure(Exception):
+    """Raised by `perform`: this job can never succeed; bury it now."""
+
+
+class JobKind(ABC, Generic[P, R]):
+    name: ClassVar[str]
+    payload_type: ClassVar[type[BaseModel]]
+    retry: RetryPolicy
+
+    @classmethod
+    def ordering_key(cls, payload: P) -> str | None:
+        """Jobs with the same key run one at a time, oldest first; None: no order."""
+        return None
+
+    @classmethod
+    def new(cls, payload: P, *, run_at: datetime | None = None) -> NewJob:
+        return NewJob(
+            kind=cls.name,
+            payload=payload.model_dump(mode="json"),
+            ordering_key=cls.ordering_key(payload),
+            run_at=run_at,
+        )
+
+    def parse(self, payload: dict[str, Any]) -> P:
+        parsed: P = self.payload_type.model_validate(payload)  # type: ignore[assignment]
+        return parsed
+
+    @abstractmethod
+    async def perform(self, job: Job[P]) -> R:
+        """The work outside the database."""
+
+    @abstractmethod
+    async def record(self, conn: AsyncConnection, job: Job[P], result: R) -> Outcome:
+        """The work inside the database, in the transaction that settles the job."""
+
+    async def abandon(self, conn: AsyncConnection, job: Job[P], reason: str) -> None:
+        """What burying this job means, beyond the burial itself; nothing by default."""
+        return None
+
+
+class DatabaseOnlyKind(JobKind[P, None]):
+    """A kind whose whole work is in the database: nothing to perform before recording."""
+
+    async def perform(self, job: Job[P]) -> None:
+        return None

@@ -1,0 +1,46 @@
+"""Idempotency keys: the first answer given to an account's key, kept for a day."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.store.tables import idempotency_keys
+
+
+@dataclass(frozen=True)
+class KeptAnswer:
+    request_hash: str
+    message_uuid: str
+
+
+def idempotency_row(
+    account_id: str, key: str, request_hash: str, message_uuid: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "key": key,
+        "request_hash": request_hash,
+        "message_uuid": message_uuid,
+        "created_at": now,
+    }
+
+
+async def find_answer(conn: AsyncConnection, account_id: str, key: str) -> KeptAnswer | None:
+    row = (
+        await conn.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.message_uuid).where(
+                idempotency_keys.c.account_id == account_id, idempotency_keys.c.key == key
+            )
+        )
+    ).first()
+    return KeptAnswer(row.request_hash, row.message_uuid) if row else None
+
+
+async def purge(conn: AsyncConnection, *, older_than: datetime) -> int:
+    result = await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than))
+    return result.rowcount

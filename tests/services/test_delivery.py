@@ -1,7 +1,8 @@
 """Delivery and status recording end to end through a running Runtime with the simulator connector.
 
 Messages are handed to the runtime's submitter (the durable write the API does), then the worker
-routes them, the simulator reports back after its 0.2 s delay, and status webhooks go out.
+routes them, the simulator schedules its receipts after its 0.2 s delay, the ingress applies them
+part by part, and status webhooks go out.
 """
 
 from __future__ import annotations
@@ -20,16 +21,21 @@ from sqlalchemy.engine import RowMapping
 
 from tests.receiver import WebhookReceiver
 from tidings.auth.webhook_signing import verify_webhook
-from tidings.channels.base import ProviderUnavailable, SubmitRejected, SubmitResult
+from tidings.channels.base import ProviderUnavailable, Submission
 from tidings.channels.simulator.connector import SimulatorConnector
+from tidings.domain.content import Text
 from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
-from tidings.domain.message import Channel, Message, MessageType
-from tidings.queue.jobs import DONE, NewJob, enqueue
+from tidings.domain.events import Receipt
+from tidings.domain.message import Channel, Message, MessageType, Status
+from tidings.queue.jobs import DONE, enqueue
+from tidings.queue.kinds import Job, Retry
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials
-from tidings.services.job_kinds import JobKind
+from tidings.services.delivery import DeliverMessage, DeliverMessages
+from tidings.services.receipts import ApplyReceipt, ReceiptPayload
+from tidings.services.webhook_dispatch import SendWebhook
 from tidings.store.accounts import get_account, set_status_url
-from tidings.store.tables import jobs, message_events, messages
+from tidings.store.tables import accounts, jobs, message_events, message_parts, messages
 
 ERRORS = "https://developer.vonage.com/api-errors/messages"
 TEXT_161 = "x" * 161  # GSM-7: one character too many for one SMS, so two segments of 153
@@ -43,7 +49,7 @@ def sms(account: NewAccountCredentials, text: str = "hello", **fields: Any) -> M
         "message_type": MessageType.TEXT,
         "to": "447700900000",
         "sender": "Acme",
-        "content": {"text": text},
+        "content": Text(text),
         "created_at": datetime.now(UTC),
     }
     values.update(fields)
@@ -90,36 +96,43 @@ async def events(runtime: Runtime, message_uuid: str) -> list[RowMapping]:
         return list((await conn.execute(query)).mappings().all())
 
 
-async def jobs_of(runtime: Runtime, kind: JobKind, message_uuid: str) -> list[RowMapping]:
+async def parts(runtime: Runtime, message_uuid: str) -> list[RowMapping]:
     async with runtime.database.engine.connect() as conn:
-        query = select(jobs).where(jobs.c.kind == kind.value).order_by(jobs.c.id)
+        query = (
+            select(message_parts)
+            .where(message_parts.c.message_uuid == message_uuid)
+            .order_by(message_parts.c.part_index)
+        )
+        return list((await conn.execute(query)).mappings().all())
+
+
+async def jobs_of(runtime: Runtime, kind: str, key: str) -> list[RowMapping]:
+    """The jobs of a kind whose payload mentions `key` (a message uuid or a provider reference)."""
+    async with runtime.database.engine.connect() as conn:
+        query = select(jobs).where(jobs.c.kind == kind).order_by(jobs.c.id)
         rows = (await conn.execute(query)).mappings().all()
-        return [r for r in rows if r["payload"].get("message_uuid") == message_uuid]
+        return [r for r in rows if key in r["payload"].values()]
 
 
-async def add_jobs(runtime: Runtime, *new_jobs: NewJob) -> None:
-    async with runtime.database.begin() as conn:
-        await enqueue(conn, list(new_jobs), now=datetime.now(UTC), default_max_attempts=3)
-    assert runtime.worker is not None
-    runtime.worker.wake()
+async def until_jobs_settled(runtime: Runtime, kind: str, key: str, count: int, state: str = DONE) -> None:
+    async def all_settled() -> bool:
+        found = await jobs_of(runtime, kind, key)
+        return len(found) == count and all(j["state"] == state for j in found)
+
+    await until(all_settled)
 
 
-async def until_jobs_done(runtime: Runtime, kind: JobKind, message_uuid: str, count: int) -> None:
-    async def all_done() -> bool:
-        found = await jobs_of(runtime, kind, message_uuid)
-        return len(found) == count and all(j["state"] == DONE for j in found)
-
-    await until(all_done)
-
-
-def report(message_uuid: str, status: str, **extra: Any) -> NewJob:
-    return NewJob(
-        JobKind.PROVIDER_REPORT.value,
-        {"message_uuid": message_uuid, "status": status, "provider_ref": "ref", **extra},
+def receipt(ref: str, status: Status, **fields: Any) -> Receipt:
+    return Receipt(
+        connector="simulator", provider_ref=ref, status=status, occurred_at=datetime.now(UTC), **fields
     )
 
 
-async def test_an_accepted_message_is_submitted_then_delivered(
+def simulator_ref(message_uuid: str, part: int = 0) -> str:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"tidings-simulator:{message_uuid}:{part}").hex
+
+
+async def test_an_accepted_message_is_submitted_then_delivered_part_by_part(
     runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
     sent = sms(account, TEXT_161, client_ref="order-7", ttl=3600, webhook_url=f"{receiver.url}/status")
@@ -127,11 +140,18 @@ async def test_an_accepted_message_is_submitted_then_delivered(
 
     submitted, delivered = await asyncio.to_thread(receiver.wait_for, 2)
     row = await until_status(runtime, sent.uuid, "delivered")
-    assert row["provider"] == "simulator"
-    assert row["provider_ref"] == uuid.uuid5(uuid.NAMESPACE_URL, f"tidings-simulator:{sent.uuid}").hex
+    assert row["connector"] == "simulator"
     assert row["segments"] == 2
     assert (Decimal(row["price"]), row["currency"]) == (Decimal("0.014"), "EUR")
     assert row["error_code"] is None
+    # One part per segment, each with the carrier's reference and its own receipt.
+    assert [
+        (p["part_index"], p["provider_ref"], p["status"], p["network_code"])
+        for p in await parts(runtime, sent.uuid)
+    ] == [
+        (0, simulator_ref(sent.uuid, 0), "delivered", "99999"),
+        (1, simulator_ref(sent.uuid, 1), "delivered", "99999"),
+    ]
 
     recorded = await events(runtime, sent.uuid)
     assert [(e["status"], e["webhook_url"], e["error_code"]) for e in recorded] == [
@@ -140,7 +160,7 @@ async def test_an_accepted_message_is_submitted_then_delivered(
     ]
     # The simulated handset reports delivery after the configured delay.
     gap = recorded[1]["occurred_at"] - recorded[0]["occurred_at"]
-    assert gap >= timedelta(seconds=0.19)
+    assert gap >= timedelta(seconds=0.15)
 
     assert submitted.path == delivered.path == "/status"
     first, second = submitted.json(), delivered.json()
@@ -163,12 +183,65 @@ async def test_an_accepted_message_is_submitted_then_delivered(
         assert verify_webhook(webhook.bearer, webhook.body, account.signature_secret)
         assert webhook.headers["content-type"] == "application/json"
 
-    for kind, count in [
-        (JobKind.DELIVER_MESSAGE, 1),
-        (JobKind.PROVIDER_REPORT, 1),
-        (JobKind.SEND_WEBHOOK, 2),
-    ]:
-        await until_jobs_done(runtime, kind, sent.uuid, count)
+    await until_jobs_settled(runtime, DeliverMessages.name, sent.uuid, 1)
+    for part in (0, 1):
+        await until_jobs_settled(runtime, ApplyReceipt.name, simulator_ref(sent.uuid, part), 1)
+    await until_jobs_settled(runtime, SendWebhook.name, sent.uuid, 2)
+
+
+async def test_a_message_is_delivered_only_when_every_part_is(
+    runtime: Runtime, account: NewAccountCredentials
+) -> None:
+    # 9905: the simulated handset never answers, so the test reports for it.
+    sent = sms(account, TEXT_161, to="447700909905")
+    await submit(runtime, account, sent)
+    await until_status(runtime, sent.uuid, "submitted")
+
+    await runtime.ingress.report(receipt(simulator_ref(sent.uuid, 1), Status.DELIVERED))
+    assert (await message(runtime, sent.uuid))["status"] == "submitted"
+    assert [p["status"] for p in await parts(runtime, sent.uuid)] == ["submitted", "delivered"]
+
+    await runtime.ingress.report(receipt(simulator_ref(sent.uuid, 0), Status.DELIVERED))
+    assert (await message(runtime, sent.uuid))["status"] == "delivered"
+    assert [e["status"] for e in await events(runtime, sent.uuid)] == ["submitted", "delivered"]
+
+
+async def test_one_failed_part_fails_the_message_with_that_parts_error(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    sent = sms(account, TEXT_161, to="447700909905", webhook_url=f"{receiver.url}/status")
+    await submit(runtime, account, sent)
+    await until_status(runtime, sent.uuid, "submitted")
+
+    await runtime.ingress.report(receipt(simulator_ref(sent.uuid, 0), Status.DELIVERED))
+    absent = DeliveryError.of(DeliveryErrorCode.ABSENT_SUBSCRIBER_TEMPORARY)
+    await runtime.ingress.report(receipt(simulator_ref(sent.uuid, 1), Status.UNDELIVERABLE, error=absent))
+    row = await message(runtime, sent.uuid)
+    assert (row["status"], row["error_code"]) == ("undeliverable", 1180)
+    # A later delivery of the failed part changes nothing: the message's status is final.
+    await runtime.ingress.report(receipt(simulator_ref(sent.uuid, 1), Status.DELIVERED))
+    assert (await message(runtime, sent.uuid))["status"] == "undeliverable"
+    _, failed = await asyncio.to_thread(receiver.wait_for, 2)
+    assert failed.json()["status"] == "undeliverable"
+    assert failed.json()["error"]["title"] == "1180"
+
+
+async def test_an_app_channel_reports_delivered_then_read(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    sent = sms(
+        account,
+        "hola",
+        channel=Channel.WHATSAPP,
+        sender="447700900001",
+        webhook_url=f"{receiver.url}/status",
+    )
+    await submit(runtime, account, sent)
+    received = await asyncio.to_thread(receiver.wait_for, 3)
+    assert [r.json()["status"] for r in received] == ["submitted", "delivered", "read"]
+    assert all(r.json()["channel"] == "whatsapp" for r in received)
+    assert all("sms" not in r.json() and "destination" not in r.json() for r in received)
+    assert (await message(runtime, sent.uuid))["status"] == "read"
 
 
 async def test_a_message_whose_ttl_ran_out_before_delivery_is_rejected_with_1360(
@@ -181,13 +254,13 @@ async def test_a_message_whose_ttl_ran_out_before_delivery_is_rejected_with_1360
     (webhook,) = await asyncio.to_thread(receiver.wait_for, 1)
     row = await until_status(runtime, sent.uuid, "rejected")
     assert row["error_code"] == 1360
-    assert row["provider"] is None and row["provider_ref"] is None  # never handed to the carrier
+    assert row["connector"] is None  # never handed to the carrier
+    assert await parts(runtime, sent.uuid) == []
     (event,) = await events(runtime, sent.uuid)
     assert (event["status"], event["error_code"]) == ("rejected", 1360)
 
     body = webhook.json()
     assert body["timestamp"].endswith("Z")
-    # (`usage` is left out of the comparison: the accept-time price stays on a TTL rejection.)
     assert {k: body[k] for k in ("message_uuid", "to", "from", "status", "channel", "client_ref")} == {
         "message_uuid": sent.uuid,
         "to": "447700900000",
@@ -203,46 +276,69 @@ async def test_a_message_whose_ttl_ran_out_before_delivery_is_rejected_with_1360
         "instance": event["id"].replace("-", ""),
     }
     assert "destination" not in body  # no carrier ever saw it
-    assert await jobs_of(runtime, JobKind.PROVIDER_REPORT, sent.uuid) == []
-
-    # A late delivery report cannot bring a rejected message back.
-    await add_jobs(runtime, report(sent.uuid, "delivered"))
-    await until_jobs_done(runtime, JobKind.PROVIDER_REPORT, sent.uuid, 1)
-    assert (await message(runtime, sent.uuid))["status"] == "rejected"
-    assert len(await events(runtime, sent.uuid)) == 1
+    assert "usage" not in body  # nothing was sent, nothing is charged
 
 
-async def test_reports_never_move_a_status_backwards_nor_repeat_it(
+async def test_receipts_never_move_a_status_backwards_nor_repeat_it(
     runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
     sent = sms(account, webhook_url=f"{receiver.url}/status")
     await submit(runtime, account, sent)
     await until_status(runtime, sent.uuid, "delivered")
-    await until_jobs_done(runtime, JobKind.PROVIDER_REPORT, sent.uuid, 1)
+    ref = simulator_ref(sent.uuid)
 
-    await add_jobs(
-        runtime,
-        report(sent.uuid, "submitted"),  # backwards
-        report(sent.uuid, "delivered", network_code="23410"),  # a duplicate receipt
-    )
-    await until_jobs_done(runtime, JobKind.PROVIDER_REPORT, sent.uuid, 3)
+    await runtime.ingress.report(receipt(ref, Status.SUBMITTED))  # backwards
+    await runtime.ingress.report(receipt(ref, Status.DELIVERED, network_code="23410"))  # a duplicate
     assert (await message(runtime, sent.uuid))["status"] == "delivered"
     assert [e["status"] for e in await events(runtime, sent.uuid)] == ["submitted", "delivered"]
-    assert len(await jobs_of(runtime, JobKind.SEND_WEBHOOK, sent.uuid)) == 2
+    assert (await parts(runtime, sent.uuid))[0]["network_code"] == "99999"
 
-    # A report that does move the message forward is still applied.
-    await add_jobs(runtime, report(sent.uuid, "read"))
-    await until_jobs_done(runtime, JobKind.PROVIDER_REPORT, sent.uuid, 4)
+    # A receipt that does move the message forward is still applied.
+    await runtime.ingress.report(receipt(ref, Status.READ))
     assert [e["status"] for e in await events(runtime, sent.uuid)] == ["submitted", "delivered", "read"]
     received = await asyncio.to_thread(receiver.wait_for, 3)
     assert [r.json()["status"] for r in received] == ["submitted", "delivered", "read"]
 
 
-async def test_a_report_for_an_unknown_message_is_dropped(runtime: Runtime) -> None:
-    ghost = str(uuid.uuid4())
-    await add_jobs(runtime, report(ghost, "delivered"))
-    await until_jobs_done(runtime, JobKind.PROVIDER_REPORT, ghost, 1)
-    assert await events(runtime, ghost) == []
+async def test_a_receipt_that_overtakes_its_submit_waits_for_its_part(
+    runtime: Runtime, account: NewAccountCredentials
+) -> None:
+    sent = sms(account, to="447700909905")
+    ref = simulator_ref(sent.uuid)
+    await runtime.ingress.report(receipt(ref, Status.DELIVERED))  # before the message even exists
+    (waiting,) = await jobs_of(runtime, ApplyReceipt.name, ref)
+    assert waiting["state"] in ("pending", "leased")
+
+    await submit(runtime, account, sent)
+    await until_status(runtime, sent.uuid, "delivered")
+    await until_jobs_settled(runtime, ApplyReceipt.name, ref, 1)
+
+
+async def test_a_receipt_for_a_reference_nobody_has_is_retried_not_applied(runtime: Runtime) -> None:
+    """Its job waits for the part (the worker buries it once its kind's attempts are spent)."""
+    ghost = Receipt("simulator", uuid.uuid4().hex, Status.DELIVERED, datetime.now(UTC))
+    job = Job(id=0, kind=ApplyReceipt.name, payload=ReceiptPayload.of(ghost), attempts=1)
+    async with runtime.database.begin() as conn:
+        outcome = await ApplyReceipt(runtime._receipts).record(conn, job, None)
+    assert outcome == Retry("no part carries this provider reference yet")
+    assert ApplyReceipt.retry.max_attempts > 1
+
+
+async def test_receipts_are_scoped_to_the_account_they_name(
+    runtime: Runtime, account: NewAccountCredentials
+) -> None:
+    sent = sms(account, to="447700909905")
+    await submit(runtime, account, sent)
+    await until_status(runtime, sent.uuid, "submitted")
+    ref = simulator_ref(sent.uuid)
+
+    applier = runtime._receipts
+    async with runtime.database.begin() as conn:
+        assert not await applier.apply(conn, receipt(ref, Status.DELIVERED, account_id="someone-else"))
+    assert (await message(runtime, sent.uuid))["status"] == "submitted"
+    async with runtime.database.begin() as conn:
+        assert await applier.apply(conn, receipt(ref, Status.DELIVERED, account_id=account.api_key))
+    assert (await message(runtime, sent.uuid))["status"] == "delivered"
 
 
 async def test_a_repeated_delivery_job_does_not_submit_twice(
@@ -251,7 +347,7 @@ async def test_a_repeated_delivery_job_does_not_submit_twice(
     calls: list[str] = []
     original = SimulatorConnector.submit
 
-    async def counting(self: SimulatorConnector, message: Message) -> SubmitResult:
+    async def counting(self: SimulatorConnector, message: Message) -> Submission:
         calls.append(message.uuid)
         return await original(self, message)
 
@@ -260,8 +356,13 @@ async def test_a_repeated_delivery_job_does_not_submit_twice(
     await submit(runtime, account, sent)
     await until_status(runtime, sent.uuid, "delivered")
 
-    await add_jobs(runtime, NewJob(JobKind.DELIVER_MESSAGE.value, {"message_uuid": sent.uuid}))
-    await until_jobs_done(runtime, JobKind.DELIVER_MESSAGE, sent.uuid, 2)
+    async with runtime.database.begin() as conn:
+        await enqueue(
+            conn, [DeliverMessages.new(DeliverMessage(message_uuid=sent.uuid))], now=datetime.now(UTC)
+        )
+    assert runtime.worker is not None
+    runtime.worker.wake()
+    await until_jobs_settled(runtime, DeliverMessages.name, sent.uuid, 2)
     assert calls == [sent.uuid]
     assert [e["status"] for e in await events(runtime, sent.uuid)] == ["submitted", "delivered"]
 
@@ -300,7 +401,7 @@ async def test_without_any_status_url_no_webhook_job_is_made(
     await until_status(runtime, sent.uuid, "delivered")
     recorded = await events(runtime, sent.uuid)
     assert [(e["status"], e["webhook_url"]) for e in recorded] == [("submitted", None), ("delivered", None)]
-    assert await jobs_of(runtime, JobKind.SEND_WEBHOOK, sent.uuid) == []
+    assert await jobs_of(runtime, SendWebhook.name, sent.uuid) == []
 
 
 async def test_a_delivery_job_that_is_buried_rejects_the_message_with_1331(
@@ -311,7 +412,7 @@ async def test_a_delivery_job_that_is_buried_rejects_the_message_with_1331(
 ) -> None:
     attempts = 0
 
-    async def unavailable(self: SimulatorConnector, message: Message) -> SubmitResult:
+    async def unavailable(self: SimulatorConnector, message: Message) -> Submission:
         nonlocal attempts
         attempts += 1
         raise ProviderUnavailable("carrier link down", retry_after=timedelta(milliseconds=5))
@@ -324,7 +425,7 @@ async def test_a_delivery_job_that_is_buried_rejects_the_message_with_1331(
     row = await until_status(runtime, sent.uuid, "rejected")
     assert attempts == runtime.settings.job_max_attempts
     assert (row["error_code"], row["error_detail"]) == (1331, "carrier link down")
-    (deliver,) = await jobs_of(runtime, JobKind.DELIVER_MESSAGE, sent.uuid)
+    (deliver,) = await jobs_of(runtime, DeliverMessages.name, sent.uuid)
     assert (deliver["state"], deliver["attempts"]) == ("dead", runtime.settings.job_max_attempts)
     body = webhook.json()
     assert body["status"] == "rejected"
@@ -333,24 +434,31 @@ async def test_a_delivery_job_that_is_buried_rejects_the_message_with_1331(
     assert body["error"]["detail"] == "carrier link down"
 
 
-async def test_a_submit_the_carrier_refuses_rejects_the_message_at_once(
-    runtime: Runtime,
-    account: NewAccountCredentials,
-    receiver: WebhookReceiver,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_submit_the_carrier_refuses_rejects_the_message_at_once_and_refunds_it(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
-    attempts = 0
-
-    async def refuse(self: SimulatorConnector, message: Message) -> SubmitResult:
-        nonlocal attempts
-        attempts += 1
-        raise SubmitRejected(DeliveryError.of(DeliveryErrorCode.ILLEGAL_NUMBER))
-
-    monkeypatch.setattr(SimulatorConnector, "submit", refuse)
-    sent = sms(account, webhook_url=f"{receiver.url}/status")
+    # 9901: the simulated carrier refuses the number outright (1240, illegal number).
+    sent = sms(account, to="447700909901", webhook_url=f"{receiver.url}/status")
     await submit(runtime, account, sent)
     (webhook,) = await asyncio.to_thread(receiver.wait_for, 1)
-    assert attempts == 1
     assert webhook.json()["error"]["title"] == "1240"
+    assert "usage" not in webhook.json()
     assert (await message(runtime, sent.uuid))["error_code"] == 1240
-    await until_jobs_done(runtime, JobKind.DELIVER_MESSAGE, sent.uuid, 1)
+    await until_jobs_settled(runtime, DeliverMessages.name, sent.uuid, 1)
+    (deliver,) = await jobs_of(runtime, DeliverMessages.name, sent.uuid)
+    assert deliver["attempts"] == 1
+    row = await until_refunded(runtime, sent.uuid)
+    assert Decimal(row["price"]) == 0
+    async with runtime.database.engine.connect() as conn:
+        balance = (
+            await conn.execute(select(accounts.c.balance).where(accounts.c.api_key == account.api_key))
+        ).scalar_one()
+    assert Decimal(balance) == 0  # charged 0.0070 at accept, given back on the refusal
+
+
+async def until_refunded(runtime: Runtime, message_uuid: str) -> RowMapping:
+    async def refunded() -> bool:
+        return Decimal((await message(runtime, message_uuid))["price"]) == 0
+
+    await until(refunded)
+    return await message(runtime, message_uuid)

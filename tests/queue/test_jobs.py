@@ -44,13 +44,11 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     await db.dispose()
 
 
-async def add(
-    db: Database, *new_jobs: NewJob, now: datetime = T0, default_max_attempts: int = 5
-) -> list[int]:
+async def add(db: Database, *new_jobs: NewJob, now: datetime = T0) -> list[int]:
     """Enqueues the jobs in one transaction; returns their ids in the order given."""
     async with db.begin() as conn:
         before = (await conn.execute(select(jobs.c.id))).scalars().all()
-        await enqueue(conn, list(new_jobs), now=now, default_max_attempts=default_max_attempts)
+        await enqueue(conn, list(new_jobs), now=now)
         ids = (await conn.execute(select(jobs.c.id).order_by(jobs.c.id))).scalars().all()
     return [i for i in ids if i not in set(before)]
 
@@ -75,15 +73,15 @@ async def settle(db: Database, operation: Any, job: ClaimedJob, **kwargs: Any) -
 
 async def test_enqueued_job_is_claimed_with_its_payload_and_leased(database: Database) -> None:
     payload = {"message_uuid": "m-1", "nested": {"list": [1, 2, "three"]}, "none": None}
-    (job_id,) = await add(database, NewJob("deliver_message", payload), default_max_attempts=7)
+    (job_id,) = await add(database, NewJob("deliver_message", payload))
 
     pending = await row(database, job_id)
-    assert (pending["state"], pending["attempts"], pending["max_attempts"]) == (PENDING, 0, 7)
+    assert (pending["state"], pending["attempts"]) == (PENDING, 0)
     assert pending["run_at"] == T0 and pending["created_at"] == T0
 
     (job,) = await take(database, "worker-a")
     assert job == ClaimedJob(
-        id=job_id, kind="deliver_message", payload=payload, attempts=1, max_attempts=7, ordering_key=None
+        id=job_id, kind="deliver_message", payload=payload, attempts=1, ordering_key=None
     )
     leased = await row(database, job_id)
     assert leased["state"] == LEASED
@@ -93,10 +91,11 @@ async def test_enqueued_job_is_claimed_with_its_payload_and_leased(database: Dat
     assert await take(database, "worker-b") == []  # a live lease is not claimed again
 
 
-async def test_explicit_max_attempts_and_ordering_key_are_kept(database: Database) -> None:
-    (job_id,) = await add(database, NewJob("k", {}, ordering_key="webhook:m", max_attempts=2))
+async def test_the_ordering_key_is_kept(database: Database) -> None:
+    (job_id,) = await add(database, NewJob("k", {}, ordering_key="webhook:m"))
     (job,) = await take(database)
-    assert (job.id, job.max_attempts, job.ordering_key) == (job_id, 2, "webhook:m")
+    assert (job.id, job.ordering_key) == (job_id, "webhook:m")
+    assert (await row(database, job_id))["ordering_key"] == "webhook:m"
 
 
 async def test_job_due_in_the_future_is_not_claimed_before_its_time(database: Database) -> None:

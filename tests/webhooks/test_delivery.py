@@ -1,173 +1,165 @@
-"""Webhook delivery end to end: retries until a 2xx, every attempt recorded, the same bytes signed
-afresh each time, one message's webhooks in order, redirects treated as failures."""
+"""Webhook delivery end to end, through a running Runtime (worker, simulator, `send_webhook` jobs)
+and real HTTP to a local receiver: retries until a 2xx with every attempt recorded, the same bytes
+signed afresh each time, one message's webhooks in order, redirects and refused connections as
+failed attempts, and a webhook whose account is gone buried without being sent."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import itertools
+import re
 import socket
-from collections.abc import AsyncIterator, Iterator
+import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from decimal import Decimal
 
 import jwt
 import pytest
-from sqlalchemy import select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import delete
 
 from tests.receiver import WebhookReceiver
-from tests.services.test_delivery import add_jobs, jobs_of, sms, submit, until
+from tests.webhooks.support import (
+    attempts_for,
+    event_ids,
+    queue,
+    submit,
+    text_message,
+    until,
+    until_webhooks_settled,
+    webhook_jobs,
+)
 from tidings.auth.webhook_signing import verify_webhook
 from tidings.config import Settings
-from tidings.queue.jobs import DEAD, DONE, NewJob
+from tidings.domain.message import Channel, WebhookVersion
+from tidings.queue.jobs import DEAD, DONE
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
-from tidings.services.job_kinds import JobKind
-from tidings.store.tables import message_events, webhook_attempts
+from tidings.store.tables import accounts
 from tidings.webhooks.delivery import USER_AGENT, WebhookSender
 from tidings.webhooks.ssrf import parse_networks
 
 LOOPBACK = parse_networks(["127.0.0.0/8", "::1/128"])
 
 
-@pytest.fixture
-def recorder() -> Iterator[WebhookReceiver]:
-    """Every request is recorded in `attempts`, whatever it was answered."""
-    with WebhookReceiver() as server:
-        yield server
-
-
-@pytest.fixture
-async def instant_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """The simulator reports delivery at once, while the `submitted` webhook may still be failing."""
-    runtime = Runtime(settings.model_copy(update={"simulator_delivery_delay_seconds": 0.0}))
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
-async def attempts_for(runtime: Runtime, message_uuid: str) -> list[RowMapping]:
-    async with runtime.database.engine.connect() as conn:
-        query = (
-            select(webhook_attempts)
-            .where(webhook_attempts.c.message_uuid == message_uuid)
-            .order_by(webhook_attempts.c.attempted_at, webhook_attempts.c.id)
-        )
-        return list((await conn.execute(query)).mappings().all())
-
-
-async def event_ids(runtime: Runtime, message_uuid: str) -> dict[str, str]:
-    """status -> event id"""
-    async with runtime.database.engine.connect() as conn:
-        query = select(message_events.c.status, message_events.c.id).where(
-            message_events.c.message_uuid == message_uuid
-        )
-        return {row.status: row.id for row in await conn.execute(query)}
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 async def test_a_failing_webhook_is_retried_until_2xx_and_every_attempt_is_recorded(
     runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
-    receiver.responses = [500, 500]
-    sent = sms(account, webhook_url=f"{receiver.url}/status")
-    await submit(runtime, account, sent)
+    receiver.responses = [500, 502]
+    sent = text_message(account.api_key, webhook_url=f"{receiver.url}/status")
+    await submit(runtime, sent)
 
     received = await asyncio.to_thread(receiver.wait_for, 2)
     assert [r.json()["status"] for r in received] == ["submitted", "delivered"]
-    await until_webhooks_settled(runtime, sent.uuid, 2)
+    submitted_job, delivered_job = await until_webhooks_settled(runtime, sent.uuid, 2)
 
     ids = await event_ids(runtime, sent.uuid)
     recorded = await attempts_for(runtime, sent.uuid)
-    submitted = [a for a in recorded if a["event_id"] == ids["submitted"]]
-    delivered = [a for a in recorded if a["event_id"] == ids["delivered"]]
-    assert [(a["status_code"], a["error"]) for a in submitted] == [
-        (500, "HTTP 500"),
-        (500, "HTTP 500"),
-        (200, None),
+    assert [(a["event_id"], a["status_code"], a["error"]) for a in recorded] == [
+        (ids["submitted"], 500, "HTTP 500"),
+        (ids["submitted"], 502, "HTTP 502"),
+        (ids["submitted"], 200, None),
+        (ids["delivered"], 200, None),
     ]
-    assert [(a["status_code"], a["error"]) for a in delivered] == [(200, None)]
+    assert [a["job_id"] for a in recorded] == [submitted_job["id"]] * 3 + [delivered_job["id"]]
     for attempt in recorded:
         assert attempt["url"] == f"{receiver.url}/status"
         assert attempt["account_id"] == account.api_key
+        assert attempt["message_uuid"] == sent.uuid
         assert Decimal(attempt["latency_ms"]) > 0
-    assert len({a["job_id"] for a in submitted}) == 1  # one job, three attempts
-    # Backoff between attempts: at least half of 0.05 s, then half of 0.1 s (equal jitter).
-    gaps = [b["attempted_at"] - a["attempted_at"] for a, b in itertools.pairwise(submitted)]
-    assert gaps[0] >= timedelta(seconds=0.02) and gaps[1] >= timedelta(seconds=0.045)
+    # The receiver saw exactly the attempts that were recorded.
+    assert [h.answered for h in receiver.attempts] == [500, 502, 200, 200]
+    # Backoff between attempts (base 0.05 s, equal jitter): at least 0.025 s, then at least 0.05 s.
+    gaps = [b["attempted_at"] - a["attempted_at"] for a, b in itertools.pairwise(recorded[:3])]
+    assert gaps[0] >= timedelta(seconds=0.025) and gaps[1] >= timedelta(seconds=0.05)
 
-    (job, _) = await jobs_of(runtime, JobKind.SEND_WEBHOOK, sent.uuid)
-    assert (job["state"], job["attempts"]) == (DONE, 3)
-
-
-async def until_webhooks_settled(runtime: Runtime, message_uuid: str, count: int) -> None:
-    async def settled() -> bool:
-        found = await jobs_of(runtime, JobKind.SEND_WEBHOOK, message_uuid)
-        return len(found) == count and all(j["state"] in (DONE, DEAD) for j in found)
-
-    await until(settled)
+    assert (submitted_job["state"], submitted_job["attempts"]) == (DONE, 3)
+    assert (delivered_job["state"], delivered_job["attempts"]) == (DONE, 1)
 
 
 async def test_every_attempt_sends_the_same_bytes_with_a_fresh_token(
-    runtime: Runtime, account: NewAccountCredentials, recorder: WebhookReceiver
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
-    recorder.responses = [500, 503]
-    sent = sms(account, client_ref="same-bytes", webhook_url=f"{recorder.url}/hooks/status")
-    await submit(runtime, account, sent)
-    hits = await asyncio.to_thread(
-        recorder.wait_for, 4, accepted_only=False
-    )  # three tries of `submitted`, then `delivered`
+    receiver.responses = [500, 503]
+    sent = text_message(
+        account.api_key, client_ref="same-bytes ☕", webhook_url=f"{receiver.url}/hooks/status"
+    )
+    await submit(runtime, sent)
+    # Three tries of `submitted`, then `delivered`.
+    hits = await asyncio.to_thread(receiver.wait_for, 4, accepted_only=False)
 
     tries = [h for h in hits if h.json()["status"] == "submitted"]
     assert [h.answered for h in tries] == [500, 503, 200]
     assert len({h.body for h in tries}) == 1
-    webhook_jobs = await jobs_of(runtime, JobKind.SEND_WEBHOOK, sent.uuid)
-    stored = webhook_jobs[0]  # the first event's job: `submitted`
+    (stored, *_) = await webhook_jobs(runtime, sent.uuid)  # the first event's job: `submitted`
     assert stored["payload"]["event_id"] == (await event_ids(runtime, sent.uuid))["submitted"]
     assert tries[0].body == stored["payload"]["body"].encode()
+    assert "same-bytes ☕".encode() in tries[0].body
 
     claims = []
     for hit in tries:
-        token = hit.headers["authorization"].removeprefix("Bearer ")
-        assert verify_webhook(token, hit.body, account.signature_secret)
-        claims.append(jwt.decode(token, account.signature_secret, algorithms=["HS256"]))
+        assert verify_webhook(hit.bearer, hit.body, account.signature_secret)
+        claims.append(jwt.decode(hit.bearer, account.signature_secret, algorithms=["HS256"]))
         assert hit.headers["content-type"] == "application/json"
         assert hit.headers["user-agent"] == USER_AGENT
         assert hit.path == "/hooks/status"
     assert {c["payload_hash"] for c in claims} == {hashlib.sha256(tries[0].body).hexdigest()}
-    assert len({c["jti"] for c in claims}) == 3
+    assert len({c["jti"] for c in claims}) == 3  # a fresh token each attempt
     assert all(c["api_key"] == account.api_key and c["iss"] == "Vonage" for c in claims)
+    assert all("application_id" not in c for c in claims)  # an account-level send
+    # A token signed for these bytes does not verify other bytes.
+    assert not verify_webhook(tries[0].bearer, hits[-1].body, account.signature_secret)
 
 
-async def test_submitted_is_delivered_before_delivered_even_when_it_fails_first(
-    instant_runtime: Runtime, receiver: WebhookReceiver
+async def test_one_message_s_webhooks_go_out_in_order_while_the_first_keeps_failing(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
-    account = await create_account(instant_runtime.database, instant_runtime.box, name="ordered")
-    receiver.responses = [500, 500]
-    sent = sms(account, webhook_url=f"{receiver.url}/status")
-    await submit(instant_runtime, account, sent)
+    receiver.responses = [500] * 100  # until told otherwise
+    sent = text_message(account.api_key, webhook_url=f"{receiver.url}/status")
+    await submit(runtime, sent)
 
+    async def delivered_is_queued() -> bool:
+        return len(await webhook_jobs(runtime, sent.uuid)) == 2
+
+    await until(delivered_is_queued, what="the `delivered` webhook queued")
+    # The `delivered` webhook is due now; the next attempts are still `submitted`'s, not it.
+    seen = len(receiver.attempts)
+    hits = await asyncio.to_thread(receiver.wait_for, seen + 2, accepted_only=False)
+    assert [h.json()["status"] for h in hits] == ["submitted"] * len(hits)
+    first, second = await webhook_jobs(runtime, sent.uuid)
+    assert first["state"] in ("pending", "leased") and second["state"] == "pending"
+
+    with receiver._lock:  # the handler reads the queue under this lock
+        receiver.responses.clear()
     received = await asyncio.to_thread(receiver.wait_for, 2)
     assert [r.json()["status"] for r in received] == ["submitted", "delivered"]
-    await until_webhooks_settled(instant_runtime, sent.uuid, 2)
+    await until_webhooks_settled(runtime, sent.uuid, 2)
 
-    ids = await event_ids(instant_runtime, sent.uuid)
-    recorded = await attempts_for(instant_runtime, sent.uuid)
-    assert [a["event_id"] for a in recorded] == [ids["submitted"]] * 3 + [ids["delivered"]]
-    # The `delivered` webhook was ready long before `submitted` got through: it waited its turn.
-    async with instant_runtime.database.engine.connect() as conn:
-        query = select(message_events.c.occurred_at).where(message_events.c.id == ids["delivered"])
-        delivered_at = (await conn.execute(query)).scalar_one()
-    assert delivered_at < recorded[2]["attempted_at"]
+    statuses = [h.json()["status"] for h in receiver.attempts]
+    failures = statuses.index("delivered") - 1
+    assert failures >= 2
+    assert statuses == ["submitted"] * (failures + 1) + ["delivered"]
+    ids = await event_ids(runtime, sent.uuid)
+    recorded = await attempts_for(runtime, sent.uuid)
+    assert [a["event_id"] for a in recorded] == [ids["submitted"]] * (failures + 1) + [ids["delivered"]]
 
 
 async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
-    runtime: Runtime, account: NewAccountCredentials, recorder: WebhookReceiver
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:
-    recorder.responses = [(302, {"location": f"{recorder.url}/elsewhere"})]
-    sent = sms(account, webhook_url=f"{recorder.url}/status")
-    await submit(runtime, account, sent)
-    hits = await asyncio.to_thread(recorder.wait_for, 3, accepted_only=False)
+    receiver.responses = [(302, {"location": f"{receiver.url}/elsewhere"})]
+    sent = text_message(account.api_key, webhook_url=f"{receiver.url}/status")
+    await submit(runtime, sent)
+    hits = await asyncio.to_thread(receiver.wait_for, 3, accepted_only=False)
     await until_webhooks_settled(runtime, sent.uuid, 2)
 
     assert [(h.path, h.answered) for h in hits] == [("/status", 302), ("/status", 200), ("/status", 200)]
@@ -180,24 +172,21 @@ async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
     ]
 
 
-async def test_the_sender_reports_a_redirect_without_following_it(recorder: WebhookReceiver) -> None:
-    recorder.responses = [(307, {"location": f"{recorder.url}/elsewhere"})]
+async def test_the_sender_reports_a_redirect_without_following_it(receiver: WebhookReceiver) -> None:
+    receiver.responses = [(307, {"location": f"{receiver.url}/elsewhere"})]
     sender = WebhookSender(timeout_seconds=2, allowed_networks=LOOPBACK)
     try:
-        result = await sender.send(f"{recorder.url}/status", b"{}", token="t")
+        result = await sender.send(f"{receiver.url}/status", b"{}", token="t")
     finally:
         await sender.close()
     assert (result.status_code, result.delivered, result.error) == (307, False, "HTTP 307")
-    assert [h.path for h in recorder.attempts] == ["/status"]
+    assert [h.path for h in receiver.attempts] == ["/status"]
 
 
 async def test_the_sender_reports_a_refused_connection() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     sender = WebhookSender(timeout_seconds=2, allowed_networks=LOOPBACK)
     try:
-        result = await sender.send(f"http://127.0.0.1:{port}/status", b"{}", token="t")
+        result = await sender.send(f"http://127.0.0.1:{closed_port()}/status", b"{}", token="t")
     finally:
         await sender.close()
     assert result.status_code is None and not result.delivered
@@ -205,33 +194,166 @@ async def test_the_sender_reports_a_refused_connection() -> None:
     assert result.latency_ms >= 0
 
 
-async def test_a_webhook_for_an_account_that_is_gone_is_buried_unsent(
-    runtime: Runtime, recorder: WebhookReceiver
+@pytest.fixture
+async def two_try_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Webhooks get two attempts each."""
+    runtime = Runtime(settings.model_copy(update={"webhook_max_attempts": 2}))
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+async def test_a_refused_connection_is_recorded_and_the_webhook_buried_after_its_attempts(
+    two_try_runtime: Runtime,
 ) -> None:
-    ghost = "gone0001"
-    await add_jobs(
+    account = await create_account(two_try_runtime.database, two_try_runtime.box, name="refused")
+    url = f"http://127.0.0.1:{closed_port()}/status"
+    sent = text_message(account.api_key, webhook_url=url)
+    await submit(two_try_runtime, sent)
+
+    # `submitted` dies after its two attempts; then `delivered`, held behind it, gets its own two.
+    submitted_job, delivered_job = await until_webhooks_settled(two_try_runtime, sent.uuid, 2)
+    for job in (submitted_job, delivered_job):
+        assert (job["state"], job["attempts"]) == (DEAD, 2)
+        assert job["last_error"].startswith("ConnectError")
+    ids = await event_ids(two_try_runtime, sent.uuid)
+    recorded = await attempts_for(two_try_runtime, sent.uuid)
+    assert [a["event_id"] for a in recorded] == [ids["submitted"]] * 2 + [ids["delivered"]] * 2
+    for attempt in recorded:
+        assert attempt["status_code"] is None
+        assert attempt["error"].startswith("ConnectError")
+        assert attempt["url"] == url
+
+
+async def test_a_webhook_for_an_account_that_is_gone_is_buried_unsent(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    leaving = await create_account(runtime.database, runtime.box, name="leaving")
+    async with runtime.database.begin() as conn:
+        await conn.execute(delete(accounts).where(accounts.c.api_key == leaving.api_key))
+    gone_message, live_message = str(uuid.uuid4()), str(uuid.uuid4())
+    await queue(
         runtime,
-        NewJob(
-            JobKind.SEND_WEBHOOK.value,
-            {
-                "event_id": "00000000-0000-4000-8000-000000000000",
-                "account_id": ghost,
-                "application_id": None,
-                "message_uuid": "m-ghost",
-                "url": f"{recorder.url}/status",
-                "body": "{}",
-            },
-            max_attempts=5,
-        ),
+        event_id=str(uuid.uuid4()),
+        account_id=leaving.api_key,
+        application_id=None,
+        message_uuid=gone_message,
+        url=f"{receiver.url}/gone",
+        body=b'{"status":"delivered"}',
+    )
+    # Queued after it, for an account that is still there: it arrives, the first never does.
+    await queue(
+        runtime,
+        event_id=str(uuid.uuid4()),
+        account_id=account.api_key,
+        application_id=None,
+        message_uuid=live_message,
+        url=f"{receiver.url}/live",
+        body=b'{"status":"submitted"}',
     )
 
-    async def buried() -> bool:
-        found = await jobs_of(runtime, JobKind.SEND_WEBHOOK, "m-ghost")
-        return bool(found) and found[0]["state"] == DEAD
-
-    await until(buried)
-    (job,) = await jobs_of(runtime, JobKind.SEND_WEBHOOK, "m-ghost")
-    assert (job["attempts"], job["last_error"]) == (1, "the account no longer exists")
-    assert recorder.attempts == []
-    assert await attempts_for(runtime, "m-ghost") == []
+    (live,) = await asyncio.to_thread(receiver.wait_for, 1)
+    assert (live.path, live.body) == ("/live", b'{"status":"submitted"}')
+    (job,) = await until_webhooks_settled(runtime, gone_message, 1)
+    assert (job["state"], job["attempts"], job["last_error"]) == (DEAD, 1, "the account no longer exists")
     assert job["finished_at"] is not None
+    assert [h.path for h in receiver.attempts] == ["/live"]
+    assert await attempts_for(runtime, gone_message) == []
+    (live_job,) = await until_webhooks_settled(runtime, live_message, 1)
+    assert (live_job["state"], live_job["attempts"]) == (DONE, 1)
+    assert [a["status_code"] for a in await attempts_for(runtime, live_message)] == [200]
+
+
+# --- what each channel's status webhooks carry, as the running system builds them -------------
+
+# channel, to, from
+CHANNEL_SENDS = [
+    (Channel.SMS, "447700900000", "Acme"),
+    (Channel.MMS, "14155550100", "14155550101"),
+    (Channel.WHATSAPP, "447700900000", "447700900001"),
+    (Channel.MESSENGER, "0123456789012345", "9876543210"),
+    (Channel.VIBER, "447700900000", "654321"),
+    (Channel.RCS, "447700900000", "TidingsAgent"),
+]
+
+
+async def test_status_webhooks_of_every_channel(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    sent = {}
+    for channel, to, sender in CHANNEL_SENDS:
+        message = text_message(
+            account.api_key,
+            channel=channel,
+            to=to,
+            sender=sender,
+            client_ref=f"ref-{channel.value}",
+            webhook_url=f"{receiver.url}/{channel.value}",
+        )
+        await submit(runtime, message)
+        sent[channel] = message
+    # SMS and MMS: submitted, delivered. The app platforms report reads too.
+    await asyncio.to_thread(receiver.wait_for, 2 * 2 + 4 * 3, 30.0)
+
+    by_channel: dict[str, list[dict[str, object]]] = {}
+    for hit in receiver.received:
+        by_channel.setdefault(hit.path.lstrip("/"), []).append(hit.json())
+    price = {"currency": "EUR", "price": "0.007"}  # the default price, one part each
+    for channel, to, sender in CHANNEL_SENDS:
+        bodies = by_channel[channel.value]
+        common = {
+            "message_uuid": sent[channel].uuid,
+            "to": to,
+            "from": sender,
+            "channel": channel.value,
+            "client_ref": f"ref-{channel.value}",
+            "usage": price,
+        }
+        for body in bodies:
+            body.pop("timestamp")
+        if channel is Channel.SMS:
+            assert bodies == [
+                common | {"status": "submitted", "sms": {"count_total": "1"}},
+                common
+                | {
+                    "status": "delivered",
+                    "destination": {"network_code": "99999"},
+                    "sms": {"count_total": "1"},
+                },
+            ]
+        elif channel is Channel.MMS:
+            assert bodies == [
+                common | {"status": "submitted"},
+                common | {"status": "delivered", "destination": {"network_code": "99999"}},
+            ]
+        else:
+            assert bodies == [
+                common | {"status": "submitted"},
+                common | {"status": "delivered"},
+                common | {"status": "read"},
+            ], channel
+
+
+async def test_a_message_asking_for_v01_gets_nested_status_webhooks(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    sent = text_message(
+        account.api_key,
+        channel=Channel.VIBER,
+        to="447700909904",  # the simulated handset delivers but never reads
+        sender="654321",
+        webhook_url=f"{receiver.url}/status",
+        webhook_version=WebhookVersion.V0_1,
+    )
+    await submit(runtime, sent)
+    received = await asyncio.to_thread(receiver.wait_for, 2)
+    for hit, status in zip(received, ["submitted", "delivered"], strict=True):
+        body = hit.json()
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body.pop("timestamp"))
+        assert body == {
+            "message_uuid": sent.uuid,
+            "to": {"type": "viber_service_msg", "number": "447700909904"},
+            "from": {"type": "viber_service_msg", "id": "654321"},
+            "status": status,
+            "usage": {"currency": "EUR", "price": "0.007"},
+        }

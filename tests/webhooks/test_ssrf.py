@@ -13,15 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from tests.receiver import WebhookReceiver
-from tests.services.test_delivery import sms, submit, until
+from tests.webhooks.support import attempts_for, submit, text_message, until
 from tidings.auth.webhook_signing import sign_webhook
 from tidings.config import Settings
 from tidings.runtime import Runtime
 from tidings.services.accounts import create_account
-from tidings.store.tables import webhook_attempts
 from tidings.webhooks import ssrf
 from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.ssrf import (
@@ -280,20 +278,56 @@ async def test_a_runtime_with_an_empty_allow_list_records_the_refusal_and_sends_
     guarded_runtime: Runtime, receiver: WebhookReceiver
 ) -> None:
     account = await create_account(guarded_runtime.database, guarded_runtime.box, name="guarded")
-    sent = sms(account, webhook_url=f"{receiver.url}/status")
-    await submit(guarded_runtime, account, sent)
-
-    async def attempts() -> list[Any]:
-        async with guarded_runtime.database.engine.connect() as conn:
-            query = select(webhook_attempts).where(webhook_attempts.c.message_uuid == sent.uuid)
-            return list((await conn.execute(query)).mappings().all())
+    sent = text_message(account.api_key, webhook_url=f"{receiver.url}/status")
+    await submit(guarded_runtime, sent)
 
     async def refused_twice() -> bool:
-        return len(await attempts()) >= 2
+        return len(await attempts_for(guarded_runtime, sent.uuid)) >= 2
 
-    await until(refused_twice)
-    for attempt in await attempts():
+    await until(refused_twice, what="two refused attempts")
+    for attempt in await attempts_for(guarded_runtime, sent.uuid):
         assert attempt["status_code"] is None
         assert attempt["error"].startswith("forbidden destination")
         assert attempt["url"] == f"{receiver.url}/status"
-    assert receiver.received == []
+    assert receiver.attempts == []
+
+
+# --- a URL that cannot be parsed is a refused attempt, not an exception -----------------------
+
+MALFORMED = ["http://127.0.0.1:99999/status", "http://127.0.0.1:port/status", "http://[::1/status"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+async def test_pin_refuses_a_url_it_cannot_parse(url: str) -> None:
+    with pytest.raises(ForbiddenDestination, match="not a valid URL"):
+        await pin(url, LOOPBACK)
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+async def test_the_sender_reports_a_url_it_cannot_parse(url: str) -> None:
+    sender = WebhookSender(timeout_seconds=2, allowed_networks=LOOPBACK)
+    try:
+        result = await sender.send(url, b"{}", token="t")
+    finally:
+        await sender.close()
+    assert result.status_code is None and not result.delivered
+    assert result.error is not None and result.error.startswith("forbidden destination: not a valid URL")
+
+
+async def test_a_runtime_records_every_attempt_at_a_url_it_cannot_parse(
+    runtime: Runtime, receiver: WebhookReceiver
+) -> None:
+    # The API takes any http(s) URL as a message's webhook_url; one with a port out of range
+    # must still give recorded (failed) attempts, like any other unreachable receiver.
+    account = await create_account(runtime.database, runtime.box, name="malformed")
+    url = "http://127.0.0.1:99999/status"
+    sent = text_message(account.api_key, webhook_url=url)
+    await submit(runtime, sent)
+
+    async def failed_twice() -> bool:
+        return len(await attempts_for(runtime, sent.uuid)) >= 2
+
+    await until(failed_twice, what="two recorded attempts")
+    for attempt in await attempts_for(runtime, sent.uuid):
+        assert (attempt["url"], attempt["status_code"]) == (url, None)
+        assert attempt["error"].startswith("forbidden destination: not a valid URL")

@@ -77,10 +77,16 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 
 
 async def pin(url: str, allowed: Sequence[IPNetwork]) -> PinnedTarget:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        explicit_port = parts.port  # raises ValueError for a port that is not a number in range
+    except ValueError as error:
+        # A webhook URL that cannot be parsed is a failed attempt like any other refusal, not an
+        # exception out of the sender (which would leave the attempt unrecorded).
+        raise ForbiddenDestination(f"not a valid URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ForbiddenDestination("only absolute http and https URLs are called")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
     addresses = await resolve(parts.hostname, port)
     if not addresses:
         raise ForbiddenDestination(f"{parts.hostname} has no address")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tidings.domain.channel_registry import channel_spec
+from tidings.domain.content import Location
 from tidings.domain.events import StatusEvent
 from tidings.domain.inbound import InboundMessage
 from tidings.domain.message import Channel
@@ -42,9 +43,23 @@ def render_status(event: StatusEvent) -> dict[str, Any]:
     return body
 
 
+def _location(location: Location) -> dict[str, Any]:
+    """v0.1 spells a location out, as strings (messages-olympus `locationMessageWhatsApp`), where
+    v1 has `lat` and `long`."""
+    body: dict[str, Any] = {"longitude": str(location.long), "latitude": str(location.lat)}
+    if location.name is not None:
+        body["name"] = location.name
+    if location.address is not None:
+        body["address"] = location.address
+    return {"location": body}
+
+
 def render_inbound(message: InboundMessage) -> dict[str, Any]:
     content: dict[str, Any] = {"type": message.message_type.value}
-    content.update(content_fields(message.message_type, message.content))
+    if isinstance(message.content, Location):
+        content.update(_location(message.content))
+    else:
+        content.update(content_fields(message.message_type, message.content))
     nested: dict[str, Any] = {"content": content}
     if message.segmented and message.text is not None:
         nested["sms"] = {"num_messages": str(message.num_messages)}

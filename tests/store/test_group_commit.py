@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from tidings.domain.content import Text
 from tidings.domain.errors import LowBalance
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
@@ -68,10 +69,10 @@ def message_write(message_uuid: str | None = None) -> Write:
         message_type=MessageType.TEXT,
         to="447700900000",
         sender="Acme",
-        content={"text": "hello"},
+        content=Text("hello"),
         created_at=datetime.now(UTC),
     )
-    (job,) = job_rows([NewJob("deliver_message", {"message_uuid": message.uuid})], message.created_at, 5)
+    (job,) = job_rows([NewJob("deliver_message", {"message_uuid": message.uuid})], message.created_at)
     return [(messages, message_row(message)), (jobs, job)]
 
 

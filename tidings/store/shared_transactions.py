@@ -74,7 +74,9 @@ class SharedTransactions:
             try:
                 await self._commit(batch)
             finally:
-                for _ in batch:
+                for pending in batch:
+                    # Only if the runner itself is being cancelled can a unit still be waiting.
+                    _settle(pending, error=RuntimeError("shared transactions stopped"))
                     self._queue.task_done()
 
     async def _commit(self, batch: list[_Pending[Any]]) -> None:

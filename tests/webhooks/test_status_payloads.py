@@ -326,8 +326,17 @@ V01_PARTIES = {
 }
 
 
-def test_every_channel_of_the_registry_has_its_v01_parties_here() -> None:
-    assert set(V01_PARTIES) == set(CHANNELS)
+def test_the_written_out_v01_parties_are_channels_of_the_registry() -> None:
+    # A channel added later is covered by the property below until it gets a line of its own here.
+    assert set(V01_PARTIES) <= set(CHANNELS)
+
+
+@pytest.mark.parametrize("channel", list(CHANNELS), ids=[c.value for c in CHANNELS])
+def test_every_channel_names_its_v01_parties_by_number_or_id(channel: Channel) -> None:
+    body = v01.render_status(replace(SMS_SUBMITTED, channel=channel))
+    for party in (body["to"], body["from"]):
+        assert party["type"] == CHANNELS[channel].v01.type
+        assert set(party) - {"type"} in ({"number"}, {"id"})
 
 
 @pytest.mark.parametrize("channel", list(V01_PARTIES), ids=[c.value for c in V01_PARTIES])

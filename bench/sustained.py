@@ -1,0 +1,350 @@
+"""`python -m bench.sustained`: the whole trip under a steady load, 202 → signed `delivered` webhook.
+
+For each setup (SQLite role all, as shipped; PostgreSQL with one API process and one or two worker
+processes) and each offered rate, on fresh data: Tidings runs with the simulator answering at once
+(delivery delay 0), its account's status webhooks go to a local receiver (bench/webhook_sink.py),
+and an open-loop generator sends SMS at the fixed rate for `--duration` seconds, whatever the
+answers' latency. Per row: accepted/s, the lag from each 202 to its `delivered` webhook (p50, p95,
+p99), the queue depth when the load stops, and how many accepted messages never got a signed
+`delivered` webhook (lost) once the queue drained. A rate is sustainable when p95 < 1 s and
+less than a second's worth of work is queued when the load stops. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import targets
+
+SETUPS = ("sqlite-all", "pg-1api-1worker", "pg-1api-2workers")
+RATES = (50, 100, 200, 400, 800)
+MAX_CONNECTIONS = 256
+_QUEUED = "SELECT count(*) FROM jobs WHERE state IN ('pending', 'leased')"
+
+
+@dataclass
+class Row:
+    setup: str
+    offered: int
+    sent: int = 0
+    accepted: int = 0
+    accept_seconds: float = 0.0
+    lags: list[float] = field(default_factory=list)
+    queued_at_end: int = 0
+    lost: int = 0
+    unsigned: int = 0
+    drained: bool = True
+
+    def percentile(self, p: float) -> float | None:
+        if not self.lags:
+            return None
+        ordered = sorted(self.lags)
+        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+    @property
+    def accepted_per_second(self) -> float:
+        return self.accepted / self.accept_seconds if self.accept_seconds else 0.0
+
+    @property
+    def sustainable(self) -> bool:
+        p95 = self.percentile(95)
+        return (
+            p95 is not None
+            and p95 < 1.0
+            and self.queued_at_end < self.offered
+            and self.lost == 0
+            and self.accepted >= 0.98 * self.sent
+        )
+
+
+# --- the servers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    api_url: str
+    authorization: str
+    api_key: str
+    signature_secret: str
+    env: dict[str, str]
+    queued: Any  # () -> int
+    processes: list[subprocess.Popen[bytes]]
+    workdir: Path
+
+
+def _credentials(env: dict[str, str], cwd: Path) -> dict[str, str]:
+    output = targets._tidings_cli(["accounts", "create", "--name", "bench", "--json"], env, cwd)
+    line = [line for line in output.splitlines() if line.startswith("{")][-1]
+    credentials: dict[str, str] = json.loads(line)
+    return credentials
+
+
+def _serve(env: dict[str, str], workdir: Path, role: str, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = targets._free_port()
+    command = [*targets.TIDINGS, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", role]
+    return targets._start(command, env, workdir / f"{name}.log", workdir), port
+
+
+@contextlib.contextmanager
+def deployment(setup: str, workdir: Path, admin_url: str, extra_env: dict[str, str]) -> Iterator[Deployment]:
+    database_name = None
+    if setup.startswith("pg"):
+        database_name = f"tidings_sustained_{uuid.uuid4().hex[:10]}"
+        targets._pg_admin(admin_url, f'CREATE DATABASE "{database_name}"')
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        if database_name:
+            plain = targets._with_database(admin_url, database_name)
+            url = "postgresql+asyncpg://" + plain.split("://", 1)[1]
+            env = targets._tidings_env(workdir / "home", url, 0.0, None) | extra_env
+            targets._tidings_cli(["db", "upgrade"], env, workdir)
+
+            def queued() -> int:
+                return targets._pg_query(plain, _QUEUED)
+
+        else:
+            env = targets._tidings_env(workdir / "home", None, 0.0, None) | extra_env
+            targets._tidings_cli(["db", "upgrade"], env, workdir)
+            database = workdir / "home" / "tidings.db"
+
+            def queued() -> int:
+                import sqlite3
+
+                with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
+                    return int(conn.execute(_QUEUED).fetchone()[0])
+
+        credentials = _credentials(env, workdir)
+        token = base64.b64encode(f"{credentials['api_key']}:{credentials['api_secret']}".encode()).decode()
+        role = "all" if setup == "sqlite-all" else "api"
+        api, port = _serve(env, workdir, role, "api")
+        processes.append(api)
+        workers = {"pg-1api-1worker": 1, "pg-1api-2workers": 2}.get(setup, 0)
+        for index in range(workers):
+            processes.append(_serve(env, workdir, "worker", f"worker{index}")[0])
+        server = targets.Server("tidings", setup, port, api, workdir / "api.log", f"Basic {token}")
+        targets._wait_ready(server)
+        yield Deployment(
+            api_url=server.url,
+            authorization=server.authorization,
+            api_key=credentials["api_key"],
+            signature_secret=credentials["signature_secret"],
+            env=env,
+            queued=queued,
+            processes=processes,
+            workdir=workdir,
+        )
+    finally:
+        for process in processes:
+            targets.Server("", "", 0, process, workdir / "x.log").stop()
+        if database_name:
+            targets._pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+    port = targets._free_port()
+    out = workdir / "sink.jsonl"
+    command = [sys.executable, "-m", "bench.webhook_sink", "--port", str(port), "--secret", secret, "--out", str(out)]
+    process = subprocess.Popen(command, cwd=targets.REPO, stdout=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.readline()  # "ready"
+    try:
+        yield port, out, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+# --- the load ------------------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection that sends a POST and reads its answer."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    async def post(self, request: bytes) -> tuple[int, bytes]:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        return status, await self.reader.readexactly(length)
+
+
+async def offer_load(api_url: str, authorization: str, rate: int, duration: float) -> tuple[dict[str, float], int, float]:
+    """Sends at `rate` per second for `duration` seconds; returns {message_uuid: 202 time}, how
+    many were sent, and how long the sending took."""
+    host_port = api_url.split("://", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    body = json.dumps(
+        {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "Sustained load"}
+    ).encode()
+    request = (
+        f"POST /v1/messages HTTP/1.1\r\nHost: {host_port}\r\nAuthorization: {authorization}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    idle: list[Client] = []
+    open_count = 0
+    accepted: dict[str, float] = {}
+    tasks: set[asyncio.Task[None]] = set()
+    slots = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    async def one() -> None:
+        nonlocal open_count
+        async with slots:
+            if idle:
+                client = idle.pop()
+            else:
+                open_count += 1
+                client = Client(*await asyncio.open_connection(host, int(port)))
+            status, answer = await client.post(request)
+            if status == 202:
+                accepted[json.loads(answer)["message_uuid"]] = time.time()
+            idle.append(client)
+
+    total = int(rate * duration)
+    started = time.monotonic()
+    for index in range(total):
+        delay = started + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.monotonic() - started
+    for client in idle:
+        client.writer.close()
+    return accepted, total, elapsed
+
+
+def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
+    row = Row(setup, rate)
+    with tempfile.TemporaryDirectory(prefix="tidings-sustained-") as tmp:
+        workdir = Path(tmp)
+        with deployment(setup, workdir, args.postgres_url, {}) as deployed:
+            with sink(workdir, deployed.signature_secret) as (port, out, sink_process):
+                targets._tidings_cli(
+                    ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
+                    deployed.env,
+                    workdir,
+                )
+                accepted, sent, seconds = asyncio.run(
+                    offer_load(deployed.api_url, deployed.authorization, rate, args.duration)
+                )
+                row.sent, row.accepted, row.accept_seconds = sent, len(accepted), seconds
+                row.queued_at_end = deployed.queued()
+                deadline = time.monotonic() + args.drain
+                while deployed.queued() and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                row.drained = deployed.queued() == 0
+                sink_process.terminate()
+                sink_process.wait(timeout=30)
+            delivered: dict[str, float] = {}
+            for line in out.read_text().splitlines():
+                arrived, message_uuid, status, signed = json.loads(line)
+                if status == "delivered" and message_uuid in accepted:
+                    if not signed:
+                        row.unsigned += 1
+                    delivered.setdefault(message_uuid, arrived)
+            row.lags = [delivered[u] - at for u, at in accepted.items() if u in delivered]
+            row.lost = sum(1 for u in accepted if u not in delivered)
+    return row
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_table(rows: list[Row]) -> None:
+    print()
+    print("| setup | offered/s | accepted/s | lag p50 s | p95 s | p99 s | queued at end | lost | sustainable |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        lost = f"{row.lost}" + ("" if row.drained else " (not drained)") + (f", {row.unsigned} unsigned" if row.unsigned else "")
+        print(
+            f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | {_fmt(row.percentile(50))} | "
+            f"{_fmt(row.percentile(95))} | {_fmt(row.percentile(99))} | {row.queued_at_end} | {lost} | "
+            f"{'yes' if row.sustainable else 'no'} |"
+        )
+    print()
+    for setup in dict.fromkeys(row.setup for row in rows):
+        ok = [row.offered for row in rows if row.setup == setup and row.sustainable]
+        print(f"highest sustainable rate, {setup}: {max(ok) if ok else 'none of those tried'} msg/s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sustained", description=__doc__.splitlines()[0])
+    parser.add_argument("--setups", default=",".join(SETUPS), help=f"comma list of {', '.join(SETUPS)}")
+    parser.add_argument("--rates", default=",".join(map(str, RATES)), help="offered messages/s, comma list")
+    parser.add_argument("--duration", type=float, default=20, help="seconds of load per row (20)")
+    parser.add_argument("--drain", type=float, default=120, help="seconds to wait for the queue to drain (120)")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--stop-after-unsustainable", action="store_true", help="skip higher rates once one fails")
+    parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "sustained.json")
+    args = parser.parse_args(argv)
+    setups = [s for s in args.setups.split(",") if s]
+    unknown = set(setups) - set(SETUPS)
+    if unknown:
+        parser.error(f"unknown setups: {', '.join(sorted(unknown))}")
+    rates = [int(r) for r in args.rates.split(",") if r]
+    rows: list[Row] = []
+    for setup in setups:
+        for rate in rates:
+            row = measure(setup, rate, args)
+            rows.append(row)
+            print(
+                f"{setup} {rate}/s: accepted {row.accepted_per_second:.0f}/s, p95 {_fmt(row.percentile(95))} s, "
+                f"queued {row.queued_at_end}, lost {row.lost}",
+                flush=True,
+            )
+            if args.stop_after_unsustainable and not row.sustainable:
+                break
+    print_table(rows)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
+        json.dumps(
+            [
+                {
+                    "setup": r.setup,
+                    "offered": r.offered,
+                    "accepted_per_s": r.accepted_per_second,
+                    "p50": r.percentile(50),
+                    "p95": r.percentile(95),
+                    "p99": r.percentile(99),
+                    "queued_at_end": r.queued_at_end,
+                    "lost": r.lost,
+                    "drained": r.drained,
+                    "mean_lag": statistics.fmean(r.lags) if r.lags else None,
+                }
+                for r in rows
+            ],
+            indent=1,
+        )
+    )
+    return 0 if all(row.lost == 0 and row.unsigned == 0 for row in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

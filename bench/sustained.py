@@ -158,7 +158,17 @@ def deployment(setup: str, workdir: Path, admin_url: str, extra_env: dict[str, s
 def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     port = targets._free_port()
     out = workdir / "sink.jsonl"
-    command = [sys.executable, "-m", "bench.webhook_sink", "--port", str(port), "--secret", secret, "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.webhook_sink",
+        "--port",
+        str(port),
+        "--secret",
+        secret,
+        "--out",
+        str(out),
+    ]
     process = subprocess.Popen(command, cwd=targets.REPO, stdout=subprocess.PIPE)
     assert process.stdout is not None
     process.stdout.readline()  # "ready"
@@ -191,13 +201,21 @@ class Client:
         return status, await self.reader.readexactly(length)
 
 
-async def offer_load(api_url: str, authorization: str, rate: int, duration: float) -> tuple[dict[str, float], int, float]:
+async def offer_load(
+    api_url: str, authorization: str, rate: int, duration: float
+) -> tuple[dict[str, float], int, float]:
     """Sends at `rate` per second for `duration` seconds; returns {message_uuid: 202 time}, how
     many were sent, and how long the sending took."""
     host_port = api_url.split("://", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     body = json.dumps(
-        {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "Sustained load"}
+        {
+            "channel": "sms",
+            "message_type": "text",
+            "to": "447700900000",
+            "from": "Acme",
+            "text": "Sustained load",
+        }
     ).encode()
     request = (
         f"POST /v1/messages HTTP/1.1\r\nHost: {host_port}\r\nAuthorization: {authorization}\r\n"
@@ -279,10 +297,16 @@ def _fmt(value: float | None) -> str:
 
 def print_table(rows: list[Row]) -> None:
     print()
-    print("| setup | offered/s | accepted/s | lag p50 s | p95 s | p99 s | queued at end | lost | sustainable |")
+    print(
+        "| setup | offered/s | accepted/s | lag p50 s | p95 s | p99 s | queued at end | lost | sustainable |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        lost = f"{row.lost}" + ("" if row.drained else " (not drained)") + (f", {row.unsigned} unsigned" if row.unsigned else "")
+        lost = (
+            f"{row.lost}"
+            + ("" if row.drained else " (not drained)")
+            + (f", {row.unsigned} unsigned" if row.unsigned else "")
+        )
         print(
             f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | {_fmt(row.percentile(50))} | "
             f"{_fmt(row.percentile(95))} | {_fmt(row.percentile(99))} | {row.queued_at_end} | {lost} | "
@@ -299,9 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setups", default=",".join(SETUPS), help=f"comma list of {', '.join(SETUPS)}")
     parser.add_argument("--rates", default=",".join(map(str, RATES)), help="offered messages/s, comma list")
     parser.add_argument("--duration", type=float, default=20, help="seconds of load per row (20)")
-    parser.add_argument("--drain", type=float, default=120, help="seconds to wait for the queue to drain (120)")
+    parser.add_argument(
+        "--drain", type=float, default=120, help="seconds to wait for the queue to drain (120)"
+    )
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    parser.add_argument("--stop-after-unsustainable", action="store_true", help="skip higher rates once one fails")
+    parser.add_argument(
+        "--stop-after-unsustainable", action="store_true", help="skip higher rates once one fails"
+    )
     parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "sustained.json")
     args = parser.parse_args(argv)
     setups = [s for s in args.setups.split(",") if s]

@@ -19,6 +19,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -30,10 +31,9 @@ class Sink(asyncio.Protocol):
         self._secret = secret
         self._seen = seen
         self._buffer = b""
-        self._transport: asyncio.Transport | None = None
+        self._transport: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
         self._transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -58,7 +58,6 @@ class Sink(asyncio.Protocol):
             body = self._buffer[head_end + 4 : end]
             self._buffer = self._buffer[end:]
             self._note(body, token)
-            assert self._transport is not None
             self._transport.write(_OK)
 
     def _note(self, body: bytes, token: str) -> None:

@@ -101,7 +101,9 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         return httpx.Response(answer.get("status", 200), json=answer.get("json"), request=request)
 
 
-def connector_of(path: Path, transport: httpx.AsyncBaseTransport | None = None) -> tuple[Connector, list[str]]:
+def connector_of(
+    path: Path, transport: httpx.AsyncBaseTransport | None = None
+) -> tuple[Connector, list[str]]:
     """The connector a case file configures, and the secrets its configuration names."""
     config = load(path)["connector"]
     settings = ConnectorSettings(type=config["type"], **config.get("options", {}))

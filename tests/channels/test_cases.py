@@ -18,7 +18,9 @@ async def test_outgoing(path: Path, case: dict[str, Any], caplog: pytest.LogCapt
     await run_outgoing(path, case, caplog)
 
 
-@pytest.mark.parametrize(("path", "case"), [(p, c) for _, p, c in CALLBACKS], ids=[i for i, _, _ in CALLBACKS])
+@pytest.mark.parametrize(
+    ("path", "case"), [(p, c) for _, p, c in CALLBACKS], ids=[i for i, _, _ in CALLBACKS]
+)
 async def test_callbacks(path: Path, case: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
     await run_callback(path, case, caplog)
 

@@ -14,15 +14,9 @@ from tidings.channels.base import CallbackRequest
 from tidings.domain.errors import NotFound
 
 router = APIRouter(tags=["Provider callbacks"])
-METHODS = ["GET", "POST", "PUT"]
+PATH = "/providers/{connector}/{path:path}"
 
 
-@router.api_route(
-    "/providers/{connector}/{path:path}",
-    methods=METHODS,
-    summary="A provider's callback to one of the configured connectors",
-    responses={404: {"description": "No connector of that name"}},
-)
 async def provider_callback(request: Request, connector: str, path: str) -> Response:
     runtime = get_runtime(request)
     target = runtime.connectors.get(connector)
@@ -37,3 +31,16 @@ async def provider_callback(request: Request, connector: str, path: str) -> Resp
     )
     answer = await target.handle_callback(callback, runtime.ingress)
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+# One route per method (platforms verify their webhooks with a GET, then POST events), each with
+# its own operation id in the OpenAPI document.
+for method in ("GET", "POST", "PUT"):
+    router.add_api_route(
+        PATH,
+        provider_callback,
+        methods=[method],
+        operation_id=f"provider_callback_{method.lower()}",
+        summary="A provider's callback to one of the configured connectors",
+        responses={404: {"description": "No connector of that name"}},
+    )

@@ -53,7 +53,7 @@ class Row:
         if not self.lags:
             return None
         ordered = sorted(self.lags)
-        return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
     @property
     def accepted_per_second(self) -> float:

@@ -222,20 +222,21 @@ async def offer_load(
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     idle: list[Client] = []
-    open_count = 0
     accepted: dict[str, float] = {}
     tasks: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
     async def one() -> None:
-        nonlocal open_count
         async with slots:
-            if idle:
-                client = idle.pop()
-            else:
-                open_count += 1
+            client = idle.pop() if idle else None
+            try:
+                if client is None:
+                    raise ConnectionError("no idle connection")
+                status, answer = await client.post(request)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # The server closed an idle keep-alive connection before this request reached it.
                 client = Client(*await asyncio.open_connection(host, int(port)))
-            status, answer = await client.post(request)
+                status, answer = await client.post(request)
             if status == 202:
                 accepted[json.loads(answer)["message_uuid"]] = time.time()
             idle.append(client)

@@ -38,6 +38,7 @@ from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.store.shared_transactions import SharedTransactions
+from tidings.store.writes import Writes
 from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.ssrf import parse_networks
 
@@ -80,6 +81,7 @@ class Runtime:
     ingress: MessageIngress = field(init=False)
     updates: MessageUpdates = field(init=False)
     worker: Worker | None = field(init=False, default=None)
+    _writes: Writes = field(init=False)
     _recorder: StatusRecorder = field(init=False)
     _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
@@ -124,12 +126,20 @@ class Runtime:
         self.shared = SharedTransactions(self.database)
         self.connectors = Connectors(settings.connector_settings)
         self.router = Router(settings.route_rules, self.connectors.by_name)
-        self._recorder = StatusRecorder()
-        self._receipts = ReceiptApplier(self._recorder)
+        self._writes = Writes(self.database.engine.dialect)
+        self._recorder = StatusRecorder(self.database, self._writes)
+        self._receipts = ReceiptApplier(self.database, self._recorder, self._writes)
         self.ingress = MessageIngress(
-            self.shared, self._receipts, InboundReceiver(), wake_worker=self._wake_worker
+            self.writer,
+            self._writes,
+            self.shared,
+            self._receipts,
+            InboundReceiver(),
+            wake_worker=self._wake_worker,
         )
-        self.updates = MessageUpdates(self.database, self.connectors, self._recorder)
+        self.updates = MessageUpdates(
+            self.database, self.connectors, self._recorder, self.writer, self._writes
+        )
 
     def _wake_worker(self) -> None:
         if self.worker is not None:
@@ -143,17 +153,23 @@ class Runtime:
         )
         self._closers.append(sender)
         delivery = DeliverMessages(
-            self.database, self.router, self._recorder, retry=self._retry_policy(settings.job_max_attempts)
+            self.database,
+            self.router,
+            self._recorder,
+            self._writes,
+            retry=self._retry_policy(settings.job_max_attempts),
         )
         webhooks = SendWebhook(
             sender,
             SignatureSecrets(self.database, self.box),
+            self._writes,
             retry=self._retry_policy(settings.webhook_max_attempts),
         )
         return Worker(
             self.database,
             [delivery, ApplyReceipt(self._receipts), webhooks],
-            self.shared,
+            self.writer,
+            self._writes,
             concurrency=settings.worker_concurrency,
             poll_seconds=settings.worker_poll_seconds,
             lease=timedelta(seconds=settings.job_lease_seconds),
@@ -172,9 +188,9 @@ class Runtime:
         elif not await migrate.is_current(self.database):
             raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
         self.shared.start()
+        self.writer.start()
         if self.role in (Role.ALL, Role.API):
             await self.pricing.start()
-            self.writer.start()
         if self.role in (Role.ALL, Role.WORKER):
             await self.connectors.start(self.ingress)
             self.worker = self._build_worker()
@@ -182,9 +198,8 @@ class Runtime:
             self._maintenance = asyncio.create_task(self._purge_finished_jobs(), name="tidings-maintenance")
 
     async def stop(self) -> None:
-        """Called after the HTTP servers drained: flush accepted writes, let running jobs finish."""
-        await self.writer.stop()
-        await self.pricing.stop()
+        """Called after the HTTP servers drained: let running jobs finish, then flush every write
+        handed over (the accepted messages, the finished jobs') before the writer stops."""
         if self._maintenance:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -193,6 +208,8 @@ class Runtime:
             await self.worker.stop()
         await self.connectors.stop()
         await self.shared.stop()
+        await self.writer.stop()
+        await self.pricing.stop()
         for closer in self._closers:
             await closer.close()
         await self.replays.close()

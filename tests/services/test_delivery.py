@@ -28,7 +28,7 @@ from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.events import Receipt
 from tidings.domain.message import Channel, Message, MessageType, Status
 from tidings.queue.jobs import DONE, enqueue
-from tidings.queue.kinds import Job, Retry
+from tidings.queue.kinds import Job, Plan, Retry
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials
 from tidings.services.delivery import DeliverMessage, DeliverMessages
@@ -318,9 +318,9 @@ async def test_a_receipt_for_a_reference_nobody_has_is_retried_not_applied(runti
     """Its job waits for the part (the worker buries it once its kind's attempts are spent)."""
     ghost = Receipt("simulator", uuid.uuid4().hex, Status.DELIVERED, datetime.now(UTC))
     job = Job(id=0, kind=ApplyReceipt.name, payload=ReceiptPayload.of(ghost), attempts=1)
-    async with runtime.database.begin() as conn:
-        outcome = await ApplyReceipt(runtime._receipts).record(conn, job, None)
-    assert outcome == Retry("no part carries this provider reference yet")
+    kind = ApplyReceipt(runtime._receipts)
+    plan = await kind.plan(job, await kind.perform(job))
+    assert plan == Plan(Retry("no part carries this provider reference yet"))
     assert ApplyReceipt.retry.max_attempts > 1
 
 
@@ -333,11 +333,10 @@ async def test_receipts_are_scoped_to_the_account_they_name(
     ref = simulator_ref(sent.uuid)
 
     applier = runtime._receipts
-    async with runtime.database.begin() as conn:
-        assert not await applier.apply(conn, receipt(ref, Status.DELIVERED, account_id="someone-else"))
-    assert (await message(runtime, sent.uuid))["status"] == "submitted"
-    async with runtime.database.begin() as conn:
-        assert await applier.apply(conn, receipt(ref, Status.DELIVERED, account_id=account.api_key))
+    assert await applier.address(receipt(ref, Status.DELIVERED, account_id="someone-else")) is None
+    theirs = await applier.address(receipt(ref, Status.DELIVERED, account_id=account.api_key))
+    assert theirs is not None and theirs.message.uuid == sent.uuid
+    await runtime.writer.write_background(applier.writes(theirs))
     assert (await message(runtime, sent.uuid))["status"] == "delivered"
 
 

@@ -414,7 +414,7 @@ async def test_message_and_webhook_job_commit_together(
     async def failing_queue_webhook(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("queue write failed")
 
-    monkeypatch.setattr(inbound_service, "queue_webhook", failing_queue_webhook)
+    monkeypatch.setattr(inbound_service, "enqueue", failing_queue_webhook)
     with pytest.raises(RuntimeError):
         await runtime.ingress.inbound(arrival())
     assert await count(runtime, messages) == 0

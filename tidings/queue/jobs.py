@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import jobs
@@ -114,44 +114,6 @@ async def claim(
     )
     claimed = [ClaimedJob(**row) for row in result.mappings()]
     return sorted(claimed, key=lambda job: job.id)
-
-
-# Settling statements are built once: the worker runs one for every job, and building an UPDATE
-# (and its cache key) costs more than executing it. Fencing: only the holder of this attempt's
-# lease may settle it.
-_HELD = and_(
-    jobs.c.id == bindparam("job_id"), jobs.c.state == LEASED, jobs.c.attempts == bindparam("held_attempts")
-)
-_COMPLETE = update(jobs).where(_HELD).values(state=DONE, finished_at=bindparam("now"), lease_until=None)
-_RETRY = (
-    update(jobs)
-    .where(_HELD)
-    .values(state=PENDING, run_at=bindparam("next_run"), lease_until=None, last_error=bindparam("error"))
-)
-_BURY = (
-    update(jobs)
-    .where(_HELD)
-    .values(state=DEAD, finished_at=bindparam("now"), lease_until=None, last_error=bindparam("error"))
-)
-
-
-async def _settle(conn: AsyncConnection, statement: Any, job: ClaimedJob, **params: Any) -> bool:
-    result = await conn.execute(statement, {"job_id": job.id, "held_attempts": job.attempts, **params})
-    return result.rowcount > 0
-
-
-async def complete(conn: AsyncConnection, job: ClaimedJob, *, now: datetime) -> bool:
-    return await _settle(conn, _COMPLETE, job, now=now)
-
-
-async def retry_later(
-    conn: AsyncConnection, job: ClaimedJob, *, now: datetime, delay: timedelta, error: str
-) -> bool:
-    return await _settle(conn, _RETRY, job, next_run=now + delay, error=error)
-
-
-async def bury(conn: AsyncConnection, job: ClaimedJob, *, now: datetime, error: str) -> bool:
-    return await _settle(conn, _BURY, job, now=now, error=error)
 
 
 async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:

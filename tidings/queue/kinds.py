@@ -1,30 +1,32 @@
 """A kind of durable job, declared in one place: its name, payload model, ordering, retry policy
 and the two halves of its work.
 
-A job's work is split where its transaction begins:
+A job's work is split where its writes begin:
 
-- `perform(job)` does whatever is slow and outside the database (call a provider, post a
-  webhook). It may run more than once for one job (a crash before the outcome commits), so what
-  it does must be safe to repeat.
-- `record(conn, job, result)` writes what came of it, in a transaction the worker shares with
-  other jobs' records (group commit), and says whether the job is done, to be retried, or dead.
-  The worker settles the job in that same transaction.
+- `perform(job)` does whatever is slow and outside the database (read what it needs, call a
+  provider, post a webhook). It may run more than once for one job (a crash before the outcome
+  commits), so what it does must be safe to repeat.
+- `plan(job, result)` says what came of it: whether the job is done, to be retried, or dead, and
+  the writes that record it (statements, store/writes.py). The worker puts the job's settle in
+  front of them, guarding them: they are applied only by the holder of the job's lease, once,
+  in a transaction shared with other jobs' writes (the group commit).
 
-`abandon(conn, job, reason)` runs in the transaction that buries a job whose attempts are spent,
-so that what giving up means (a message rejected) commits with the burial, or neither does.
+`abandon(job, reason)` gives the writes of burying a job whose attempts are spent, applied with
+the burial, so that what giving up means (a message rejected) commits with it, or neither does.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.queue.jobs import NewJob, RetryPolicy
+from tidings.store.statements import Execute
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R")
@@ -55,6 +57,12 @@ class Bury:
 
 
 Outcome = Done | Retry | Bury
+
+
+@dataclass(frozen=True)
+class Plan:
+    outcome: Outcome
+    writes: Sequence[Execute] = ()
 
 
 class RetryLater(Exception):
@@ -97,16 +105,9 @@ class JobKind(ABC, Generic[P, R]):
         """The work outside the database."""
 
     @abstractmethod
-    async def record(self, conn: AsyncConnection, job: Job[P], result: R) -> Outcome:
-        """The work inside the database, in the transaction that settles the job."""
+    async def plan(self, job: Job[P], result: R) -> Plan:
+        """The job's outcome and the writes that record it."""
 
-    async def abandon(self, conn: AsyncConnection, job: Job[P], reason: str) -> None:
-        """What burying this job means, beyond the burial itself; nothing by default."""
-        return None
-
-
-class DatabaseOnlyKind(JobKind[P, None]):
-    """A kind whose whole work is in the database: nothing to perform before recording."""
-
-    async def perform(self, job: Job[P]) -> None:
-        return None
+    async def abandon(self, job: Job[P], reason: str) -> Sequence[Execute]:
+        """The writes of what burying this job means, beyond the burial itself; none by default."""
+        return ()

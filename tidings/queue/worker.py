@@ -1,10 +1,11 @@
-"""The worker loop: claim due jobs, perform each, record its outcome, settle it.
+"""The worker loop: claim due jobs, perform each, write its outcome and settle it.
 
 Performing runs concurrently, up to `concurrency` jobs at once, outside any transaction. Each
-job's record and settle then go to the shared transactions (group commit), so a hundred finished
-jobs cost one commit, not a hundred; a slow job (a webhook to a slow receiver) holds up nobody
-else's commit. Handlers may run more than once for one job (a crash between perform and the
-commit), so each kind writes its work to be idempotent.
+job's settle and writes then go to the group commit (group_commit.py) as one guarded group of
+statements, so a hundred finished jobs cost one commit, not a hundred, and a slow job (a webhook
+to a slow receiver) holds up nobody else's. The settle comes first and guards the rest: a worker
+that lost the job's lease to another (it ran too long) changes nothing at all. A kind's perform
+may still run more than once for one job (a crash before its commit), so it must be safe to repeat.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob
-from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Retry, RetryLater
+from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
 from tidings.store.database import Database
-from tidings.store.shared_transactions import SharedTransactions
+from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.statements import Execute
+from tidings.store.writes import Writes, guarded
 
 log = logging.getLogger("tidings.worker")
 
@@ -42,7 +44,8 @@ class Worker:
         self,
         database: Database,
         kinds: Sequence[AnyKind],
-        shared: SharedTransactions,
+        writer: GroupCommitWriter,
+        writes: Writes,
         *,
         concurrency: int,
         poll_seconds: float,
@@ -50,7 +53,8 @@ class Worker:
     ) -> None:
         self._database = database
         self._kinds = {kind.name: kind for kind in kinds}
-        self._shared = shared
+        self._writer = writer
+        self._writes = writes
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._lease = lease
@@ -116,73 +120,56 @@ class Worker:
     async def _execute(self, row: ClaimedJob) -> None:
         kind = self._kinds.get(row.kind)
         if kind is None:
-            await self._settle_alone(None, row, Bury(f"no handler for job kind {row.kind!r}"))
+            await self._finish(None, row, Plan(Bury(f"no handler for job kind {row.kind!r}")))
             return
         try:
             job: Job[Any] = Job(row.id, row.kind, kind.parse(row.payload), row.attempts)
         except ValidationError as error:
-            await self._settle_alone(None, row, Bury(f"the payload does not fit its kind: {error}"))
+            await self._finish(None, row, Plan(Bury(f"the payload does not fit its kind: {error}")))
             return
         if row.attempts > kind.retry.max_attempts:
-            await self._settle_alone(kind, row, Bury("attempts exhausted (the job's worker kept dying)"), job)
+            await self._finish(kind, row, Plan(Bury("attempts exhausted (the job's worker kept dying)")), job)
             return
         try:
-            result = await kind.perform(job)
+            plan = await kind.plan(job, await kind.perform(job))
         except asyncio.CancelledError:
             raise
         except RetryLater as retry:
-            await self._settle_alone(kind, row, Retry(str(retry), retry.delay), job)
-            return
+            plan = Plan(Retry(str(retry), retry.delay))
         except PermanentFailure as failure:
-            await self._settle_alone(kind, row, Bury(str(failure)), job)
-            return
+            plan = Plan(Bury(str(failure)))
         except Exception as error:
             log.warning("job %s (%s) attempt %s failed: %r", row.id, row.kind, row.attempts, error)
-            await self._settle_alone(kind, row, Retry(repr(error)), job)
-            return
+            plan = Plan(Retry(repr(error)))
+        await self._finish(kind, row, plan, job)
 
-        async def record(conn: AsyncConnection) -> None:
-            outcome = await kind.record(conn, job, result)
-            await self._settle(conn, kind, row, outcome, job)
-
-        try:
-            await self._shared.run(record)
-        except Exception as error:
-            log.warning("job %s (%s) attempt %s failed to record: %r", row.id, row.kind, row.attempts, error)
-            await self._settle_alone(kind, row, Retry(repr(error)), job)
-            return
-        self._wake.set()  # what it recorded may have made other jobs due
-
-    async def _settle_alone(
-        self, kind: AnyKind | None, row: ClaimedJob, outcome: Outcome, job: Job[Any] | None = None
+    async def _finish(
+        self, kind: AnyKind | None, row: ClaimedJob, plan: Plan, job: Job[Any] | None = None
     ) -> None:
-        """Settles a job whose record did not run (or failed), in a shared transaction of its own."""
-
-        async def settle(conn: AsyncConnection) -> None:
-            await self._settle(conn, kind, row, outcome, job)
-
+        """Settles the job and applies its writes, together; a failure leaves the job leased, to
+        be claimed again when its lease runs out."""
         try:
-            await self._shared.run(settle)
-        except Exception:
-            log.exception("settling job %s (%s) failed; its lease will expire", row.id, row.kind)
+            statements = await self._settled(kind, row, plan.outcome, plan.writes, job)
+            await self._writer.write_background(statements)
+        except Exception as error:
+            log.error("settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error)
+            return
+        self._wake.set()  # what it wrote may have made other jobs due
 
-    async def _settle(
+    async def _settled(
         self,
-        conn: AsyncConnection,
         kind: AnyKind | None,
         row: ClaimedJob,
         outcome: Outcome,
+        writes: Sequence[Execute],
         job: Job[Any] | None,
-    ) -> None:
+    ) -> list[Execute]:
         now = _now()
         if isinstance(outcome, Done):
-            await job_store.complete(conn, row, now=now)
-            return
+            return guarded(self._writes.complete(row, now), writes)
         if isinstance(outcome, Retry) and kind is not None and row.attempts < kind.retry.max_attempts:
             delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
-            await job_store.retry_later(conn, row, now=now, delay=delay, error=outcome.reason[:2000])
-            return
+            return guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes)
         log.error("job %s (%s) dead after %s attempts: %s", row.id, row.kind, row.attempts, outcome.reason)
-        buried = await job_store.bury(conn, row, now=now, error=outcome.reason[:2000])
-        if buried and kind is not None and job is not None:
-            await kind.abandon(conn, job, outcome.reason)
+        abandoned = await kind.abandon(job, outcome.reason) if kind is not None and job is not None else ()
+        return guarded(self._writes.bury(row, now, outcome.reason[:2000]), [*writes, *abandoned])

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.channels.base import ProviderUnavailable, Submission, SubmitRejected
 from tidings.channels.routing import NoRoute, Router
 from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.message import Message, Status
 from tidings.queue.jobs import RetryPolicy
-from tidings.queue.kinds import Done, Job, JobKind, Outcome, RetryLater
-from tidings.services.statuses import Handover, StatusRecorder
+from tidings.queue.kinds import Done, Job, JobKind, Plan, RetryLater
+from tidings.services.statuses import Handover, StatusRecorder, WebhookTarget
 from tidings.store import messages as message_store
-from tidings.store import parts as part_store
-from tidings.store.balances import refund
 from tidings.store.database import Database
+from tidings.store.statements import Execute
+from tidings.store.writes import Writes
 
 log = logging.getLogger("tidings.delivery")
 
@@ -35,6 +35,7 @@ class DeliverMessage(BaseModel):
 @dataclass(frozen=True)
 class HandedOver:
     message: Message
+    target: WebhookTarget
     connector: str
     submission: Submission
 
@@ -43,6 +44,8 @@ class HandedOver:
 class Refused:
     """Never handed over (ttl passed, no route, the provider said no): ends `rejected`."""
 
+    message: Message
+    target: WebhookTarget
     error: DeliveryError
 
 
@@ -59,71 +62,96 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
     payload_type = DeliverMessage
 
     def __init__(
-        self, database: Database, router: Router, recorder: StatusRecorder, *, retry: RetryPolicy
+        self,
+        database: Database,
+        router: Router,
+        recorder: StatusRecorder,
+        writes: Writes,
+        *,
+        retry: RetryPolicy,
     ) -> None:
         self._database = database
         self._router = router
         self._recorder = recorder
+        self._writes = writes
         self.retry = retry
 
     async def perform(self, job: Job[DeliverMessage]) -> DeliveryResult:
-        async with self._database.read() as conn:
-            message = await message_store.get_message(conn, job.payload.message_uuid)
+        message = await self._message(job.payload.message_uuid)
         if message is None or message.status is not Status.ACCEPTED:
             return AlreadyHandled()  # handed over by an earlier run of this job, or revoked
+        target = await self._recorder.target(message)
         if message.ttl is not None and _now() > message.created_at + timedelta(seconds=message.ttl):
-            return Refused(DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED))
+            return Refused(message, target, DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED))
         try:
             connector = self._router.route(message)
         except NoRoute as error:
-            return Refused(DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
+            return Refused(message, target, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
         try:
             submission = await connector.submit(message)
         except SubmitRejected as rejected:
-            return Refused(rejected.error)
+            return Refused(message, target, rejected.error)
         except ProviderUnavailable as unavailable:
             raise RetryLater(str(unavailable), unavailable.retry_after) from None
-        return HandedOver(message, connector.name, submission)
+        return HandedOver(message, target, connector.name, submission)
 
-    async def record(
-        self, conn: AsyncConnection, job: Job[DeliverMessage], result: DeliveryResult
-    ) -> Outcome:
+    async def plan(self, job: Job[DeliverMessage], result: DeliveryResult) -> Plan:
         now = _now()
         if isinstance(result, Refused):
-            await reject_unsent(conn, self._recorder, job.payload.message_uuid, result.error, now=now)
-        elif isinstance(result, HandedOver):
-            handover = Handover(result.connector, len(result.submission.parts), result.submission.usage)
-            event = await self._recorder.record(
-                conn, result.message, Status.SUBMITTED, now=now, handover=handover
+            return Plan(
+                Done(),
+                reject_unsent(self._recorder, self._writes, result.message, result.target, result.error, now),
             )
-            if event is not None:  # else another run of this job got there first
-                await part_store.insert_parts(
-                    conn,
-                    message_uuid=result.message.uuid,
-                    account_id=result.message.account_id,
-                    connector=result.connector,
-                    provider_refs=result.submission.parts,
-                    status=Status.SUBMITTED,
-                    now=now,
-                )
-        return Done()
+        if isinstance(result, AlreadyHandled):
+            return Plan(Done())
+        message, submission = result.message, result.submission
+        parts = self._writes.insert_parts(
+            message_uuid=message.uuid,
+            account_id=message.account_id,
+            connector=result.connector,
+            provider_refs=submission.parts,
+            status=Status.SUBMITTED,
+            now=now,
+        )
+        handover = Handover(result.connector, len(submission.parts), submission.usage)
+        writes = self._recorder.change(
+            message, Status.SUBMITTED, target=result.target, now=now, handover=handover, then=parts
+        )
+        return Plan(Done(), writes)
 
-    async def abandon(self, conn: AsyncConnection, job: Job[DeliverMessage], reason: str) -> None:
+    async def abandon(self, job: Job[DeliverMessage], reason: str) -> Sequence[Execute]:
         """A message whose delivery job died is told to its owner, never left hanging."""
+        message = await self._message(job.payload.message_uuid)
+        if message is None:
+            return ()
         error = DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
-        await reject_unsent(conn, self._recorder, job.payload.message_uuid, error, now=_now())
+        target = await self._recorder.target(message)
+        return reject_unsent(self._recorder, self._writes, message, target, error, _now())
+
+    async def _message(self, uuid: str) -> Message | None:
+        async with self._database.read() as conn:
+            return await message_store.get_message(conn, uuid)
 
 
-async def reject_unsent(
-    conn: AsyncConnection, recorder: StatusRecorder, uuid: str, error: DeliveryError, *, now: datetime
-) -> None:
-    """Ends a message `rejected` before any provider took it. Nothing was sent, so nothing is
-    charged: the price taken at accept goes back to the account and the rejection reports no usage."""
-    message = await message_store.get_message(conn, uuid)
-    if message is None or message.status is not Status.ACCEPTED:
-        return
+def reject_unsent(
+    recorder: StatusRecorder,
+    writes: Writes,
+    message: Message,
+    target: WebhookTarget,
+    error: DeliveryError,
+    now: datetime,
+) -> list[Execute]:
+    """Ends a message `rejected` before any provider took it (only from `accepted`). Nothing was
+    sent, so nothing is charged: the price taken at accept goes back to the account and the
+    rejection reports no usage."""
+    refund = writes.refund(message.account_id, message.uuid, message.usage.price) if message.usage else []
     unpriced = replace(message, usage=None)
-    if await recorder.record(conn, unpriced, Status.REJECTED, now=now, error=error) is None:
-        return
-    if message.usage is not None:
-        await refund(conn, message.account_id, uuid, message.usage.price)
+    return recorder.change(
+        unpriced,
+        Status.REJECTED,
+        target=target,
+        now=now,
+        error=error,
+        only_from=(Status.ACCEPTED,),
+        then=refund,
+    )

@@ -24,7 +24,8 @@ from tidings.domain.inbound import (
     route_inbound,
 )
 from tidings.domain.message import Status, Usage
-from tidings.services.webhook_dispatch import queue_webhook
+from tidings.queue.jobs import enqueue
+from tidings.services.webhook_dispatch import webhook_job
 from tidings.store import applications as application_store
 from tidings.store import external_accounts as external_account_store
 from tidings.store import inbound as inbound_store
@@ -124,16 +125,15 @@ async def _store(
             message.to,
         )
         return
-    await queue_webhook(
-        conn,
+    job = webhook_job(
         event_id=event_id,
         account_id=message.account_id,
         application_id=route.application_id,
         message_uuid=message.uuid,
         url=route.url,
         body=render_inbound(message, route.shape),
-        now=message.received_at,
     )
+    await enqueue(conn, [job], now=message.received_at)
 
 
 async def _keep_unroutable(conn: AsyncConnection, arrival: InboundArrival, reason: str) -> Unroutable:

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tidings.channels.base import ProviderUnavailable, UpdateRefused
 from tidings.channels.connectors import Connectors
 from tidings.domain.channel_registry import MessageUpdate, UpdateStatus, channel_spec
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound, ProviderUnreachable
+from tidings.domain.ids import new_uuid
 from tidings.domain.message import Direction, MessageRecord, Status
 from tidings.services.statuses import StatusRecorder
 from tidings.store import message_views
 from tidings.store import messages as message_store
-from tidings.store.balances import refund
 from tidings.store.database import Database
+from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.statements import Execute
+from tidings.store.writes import Writes, guarded
 
 # How long after it was sent a message may still be revoked (the RCS revocation guide).
 REVOKE_WINDOW = timedelta(hours=24)
@@ -33,10 +34,19 @@ def _refused(reason: str) -> InvalidParams:
 
 
 class MessageUpdates:
-    def __init__(self, database: Database, connectors: Connectors, recorder: StatusRecorder) -> None:
+    def __init__(
+        self,
+        database: Database,
+        connectors: Connectors,
+        recorder: StatusRecorder,
+        writer: GroupCommitWriter,
+        writes: Writes,
+    ) -> None:
         self._database = database
         self._connectors = connectors
         self._recorder = recorder
+        self._writer = writer
+        self._writes = writes
 
     async def update(self, account_id: str, message_uuid: str, update: MessageUpdate) -> None:
         async with self._database.read() as conn:
@@ -55,8 +65,7 @@ class MessageUpdates:
                 raise _refused(f"cannot be set: {refused}.") from None
             except ProviderUnavailable as unavailable:
                 raise ProviderUnreachable(str(unavailable)) from None
-        async with self._database.begin() as conn:
-            await self._record(conn, record, status)
+        await self._writer.write_background(await self._recorded(record))
 
     def _check(self, record: MessageRecord, status: UpdateStatus) -> None:
         spec = channel_spec(record.channel)
@@ -73,15 +82,34 @@ class MessageUpdates:
             if datetime.now(UTC) - record.created_at > REVOKE_WINDOW:
                 raise _refused("a message can be revoked within 24 hours of being sent only.")
 
-    async def _record(self, conn: AsyncConnection, record: MessageRecord, status: UpdateStatus) -> None:
+    async def _recorded(self, record: MessageRecord) -> list[Execute]:
         now = datetime.now(UTC)
         if record.direction is Direction.INBOUND:
-            await message_store.mark_inbound(conn, record.uuid, Status.READ, now=now)
-            return
-        message = await message_store.get_message(conn, record.uuid)
+            event = self._writes.event(
+                event_id=new_uuid(),
+                message_uuid=record.uuid,
+                status=Status.READ,
+                occurred_at=now,
+                error=None,
+                webhook_url=None,
+            )
+            return guarded(self._writes.mark_inbound(record.uuid, Status.READ, now), [event])
+        async with self._database.read() as conn:
+            message = await message_store.get_message(conn, record.uuid)
         if message is None:
-            return
-        event = await self._recorder.record(conn, message, Status.REVOKED, now=now)
-        # Revoked before any provider took it: nothing was sent, so nothing is charged.
-        if event is not None and message.status is Status.ACCEPTED and message.usage is not None:
-            await refund(conn, message.account_id, message.uuid, message.usage.price)
+            return []
+        target = await self._recorder.target(message)
+        # Revoked before any provider took it, nothing was sent and nothing is charged; after, the
+        # charge stands. Whichever state the message is in when this commits decides.
+        refund = (
+            self._writes.refund(message.account_id, message.uuid, message.usage.price)
+            if message.usage
+            else []
+        )
+        unsent = self._recorder.change(
+            message, Status.REVOKED, target=target, now=now, only_from=(Status.ACCEPTED,), then=refund
+        )
+        sent = self._recorder.change(
+            message, Status.REVOKED, target=target, now=now, only_from=(Status.SUBMITTED,)
+        )
+        return [*unsent, *sent]

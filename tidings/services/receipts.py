@@ -1,23 +1,30 @@
-"""Applying a provider's receipt: the part it names moves on, and when the message's combined
-status moves with it, the status is recorded and its webhook queued, all in one transaction."""
+"""Applying a provider's receipt: the part it names moves on, and when the message's status moves
+with it (domain rule: a message fails as soon as a part fails, with that part's error; it is
+delivered when every part is, and read when every part is read), its event and webhook follow."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.events import Receipt
-from tidings.domain.message import Status, Usage, moves_forward
-from tidings.domain.parts import combined_status
+from tidings.domain.message import Message, Status, Usage
 from tidings.queue.jobs import RetryPolicy
-from tidings.queue.kinds import DatabaseOnlyKind, Done, Job, Outcome, Retry
-from tidings.services.statuses import StatusRecorder
+from tidings.queue.kinds import Done, Job, JobKind, Plan, Retry
+from tidings.services.statuses import StatusRecorder, WebhookTarget
 from tidings.store import messages as message_store
 from tidings.store import parts as part_store
+from tidings.store.database import Database
+from tidings.store.parts import FoundPart
+from tidings.store.statements import Execute
+from tidings.store.writes import Writes, guarded
+
+_FAILED = (Status.REJECTED, Status.UNDELIVERABLE)
+_COMPLETED = (Status.DELIVERED, Status.READ)
 
 
 class ReceiptPayload(BaseModel):
@@ -67,43 +74,65 @@ class ReceiptPayload(BaseModel):
         )
 
 
-class ReceiptApplier:
-    def __init__(self, recorder: StatusRecorder) -> None:
-        self._recorder = recorder
+@dataclass(frozen=True)
+class Addressed:
+    """A receipt and what it is about: its part, the part's message, where its webhooks go."""
 
-    async def apply(self, conn: AsyncConnection, receipt: Receipt) -> bool:
-        """False when no part carries this reference (yet); True once applied, or when it
-        changes nothing (a repeat, or a report that would move the part backwards)."""
-        part = await part_store.find_part(
-            conn,
-            connector=receipt.connector,
-            provider_ref=receipt.provider_ref,
-            account_id=receipt.account_id,
-        )
-        if part is None:
-            return False
-        now = datetime.now(UTC)
-        moved = await part_store.advance_part(
-            conn, part, receipt.status, error=receipt.error, network_code=receipt.network_code, now=now
-        )
-        if not moved:
-            return True
-        combined = combined_status(await part_store.part_states(conn, part.message_uuid))
-        message = await message_store.get_message(conn, part.message_uuid)
-        if message is not None and moves_forward(message.status, combined.status):
-            await self._recorder.record(
+    receipt: Receipt
+    part: FoundPart
+    message: Message
+    target: WebhookTarget
+
+
+class ReceiptApplier:
+    def __init__(self, database: Database, recorder: StatusRecorder, writes: Writes) -> None:
+        self._database = database
+        self._recorder = recorder
+        self._writes = writes
+
+    async def address(self, receipt: Receipt) -> Addressed | None:
+        """None when no part carries the receipt's reference (yet)."""
+        async with self._database.read() as conn:
+            part = await part_store.find_part(
                 conn,
+                connector=receipt.connector,
+                provider_ref=receipt.provider_ref,
+                account_id=receipt.account_id,
+            )
+            message = await message_store.get_message(conn, part.message_uuid) if part else None
+        if part is None or message is None:
+            return None
+        return Addressed(receipt, part, message, await self._recorder.target(message))
+
+    def writes(self, addressed: Addressed) -> list[Execute]:
+        """The part moves (unless it is already there or past); the message follows where the
+        rule says it does. A repeated or backwards receipt changes nothing."""
+        receipt, part, message = addressed.receipt, addressed.part, addressed.message
+        now = datetime.now(UTC)
+        follow: list[Execute] = []
+        if receipt.status in _FAILED or receipt.status in _COMPLETED:
+            follow = self._recorder.change(
                 message,
-                combined.status,
+                receipt.status,
+                target=addressed.target,
                 now=now,
-                error=combined.error,
+                error=receipt.error if receipt.status in _FAILED else None,
                 network_code=receipt.network_code,
                 usage=receipt.usage,
+                when_all_parts=receipt.status in _COMPLETED,
             )
-        return True
+        move = self._writes.advance_part(
+            part.message_uuid,
+            part.index,
+            receipt.status,
+            error=receipt.error,
+            network_code=receipt.network_code,
+            now=now,
+        )
+        return [self._writes.lock_message(message.uuid), *guarded(move, follow)]
 
 
-class ApplyReceipt(DatabaseOnlyKind[ReceiptPayload]):
+class ApplyReceipt(JobKind[ReceiptPayload, Addressed | None]):
     """A receipt waiting for its time, or for its part: a carrier's receipt can overtake the
     answer to its own submit, so an unknown reference is tried again for a few minutes before
     the receipt is given up (and kept, dead, for inspection)."""
@@ -116,7 +145,10 @@ class ApplyReceipt(DatabaseOnlyKind[ReceiptPayload]):
     def __init__(self, applier: ReceiptApplier) -> None:
         self._applier = applier
 
-    async def record(self, conn: AsyncConnection, job: Job[ReceiptPayload], result: None) -> Outcome:
-        if await self._applier.apply(conn, job.payload.receipt()):
-            return Done()
-        return Retry("no part carries this provider reference yet")
+    async def perform(self, job: Job[ReceiptPayload]) -> Addressed | None:
+        return await self._applier.address(job.payload.receipt())
+
+    async def plan(self, job: Job[ReceiptPayload], result: Addressed | None) -> Plan:
+        if result is None:
+            return Plan(Retry("no part carries this provider reference yet"))
+        return Plan(Done(), self._applier.writes(result))

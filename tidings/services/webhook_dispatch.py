@@ -7,16 +7,14 @@ import time
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
-from tidings.queue.jobs import RetryPolicy, enqueue
-from tidings.queue.kinds import Done, Job, JobKind, Outcome, PermanentFailure, Retry
+from tidings.queue.jobs import NewJob, RetryPolicy
+from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Retry
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
-from tidings.store.tables import webhook_attempts
+from tidings.store.writes import Writes
 from tidings.webhooks.delivery import AttemptResult, WebhookSender
 
 log = logging.getLogger("tidings.webhooks")
@@ -34,18 +32,10 @@ class WebhookPayload(BaseModel):
     body: str
 
 
-async def queue_webhook(
-    conn: AsyncConnection,
-    *,
-    event_id: str,
-    account_id: str,
-    application_id: str | None,
-    message_uuid: str,
-    url: str,
-    body: bytes,
-    now: datetime,
-) -> None:
-    """A webhook as a durable job in the caller's transaction."""
+def webhook_job(
+    *, event_id: str, account_id: str, application_id: str | None, message_uuid: str, url: str, body: bytes
+) -> NewJob:
+    """A webhook as a durable job, to be written in the same transaction as its event."""
     payload = WebhookPayload(
         event_id=event_id,
         account_id=account_id,
@@ -54,7 +44,7 @@ async def queue_webhook(
         url=url,
         body=body.decode(),
     )
-    await enqueue(conn, [SendWebhook.new(payload)], now=now)
+    return SendWebhook.new(payload)
 
 
 class SignatureSecrets:
@@ -90,9 +80,12 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
     name = "send_webhook"
     payload_type = WebhookPayload
 
-    def __init__(self, sender: WebhookSender, secrets: SignatureSecrets, *, retry: RetryPolicy) -> None:
+    def __init__(
+        self, sender: WebhookSender, secrets: SignatureSecrets, writes: Writes, *, retry: RetryPolicy
+    ) -> None:
         self._sender = sender
         self._secrets = secrets
+        self._writes = writes
         self.retry = retry
 
     @classmethod
@@ -110,22 +103,22 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
         )
         return await self._sender.send(payload.url, body, token=token)
 
-    async def record(self, conn: AsyncConnection, job: Job[WebhookPayload], result: AttemptResult) -> Outcome:
+    async def plan(self, job: Job[WebhookPayload], result: AttemptResult) -> Plan:
         payload = job.payload
-        await conn.execute(
-            insert(webhook_attempts).values(
-                job_id=job.id,
-                event_id=payload.event_id,
-                account_id=payload.account_id,
-                message_uuid=payload.message_uuid,
-                url=payload.url,
-                attempted_at=datetime.now(UTC),
-                status_code=result.status_code,
-                latency_ms=result.latency_ms,
-                error=result.error,
-            )
+        attempt = self._writes.webhook_attempt(
+            {
+                "job_id": job.id,
+                "event_id": payload.event_id,
+                "account_id": payload.account_id,
+                "message_uuid": payload.message_uuid,
+                "url": payload.url,
+                "attempted_at": datetime.now(UTC),
+                "status_code": result.status_code,
+                "latency_ms": result.latency_ms,
+                "error": result.error,
+            }
         )
         if result.delivered:
-            return Done()
+            return Plan(Done(), [attempt])
         log.info("webhook %s attempt %s failed: %s", payload.event_id, job.attempts, result.error)
-        return Retry(result.error or "not delivered")
+        return Plan(Retry(result.error or "not delivered"), [attempt])

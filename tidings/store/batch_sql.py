@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.engine import Dialect
 
+from tidings.store.prepared import Prepared, processor_of
 from tidings.store.statements import Execute, ExecuteMany, Params, Statement
 from tidings.store.tables import accounts
 
@@ -43,8 +44,13 @@ class Debit:
 
 @dataclass(frozen=True)
 class BatchWrite:
+    """One caller's share of a batch: rows to insert (an accepted message and its job) with the
+    account's debit, and statements of its own (the worker's, already rendered), run in order
+    after every write's rows and debits."""
+
     inserts: Sequence[tuple[Table, Row]]
     debit: Debit | None
+    statements: Sequence[Statement] = ()
 
 
 class BatchSql:
@@ -56,13 +62,14 @@ class BatchSql:
         # accepted and stored balances do not drift. On PostgreSQL the rounding changes nothing.
         remaining = func.round(accounts.c.balance - bindparam("amount", type_=accounts.c.balance.type), 6)
         debit = update(accounts).where(accounts.c.api_key == bindparam("account")).values(balance=remaining)
-        self._debit = self._compile(debit)
-        self._guarded_debit = self._compile(debit.where(remaining >= bindparam("floor")))
-        self._money = _processor(accounts.c.balance.type, dialect) or _unchanged
+        self._debit = Prepared(debit, dialect)
+        self._guarded_debit = Prepared(
+            debit.where(remaining >= bindparam("floor", type_=accounts.c.balance.type)), dialect
+        )
 
     def statements(self, writes: Sequence[BatchWrite]) -> list[Statement]:
         """Every write's rows, one executemany per table and columns, then one debit per account
-        (and credit limit)."""
+        (and credit limit), then each write's own statements."""
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
@@ -71,38 +78,27 @@ class BatchSql:
         plan: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
         for (account_id, limit), amounts in _debit_groups(writes):
             plan.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
+        for write in writes:
+            plan.extend(write.statements)
         return plan
 
     def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
-        given = {"amount": self._money(amount), "account": account_id}
         if limit is None:
-            sql, names, constants = self._debit
-            guarded_account = None
-        else:
-            sql, names, constants = self._guarded_debit
-            given["floor"] = self._money(-limit)
-            guarded_account = account_id
-        values = constants | given
-        return Execute(sql, tuple(values[name] for name in names), guarded_account)
+            return self._debit.bind({"amount": amount, "account": account_id})
+        bound = self._guarded_debit.bind({"amount": amount, "account": account_id, "floor": -limit})
+        return Execute(bound.sql, bound.params, guarded_account=account_id)
 
     def _encoder(self, table: Table, columns: tuple[str, ...]) -> tuple[str, Callable[[Row], Params]]:
         key = (table, columns)
         found = self._encoders.get(key)
         if found is None:
-            sql, names, _ = self._compile(insert(table), column_keys=list(columns), for_executemany=True)
+            prepared = Prepared(insert(table), self._dialect, column_keys=list(columns), for_executemany=True)
             position = {name: i for i, name in enumerate(columns)}
-            order = [position[name] for name in names]
-            processors = [_processor(table.c[columns[i]].type, self._dialect) for i in order]
-            found = (sql, _row_encoder(order, processors))
+            order = [position[name] for name in prepared.names]
+            processors = [processor_of(table.c[columns[i]].type, self._dialect) for i in order]
+            found = (prepared.sql, _row_encoder(order, processors))
             self._encoders[key] = found
         return found
-
-    def _compile(self, statement: Any, **kwargs: Any) -> tuple[str, list[str], dict[str, Any]]:
-        """The statement in the driver's positional style, the parameter name of each position, and
-        the values of the parameters the statement itself fixes (the 6 of round(…, 6))."""
-        compiled = statement.compile(dialect=self._dialect, **kwargs)
-        constants = {name: value for name, value in compiled.params.items() if value is not None}
-        return str(compiled), list(compiled.positiontup), constants
 
 
 def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[Decimal]]]:
@@ -114,15 +110,6 @@ def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal
         if debit is not None and debit.amount != 0:
             groups.setdefault((debit.account_id, debit.credit_limit), []).append(debit.amount)
     return sorted(groups.items(), key=lambda group: (group[0][0], group[0][1] is None, group[0][1] or 0))
-
-
-def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
-    process: Callable[[Any], Any] | None = column_type.dialect_impl(dialect).bind_processor(dialect)
-    return process
-
-
-def _unchanged(value: Any) -> Any:
-    return value
 
 
 def _row_encoder(order: list[int], processors: list[Callable[[Any], Any] | None]) -> Callable[[Row], Params]:

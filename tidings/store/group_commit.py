@@ -9,6 +9,11 @@ server flushes one while this process parses the requests of the next (SQLite ha
 If a batch fails, its writes are retried one by one so that one bad write cannot fail the others;
 if an account cannot pay for all of its writes in a batch, the others commit together and that
 account's writes one at a time, in order of arrival, as many as its credit allows.
+
+The worker's writes (statuses, events, webhook jobs, settled jobs, already rendered into
+statements) ride in the same batches: `write_background` queues them beside the accepts, and each
+batch takes every waiting accept (up to `max_batch`) and up to `max_background` of them. Neither
+side starves the other, and on SQLite every write of the process goes through the one writer.
 The transaction itself is in batch_sql.py, and where it runs in batch_runners.py.
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +34,7 @@ from tidings.domain.errors import LowBalance
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
-from tidings.store.statements import CreditRunsShort
+from tidings.store.statements import CreditRunsShort, Statement
 
 log = logging.getLogger("tidings.store")
 POSTGRES_COMMITS_IN_FLIGHT = 2
@@ -41,11 +47,19 @@ class PendingWrite:
 
 
 class GroupCommitWriter:
-    def __init__(self, database: Database, *, max_batch: int, window_seconds: float) -> None:
+    def __init__(
+        self, database: Database, *, max_batch: int, window_seconds: float, max_background: int = 512
+    ) -> None:
         self._database = database
         self._max_batch = max_batch
+        self._max_background = max_background
         self._window = window_seconds
-        self._queue: asyncio.Queue[PendingWrite] = asyncio.Queue()
+        self._urgent: deque[PendingWrite] = deque()
+        self._background: deque[PendingWrite] = deque()
+        self._arrived = asyncio.Event()
+        self._unfinished = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         lanes = 1 if database.is_sqlite else POSTGRES_COMMITS_IN_FLIGHT
         self._runners = [batch_runner(database) for _ in range(lanes)]
         self._gathering = asyncio.Lock()  # one batch forms at a time, however many are committing
@@ -62,7 +76,7 @@ class GroupCommitWriter:
         """Write everything already handed over, then stop."""
         if not self._tasks:
             return
-        await self._queue.join()
+        await self._idle.wait()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -76,26 +90,40 @@ class GroupCommitWriter:
         self, inserts: Sequence[tuple[Table, dict[str, Any]]], debit: Debit | None = None
     ) -> None:
         """Returns once the rows are committed; raises LowBalance, or what the database raised."""
-        if not self._tasks:
-            raise RuntimeError("the writer is not running")
         pending = PendingWrite(BatchWrite(inserts, debit))
         with self._database.urgent_demand():
-            self._queue.put_nowait(pending)
+            self._hand_over(self._urgent, pending)
             await asyncio.shield(pending.done)
+
+    async def write_background(self, statements: Sequence[Statement]) -> None:
+        """Returns once the statements are committed, in a batch shared with others' writes."""
+        pending = PendingWrite(BatchWrite((), None, statements))
+        self._hand_over(self._background, pending)
+        await asyncio.shield(pending.done)
+
+    def _hand_over(self, queue: deque[PendingWrite], pending: PendingWrite) -> None:
+        if not self._tasks:
+            raise RuntimeError("the writer is not running")
+        queue.append(pending)
+        self._unfinished += 1
+        self._idle.clear()
+        self._arrived.set()
 
     async def _run(self, runner: BatchRunner) -> None:
         while True:
             async with self._gathering:
-                batch = [await self._queue.get()]
-                if self._window > 0 and self._queue.empty():
+                while not self._urgent and not self._background:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                if self._window > 0 and len(self._urgent) == 1 and not self._background:
                     await asyncio.sleep(self._window)
-                while len(batch) < self._max_batch and not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
+                batch = _take(self._urgent, self._max_batch) + _take(self._background, self._max_background)
             try:
                 await self._commit(runner, batch)
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._unfinished -= len(batch)
+                if not self._unfinished:
+                    self._idle.set()
 
     async def _commit(
         self, runner: BatchRunner, batch: list[PendingWrite], *, retry_on_new_connection: bool = True
@@ -137,6 +165,10 @@ class GroupCommitWriter:
             await self._commit(runner, others)
         for pending in theirs:
             await self._commit(runner, [pending])
+
+
+def _take(queue: deque[PendingWrite], most: int) -> list[PendingWrite]:
+    return [queue.popleft() for _ in range(min(most, len(queue)))]
 
 
 def _settle(pending: PendingWrite, error: BaseException | None) -> None:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.content import Content
 from tidings.domain.delivery_errors import DeliveryError
-from tidings.domain.ids import new_uuid
 from tidings.domain.message import Channel, Direction, Message, MessageType, Status, Usage, WebhookVersion
 from tidings.store.content_codec import decode_content, decode_options, encode
 from tidings.store.tables import message_events, messages
@@ -86,53 +84,6 @@ async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
     return message_from_row(row) if row else None
 
 
-@functools.cache
-def _advance_statement(columns: tuple[str, ...]) -> Any:
-    return (
-        update(messages)
-        .where(
-            messages.c.uuid == bindparam("message_uuid"),
-            messages.c.status.in_(bindparam("allowed_from", expanding=True)),
-        )
-        .values({column: bindparam(f"new_{column}") for column in columns})
-    )
-
-
-async def advance_status(
-    conn: AsyncConnection,
-    uuid: str,
-    status: Status,
-    *,
-    allowed_from: tuple[Status, ...],
-    error: DeliveryError | None,
-    now: datetime,
-    connector: str | None = None,
-    segments: int | None = None,
-    usage: Usage | None = None,
-) -> bool:
-    """Moves the message to `status` only from one of `allowed_from`: the condition is the guard
-    against reports racing each other, so no row lock is taken first. With a submission, the
-    connector that took it (and the provider's own part count and price, when it tells them) are
-    stored too."""
-    values: dict[str, Any] = {
-        "status": status.value,
-        "error_code": int(error.code) if error else None,
-        "error_detail": error.detail if error else None,
-        "updated_at": now,
-    }
-    if connector is not None:
-        values["connector"] = connector
-    if segments is not None:
-        values["segments"] = segments
-    if usage is not None:
-        values.update(price=usage.price, currency=usage.currency)
-    statement = _advance_statement(tuple(values))
-    params = {f"new_{column}": value for column, value in values.items()}
-    params.update(message_uuid=uuid, allowed_from=[s.value for s in allowed_from])
-    result = await conn.execute(statement, params)
-    return result.rowcount > 0
-
-
 async def insert_event(
     conn: AsyncConnection,
     *,
@@ -155,22 +106,3 @@ async def insert_event(
             "webhook_url": webhook_url,
         },
     )
-
-
-async def mark_inbound(conn: AsyncConnection, uuid: str, status: Status, *, now: datetime) -> None:
-    """An inbound message's own status (read, once its owner marks it so), kept in its history."""
-    result = await conn.execute(
-        update(messages)
-        .where(messages.c.uuid == uuid, messages.c.direction == Direction.INBOUND.value)
-        .values(status=status.value, updated_at=now)
-    )
-    if result.rowcount:
-        await insert_event(
-            conn,
-            event_id=new_uuid(),
-            message_uuid=uuid,
-            status=status,
-            occurred_at=now,
-            error=None,
-            webhook_url=None,
-        )

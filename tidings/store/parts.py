@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
-from tidings.domain.message import Status, statuses_before
-from tidings.domain.parts import PartState
+from tidings.domain.message import Status
 from tidings.store.tables import message_parts
 
 
@@ -76,70 +74,3 @@ async def find_part(
         return None
     row = max(rows, key=lambda r: (not Status(r.status).is_final, r.updated_at))
     return FoundPart(row.message_uuid, row.part_index, Status(row.status))
-
-
-_ADVANCE = (
-    update(message_parts)
-    .where(
-        and_(
-            message_parts.c.message_uuid == bindparam("uuid"),
-            message_parts.c.part_index == bindparam("index"),
-            message_parts.c.status.in_(bindparam("allowed_from", expanding=True)),
-        )
-    )
-    .values(
-        status=bindparam("new_status"),
-        error_code=bindparam("new_error_code"),
-        error_detail=bindparam("new_error_detail"),
-        network_code=bindparam("new_network_code"),
-        updated_at=bindparam("now"),
-    )
-)
-
-
-async def advance_part(
-    conn: AsyncConnection,
-    part: FoundPart,
-    status: Status,
-    *,
-    error: DeliveryError | None,
-    network_code: str | None,
-    now: datetime,
-) -> bool:
-    """Moves one part forward; a report that would move it back, or repeats its state, changes nothing."""
-    result = await conn.execute(
-        _ADVANCE,
-        {
-            "uuid": part.message_uuid,
-            "index": part.index,
-            "allowed_from": [s.value for s in statuses_before(status)],
-            "new_status": status.value,
-            "new_error_code": int(error.code) if error else None,
-            "new_error_detail": error.detail if error else None,
-            "new_network_code": network_code,
-            "now": now,
-        },
-    )
-    return result.rowcount > 0
-
-
-_OF_MESSAGE = select(
-    message_parts.c.part_index,
-    message_parts.c.status,
-    message_parts.c.error_code,
-    message_parts.c.error_detail,
-).where(message_parts.c.message_uuid == bindparam("uuid"))
-
-
-async def part_states(conn: AsyncConnection, message_uuid: str) -> list[PartState]:
-    rows = (await conn.execute(_OF_MESSAGE, {"uuid": message_uuid})).all()
-    return [
-        PartState(
-            index=row.part_index,
-            status=Status(row.status),
-            error=DeliveryError.of(DeliveryErrorCode(row.error_code), row.error_detail)
-            if row.error_code is not None
-            else None,
-        )
-        for row in rows
-    ]

@@ -1,7 +1,9 @@
 """A group commit's transaction, as the driver runs it: SQL and parameters, nothing else.
 
-batch_sql.py renders a batch into these statements; the SQLite writer process and the PostgreSQL
-runner execute them in order. This module imports only the standard library, because the SQLite
+batch_sql.py renders a batch into these statements (the accepted messages), and prepared.py the
+worker's writes; the SQLite writer process and the PostgreSQL runner execute them in order. A
+statement may guard the ones after it: when it changes no row, the next `skip_if_unchanged` are
+skipped (a status that had already moved on records no second event). This module imports only the standard library, because the SQLite
 writer process imports it and should start in a few milliseconds.
 """
 
@@ -21,6 +23,7 @@ class Execute:
     # A debit with a credit limit: when it changes no row, that account cannot pay for its writes
     # in this batch, and the transaction is rolled back (CreditRunsShort).
     guarded_account: str | None = None
+    skip_if_unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,17 +45,25 @@ class CreditRunsShort(Exception):
 
 def execute_all(statements: Sequence[Statement], execute: Callable[[Statement], int]) -> None:
     """Runs the statements in order; `execute` returns how many rows one changed."""
-    for statement in statements:
-        _check(statement, execute(statement))
+    index = 0
+    while index < len(statements):
+        statement = statements[index]
+        index += 1 + _skipped(statement, execute(statement))
 
 
 async def execute_all_async(
     statements: Sequence[Statement], execute: Callable[[Statement], Awaitable[int]]
 ) -> None:
-    for statement in statements:
-        _check(statement, await execute(statement))
+    index = 0
+    while index < len(statements):
+        statement = statements[index]
+        index += 1 + _skipped(statement, await execute(statement))
 
 
-def _check(statement: Statement, changed: int) -> None:
-    if changed == 0 and isinstance(statement, Execute) and statement.guarded_account is not None:
+def _skipped(statement: Statement, changed: int) -> int:
+    """How many of the following statements to skip after this one changed `changed` rows."""
+    if changed or not isinstance(statement, Execute):
+        return 0
+    if statement.guarded_account is not None:
         raise CreditRunsShort(statement.guarded_account)
+    return statement.skip_if_unchanged

@@ -149,7 +149,7 @@ messages = Table(
 )
 
 # The parts a message travelled as, each with its provider's reference and its own status: the
-# message's status combines theirs (domain/parts.py). Receipts find their part by (connector,
+# message's status combines theirs (services/receipts.py). Receipts find their part by (connector,
 # provider reference), and, where the source of a receipt belongs to one account, by account too.
 message_parts = Table(
     "message_parts",

@@ -37,6 +37,7 @@ from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.jwt_replays import DatabaseReplayCache
+from tidings.store.lookups import Lookups
 from tidings.store.shared_transactions import SharedTransactions
 from tidings.store.writes import Writes
 from tidings.webhooks.delivery import WebhookSender
@@ -82,6 +83,7 @@ class Runtime:
     updates: MessageUpdates = field(init=False)
     worker: Worker | None = field(init=False, default=None)
     _writes: Writes = field(init=False)
+    _lookups: Lookups = field(init=False)
     _recorder: StatusRecorder = field(init=False)
     _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
@@ -127,8 +129,9 @@ class Runtime:
         self.connectors = Connectors(settings.connector_settings)
         self.router = Router(settings.route_rules, self.connectors.by_name)
         self._writes = Writes(self.database.engine.dialect)
-        self._recorder = StatusRecorder(self.database, self._writes)
-        self._receipts = ReceiptApplier(self.database, self._recorder, self._writes)
+        self._lookups = Lookups(self.database)
+        self._recorder = StatusRecorder(self._lookups, self._writes)
+        self._receipts = ReceiptApplier(self._lookups, self._recorder, self._writes)
         self.ingress = MessageIngress(
             self.writer,
             self._writes,
@@ -153,7 +156,7 @@ class Runtime:
         )
         self._closers.append(sender)
         delivery = DeliverMessages(
-            self.database,
+            self._lookups,
             self.router,
             self._recorder,
             self._writes,

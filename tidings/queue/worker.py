@@ -11,6 +11,7 @@ may still run more than once for one job (a crash before its commit), so it must
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -21,7 +22,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob
 from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
 from tidings.store.database import Database
@@ -37,6 +37,12 @@ AnyKind = JobKind[Any, Any]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column as the driver returns it raw: text (SQLite, asyncpg's json)."""
+    decoded: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else value
+    return decoded
 
 
 class Worker:
@@ -96,10 +102,7 @@ class Worker:
             if capacity > 0 and not gathering:
                 last_claim = loop.time()
                 try:
-                    async with self._database.begin() as conn:
-                        claimed = await job_store.claim(
-                            conn, worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
-                        )
+                    claimed = await self._claim(capacity)
                 except Exception:
                     log.exception("claiming jobs failed; retrying")
             for row in claimed:
@@ -112,6 +115,21 @@ class Worker:
                     await asyncio.wait_for(self._wake.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
+
+    async def _claim(self, capacity: int) -> list[ClaimedJob]:
+        """A claim rides the group commit like any write; jobs whose workers died come first (so
+        up to twice `capacity` may come back, all of them now this worker's to run)."""
+        statements = self._writes.claim(
+            worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
+        )
+        rows = [row for rows in await self._writer.write_background(statements) for row in rows]
+        claimed = [
+            ClaimedJob(
+                id=int(row[0]), kind=row[1], payload=_json(row[2]), attempts=int(row[3]), ordering_key=row[4]
+            )
+            for row in rows
+        ]
+        return sorted(claimed, key=lambda job: job.id)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -16,8 +16,7 @@ from tidings.domain.message import Message, Status
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, Plan, RetryLater
 from tidings.services.statuses import Handover, StatusRecorder, WebhookTarget
-from tidings.store import messages as message_store
-from tidings.store.database import Database
+from tidings.store.lookups import Lookups
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes
 
@@ -63,14 +62,14 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
 
     def __init__(
         self,
-        database: Database,
+        lookups: Lookups,
         router: Router,
         recorder: StatusRecorder,
         writes: Writes,
         *,
         retry: RetryPolicy,
     ) -> None:
-        self._database = database
+        self._lookups = lookups
         self._router = router
         self._recorder = recorder
         self._writes = writes
@@ -129,8 +128,7 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
         return reject_unsent(self._recorder, self._writes, message, target, error, _now())
 
     async def _message(self, uuid: str) -> Message | None:
-        async with self._database.read() as conn:
-            return await message_store.get_message(conn, uuid)
+        return await self._lookups.messages.load(uuid)
 
 
 def reject_unsent(

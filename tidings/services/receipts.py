@@ -16,9 +16,7 @@ from tidings.domain.message import Message, Status, Usage
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, Plan, Retry
 from tidings.services.statuses import StatusRecorder, WebhookTarget
-from tidings.store import messages as message_store
-from tidings.store import parts as part_store
-from tidings.store.database import Database
+from tidings.store.lookups import Lookups
 from tidings.store.parts import FoundPart
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
@@ -85,21 +83,15 @@ class Addressed:
 
 
 class ReceiptApplier:
-    def __init__(self, database: Database, recorder: StatusRecorder, writes: Writes) -> None:
-        self._database = database
+    def __init__(self, lookups: Lookups, recorder: StatusRecorder, writes: Writes) -> None:
+        self._lookups = lookups
         self._recorder = recorder
         self._writes = writes
 
     async def address(self, receipt: Receipt) -> Addressed | None:
         """None when no part carries the receipt's reference (yet)."""
-        async with self._database.read() as conn:
-            part = await part_store.find_part(
-                conn,
-                connector=receipt.connector,
-                provider_ref=receipt.provider_ref,
-                account_id=receipt.account_id,
-            )
-            message = await message_store.get_message(conn, part.message_uuid) if part else None
+        part = await self._lookups.part(receipt.connector, receipt.provider_ref, receipt.account_id)
+        message = await self._lookups.messages.load(part.message_uuid) if part else None
         if part is None or message is None:
             return None
         return Addressed(receipt, part, message, await self._recorder.target(message))

@@ -19,9 +19,8 @@ from tidings.domain.events import StatusEvent
 from tidings.domain.ids import new_uuid
 from tidings.domain.message import Message, Status, Usage, WebhookVersion
 from tidings.services.webhook_dispatch import webhook_job
-from tidings.store.database import Database
+from tidings.store.lookups import Lookups
 from tidings.store.statements import Execute
-from tidings.store.webhook_targets import webhook_settings
 from tidings.store.writes import Writes, guarded
 from tidings.webhooks.rendering import render_status
 
@@ -44,15 +43,14 @@ class WebhookTarget:
 
 
 class StatusRecorder:
-    def __init__(self, database: Database, writes: Writes) -> None:
-        self._database = database
+    def __init__(self, lookups: Lookups, writes: Writes) -> None:
+        self._lookups = lookups
         self._writes = writes
 
     async def target(self, message: Message) -> WebhookTarget:
         """The request's own webhook_url wins, then the sending application's status_url, then
         (for account-level sends) the account's default."""
-        async with self._database.read() as conn:
-            settings = await webhook_settings(conn, message.account_id, message.application_id)
+        settings = await self._lookups.webhook_settings.load((message.account_id, message.application_id))
         capabilities = settings.application_capabilities if settings else None
         capability = messages_capability(capabilities) if capabilities is not None else None
         version = message.webhook_version or (capability.version if capability else WebhookVersion.V1)

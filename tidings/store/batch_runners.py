@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.store import sqlite_writer_process
 from tidings.store.batch_sql import BatchSql, BatchWrite
 from tidings.store.database import Database
-from tidings.store.statements import CreditRunsShort, Execute, Statement, execute_all_async
+from tidings.store.statements import CreditRunsShort, Execute, Ran, Rows, Statement, execute_all_async
 
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
@@ -31,9 +31,10 @@ class BatchRunner(Protocol):
     @property
     def connected(self) -> bool: ...
 
-    async def run(self, writes: Sequence[BatchWrite]) -> None:
-        """Commits the writes in one transaction. Raises CreditRunsShort (nothing written) when
-        an account cannot pay for all of its writes, or what the database raised."""
+    async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
+        """Commits the writes in one transaction; returns the rows of their returning statements,
+        in order. Raises CreditRunsShort (nothing written) when an account cannot pay for all of
+        its writes, or what the database raised."""
 
     async def discard(self) -> None:
         """Drops the connection; the next batch opens a new one."""
@@ -63,7 +64,7 @@ class SqliteBatchRunner:
     def connected(self) -> bool:
         return self._process is not None
 
-    async def run(self, writes: Sequence[BatchWrite]) -> None:
+    async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
         frame = sqlite_writer_process.encode_frame(self._sql.statements(writes))
         process = await self._started()
         assert process.stdin is not None and process.stdout is not None
@@ -71,8 +72,8 @@ class SqliteBatchRunner:
         await process.stdin.drain()
         answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
         match answer:
-            case ("committed",):
-                return
+            case ("committed", results):
+                return list(results)
             case ("short", account_id):
                 raise CreditRunsShort(account_id)
             case ("integrity", sql, message):
@@ -125,14 +126,14 @@ class PostgresBatchRunner:
     def connected(self) -> bool:
         return self._conn is not None
 
-    async def run(self, writes: Sequence[BatchWrite]) -> None:
+    async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
         statements = self._sql.statements(writes)
         if self._conn is None:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         async with driver.transaction():
-            await execute_all_async(statements, lambda statement: _postgres_execute(driver, statement))
+            return await execute_all_async(statements, lambda statement: _postgres_execute(driver, statement))
 
     async def discard(self) -> None:
         if self._conn is not None:
@@ -147,12 +148,15 @@ class PostgresBatchRunner:
             self._conn = None
 
 
-async def _postgres_execute(driver: asyncpg.Connection, statement: Statement) -> int:
+async def _postgres_execute(driver: asyncpg.Connection, statement: Statement) -> Ran:
     try:
         if isinstance(statement, Execute):
+            if statement.returning:
+                rows = [tuple(record) for record in await driver.fetch(statement.sql, *statement.params)]
+                return Ran(len(rows), rows)
             status: str = await driver.execute(statement.sql, *statement.params)
-            return int(status.rpartition(" ")[2])  # e.g. "UPDATE 1"
+            return Ran(int(status.rpartition(" ")[2]))  # e.g. "UPDATE 1"
         await driver.executemany(statement.sql, statement.rows)
-        return len(statement.rows)
+        return Ran(len(statement.rows))
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(statement.sql, None, error) from error

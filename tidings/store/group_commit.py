@@ -34,7 +34,7 @@ from tidings.domain.errors import LowBalance
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
-from tidings.store.statements import CreditRunsShort, Statement
+from tidings.store.statements import CreditRunsShort, Rows, Statement, returning_count
 
 log = logging.getLogger("tidings.store")
 POSTGRES_COMMITS_IN_FLIGHT = 2
@@ -43,7 +43,10 @@ POSTGRES_COMMITS_IN_FLIGHT = 2
 @dataclass(eq=False)
 class PendingWrite:
     write: BatchWrite
-    done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    # Resolved with the rows of the write's returning statements once the batch has committed.
+    done: asyncio.Future[list[Rows]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class GroupCommitWriter:
@@ -95,11 +98,12 @@ class GroupCommitWriter:
             self._hand_over(self._urgent, pending)
             await asyncio.shield(pending.done)
 
-    async def write_background(self, statements: Sequence[Statement]) -> None:
-        """Returns once the statements are committed, in a batch shared with others' writes."""
+    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+        """Returns once the statements are committed, in a batch shared with others' writes, with
+        the rows of those of them that return rows."""
         pending = PendingWrite(BatchWrite((), None, statements))
         self._hand_over(self._background, pending)
-        await asyncio.shield(pending.done)
+        return await asyncio.shield(pending.done)
 
     def _hand_over(self, queue: deque[PendingWrite], pending: PendingWrite) -> None:
         if not self._tasks:
@@ -131,7 +135,7 @@ class GroupCommitWriter:
         reused = runner.connected
         try:
             async with self._database.writing(urgent=True):
-                await runner.run([pending.write for pending in batch])
+                results = await runner.run([pending.write for pending in batch])
         except CreditRunsShort as short:
             await self._commit_short(runner, batch, short.account_id)
             return
@@ -152,7 +156,9 @@ class GroupCommitWriter:
             return
         self.batches_committed += 1
         for pending in batch:
-            _settle(pending, None)
+            count = returning_count(pending.write.statements)
+            _settle(pending, None, results[:count])
+            results = results[count:]
 
     async def _commit_short(self, runner: BatchRunner, batch: list[PendingWrite], account_id: str) -> None:
         """The batch was rolled back because `account_id` cannot pay for all of its writes in it."""
@@ -171,10 +177,10 @@ def _take(queue: deque[PendingWrite], most: int) -> list[PendingWrite]:
     return [queue.popleft() for _ in range(min(most, len(queue)))]
 
 
-def _settle(pending: PendingWrite, error: BaseException | None) -> None:
+def _settle(pending: PendingWrite, error: BaseException | None, rows: list[Rows] | None = None) -> None:
     if pending.done.done():
         return
     if error is None:
-        pending.done.set_result(None)
+        pending.done.set_result(rows or [])
     else:
         pending.done.set_exception(error)

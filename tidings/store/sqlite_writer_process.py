@@ -30,14 +30,15 @@ import sys
 from typing import IO, TYPE_CHECKING, Any
 
 from tidings.store.sqlite_connection import configure_sqlite_connection
-from tidings.store.statements import CreditRunsShort, Execute, Statement, execute_all
+from tidings.store.statements import CreditRunsShort, Execute, Ran, Rows, Statement, execute_all
 
 if TYPE_CHECKING:
     import asyncio  # the parent's side only; the process itself never imports it
 
 HEADER = struct.Struct("!I")
 
-# Answers: ("committed",), ("short", account_id), ("integrity", sql, message), ("failed", message).
+# Answers: ("committed", rows of the returning statements), ("short", account_id),
+# ("integrity", sql, message), ("failed", message).
 Answer = tuple[Any, ...]
 
 
@@ -78,7 +79,7 @@ class _Writer:
         conn.execute("BEGIN IMMEDIATE")
         running: list[Statement] = []
         try:
-            execute_all(statements, lambda statement: self._execute(conn, statement, running))
+            results = execute_all(statements, lambda statement: self._execute(conn, statement, running))
             conn.execute("COMMIT")
         except CreditRunsShort as short:
             self._roll_back(conn)
@@ -91,7 +92,7 @@ class _Writer:
             self._roll_back(conn)
             self.close()
             return ("failed", f"{type(error).__name__}: {error}")
-        return ("committed",)
+        return ("committed", results)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -106,11 +107,15 @@ class _Writer:
         return self._conn
 
     @staticmethod
-    def _execute(conn: sqlite3.Connection, statement: Statement, running: list[Statement]) -> int:
+    def _execute(conn: sqlite3.Connection, statement: Statement, running: list[Statement]) -> Ran:
         running.append(statement)
         if isinstance(statement, Execute):
-            return conn.execute(statement.sql, statement.params).rowcount
-        return conn.executemany(statement.sql, statement.rows).rowcount
+            cursor = conn.execute(statement.sql, statement.params)
+            if statement.returning:
+                rows: Rows = cursor.fetchall()
+                return Ran(len(rows), rows)
+            return Ran(cursor.rowcount)
+        return Ran(conn.executemany(statement.sql, statement.rows).rowcount)
 
     @staticmethod
     def _roll_back(conn: sqlite3.Connection) -> None:

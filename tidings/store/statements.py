@@ -3,7 +3,8 @@
 batch_sql.py renders a batch into these statements (the accepted messages), and prepared.py the
 worker's writes; the SQLite writer process and the PostgreSQL runner execute them in order. A
 statement may guard the ones after it: when it changes no row, the next `skip_if_unchanged` are
-skipped (a status that had already moved on records no second event). This module imports only the standard library, because the SQLite
+skipped (a status that had already moved on records no second event). A statement marked
+`returning` gives back its rows (a claim of due jobs), in the order such statements ran. This module imports only the standard library, because the SQLite
 writer process imports it and should start in a few milliseconds.
 """
 
@@ -24,6 +25,7 @@ class Execute:
     # in this batch, and the transaction is rolled back (CreditRunsShort).
     guarded_account: str | None = None
     skip_if_unchanged: int = 0
+    returning: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,15 @@ class ExecuteMany:
 
 
 Statement = Execute | ExecuteMany
+Rows = list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What running one statement did: rows changed, and its rows if it returns any."""
+
+    changed: int
+    rows: Rows | None = None
 
 
 class CreditRunsShort(Exception):
@@ -43,21 +54,39 @@ class CreditRunsShort(Exception):
         self.account_id = account_id
 
 
-def execute_all(statements: Sequence[Statement], execute: Callable[[Statement], int]) -> None:
-    """Runs the statements in order; `execute` returns how many rows one changed."""
+def execute_all(statements: Sequence[Statement], execute: Callable[[Statement], Ran]) -> list[Rows]:
+    """Runs the statements in order; returns the rows of each `returning` statement, an empty
+    list for one that was skipped."""
+    results: list[Rows] = []
     index = 0
     while index < len(statements):
-        statement = statements[index]
-        index += 1 + _skipped(statement, execute(statement))
+        ran = execute(statements[index])
+        index += 1 + _after(statements[index], ran, results, statements[index + 1 :])
+    return results
 
 
 async def execute_all_async(
-    statements: Sequence[Statement], execute: Callable[[Statement], Awaitable[int]]
-) -> None:
+    statements: Sequence[Statement], execute: Callable[[Statement], Awaitable[Ran]]
+) -> list[Rows]:
+    results: list[Rows] = []
     index = 0
     while index < len(statements):
-        statement = statements[index]
-        index += 1 + _skipped(statement, await execute(statement))
+        ran = await execute(statements[index])
+        index += 1 + _after(statements[index], ran, results, statements[index + 1 :])
+    return results
+
+
+def _after(statement: Statement, ran: Ran, results: list[Rows], following: Sequence[Statement]) -> int:
+    """Collects a returning statement's rows; says how many statements to skip."""
+    if isinstance(statement, Execute) and statement.returning:
+        results.append(ran.rows or [])
+    skip = _skipped(statement, ran.changed)
+    results.extend([] for skipped in following[:skip] if isinstance(skipped, Execute) and skipped.returning)
+    return skip
+
+
+def returning_count(statements: Sequence[Statement]) -> int:
+    return sum(1 for statement in statements if isinstance(statement, Execute) and statement.returning)
 
 
 def _skipped(statement: Statement, changed: int) -> int:

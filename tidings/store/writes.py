@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, insert, literal_column, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, insert, literal_column, or_, select, update
 from sqlalchemy.engine import Dialect
 
 from tidings.domain.delivery_errors import DeliveryError
@@ -65,6 +65,17 @@ class Writes:
             ),
         )
         return [prepared.bind(row) for row in rows]
+
+    def claim(self, *, worker_id: str, limit: int, now: datetime, lease: timedelta) -> list[Execute]:
+        """Leases up to `limit` due jobs, twice over: first those whose worker died (their lease
+        ran out), then pending ones in order of due time. Each is its own statement so that each
+        walks the (state, run_at) index in order and stops at `limit`. PostgreSQL skips rows other
+        workers hold; SQLite has one writer. A job whose ordering key has an earlier job still
+        pending or leased waits its turn."""
+        values = {"until": now + lease, "worker": worker_id, "now": now, "limit": limit}
+        expired = self._prepared.get(("claim", LEASED), lambda: _claim_statement(LEASED))
+        pending = self._prepared.get(("claim", PENDING), lambda: _claim_statement(PENDING))
+        return [replace(prepared.bind(values), returning=True) for prepared in (expired, pending)]
 
     def complete(self, job: ClaimedJob, now: datetime) -> Execute:
         return self._settle("complete", job, state=DONE, finished_at=now)
@@ -290,3 +301,39 @@ class Writes:
             ),
         )
         return prepared.bind(row)
+
+
+def _claim_statement(state: str) -> Any:
+    earlier = jobs.alias("earlier")
+    blocked_by_earlier = exists().where(
+        earlier.c.ordering_key == jobs.c.ordering_key,
+        earlier.c.id < jobs.c.id,
+        _one_of_states(earlier.c.state, (PENDING, LEASED)),
+    )
+    now = bindparam("now", type_=jobs.c.run_at.type)
+    if state == LEASED:
+        due, order = and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until
+    else:
+        due, order = and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at
+    chosen = (
+        select(jobs.c.id)
+        .where(due, or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
+        .order_by(order, jobs.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(chosen.scalar_subquery()))
+        .values(
+            state=LEASED,
+            lease_until=bindparam("until", type_=jobs.c.lease_until.type),
+            leased_by=bindparam("worker", type_=jobs.c.leased_by.type),
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.ordering_key)
+    )
+
+
+def _one_of_states(column: Any, states: Sequence[str]) -> Any:
+    return column.in_([literal_column(f"'{state}'") for state in states])

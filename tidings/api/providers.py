@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tidings.api.dependencies import get_runtime
+from tidings.api.problems import documented_problems
 from tidings.channels.base import CallbackRequest
 from tidings.domain.errors import NotFound
 
@@ -17,12 +18,6 @@ router = APIRouter(tags=["Provider callbacks"])
 METHODS = ["GET", "POST", "PUT"]
 
 
-@router.api_route(
-    "/providers/{connector}/{path:path}",
-    methods=METHODS,
-    summary="A provider's callback to one of the configured connectors",
-    responses={404: {"description": "No connector of that name"}},
-)
 async def provider_callback(request: Request, connector: str, path: str) -> Response:
     runtime = get_runtime(request)
     target = runtime.connectors.get(connector)
@@ -37,3 +32,15 @@ async def provider_callback(request: Request, connector: str, path: str) -> Resp
     )
     answer = await target.handle_callback(callback, runtime.ingress)
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
+
+
+# One route per method, so that each operation has an id of its own in the OpenAPI document.
+for _method in METHODS:
+    router.add_api_route(
+        "/providers/{connector}/{path:path}",
+        provider_callback,
+        methods=[_method],
+        operation_id=f"provider_callback_{_method.lower()}",
+        summary="A provider's callback to one of the configured connectors",
+        responses=documented_problems({404: "No connector of that name"}),
+    )

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import basic_account, get_runtime, json_body
+from tidings.api.problems import documented_problems
 from tidings.domain.account import Account
 from tidings.domain.errors import ApiKeyNotFound, InvalidJson, SecretValidationFailed
 from tidings.services import api_secrets
@@ -23,7 +24,6 @@ from tidings.wire.account import (
     render_secret,
     render_secret_list,
 )
-from tidings.wire.responses import ProblemDetails
 
 router = APIRouter(prefix="/accounts/{api_key}/secrets", tags=["Secret Management"])
 
@@ -36,7 +36,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "Not your API key, or no such secret",
         415: "Not JSON",
     }
-    return {status: {"model": ProblemDetails, "description": described[status]} for status in statuses}
+    return documented_problems({status: described[status] for status in statuses})
 
 
 async def secrets_owner(

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import basic_account, get_runtime, json_body
+from tidings.api.problems import documented_problems
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidApplicationPayload, InvalidJson, InvalidParameter
 from tidings.services import applications as service
@@ -24,7 +25,6 @@ from tidings.wire.application_responses import (
     render_page,
 )
 from tidings.wire.applications import parse_application_request, parse_list_query, request_body_schema
-from tidings.wire.responses import ProblemDetails
 
 router = APIRouter(prefix=BASE_PATH, tags=["Applications v2"])
 
@@ -36,7 +36,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "No such application in this account",
         415: "Not JSON",
     }
-    return {status: {"model": ProblemDetails, "description": described[status]} for status in statuses}
+    return documented_problems({status: described[status] for status in statuses})
 
 
 async def application_draft(request: Request) -> ApplicationDraft:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import get_runtime, json_body, principal
+from tidings.api.problems import documented_problems
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound
 from tidings.domain.history import MessageFilter
 from tidings.domain.ids import new_uuid
@@ -27,7 +28,7 @@ from tidings.wire.message_views import (
     render_view,
 )
 from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
-from tidings.wire.responses import ProblemDetails, SendMessageResponse
+from tidings.wire.responses import SendMessageResponse
 
 router = APIRouter(tags=["Messages v1"])
 extensions = APIRouter(tags=["Messages v1: Tidings extensions"])
@@ -44,7 +45,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Throttled",
         503: "The provider could not be reached",
     }
-    return {status: {"model": ProblemDetails, "description": described[status]} for status in statuses}
+    return documented_problems({status: described[status] for status in statuses})
 
 
 def _idempotency_key(request: Request, body: Any) -> IdempotencyKey | None:

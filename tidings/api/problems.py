@@ -21,10 +21,20 @@ from tidings.domain.errors import (
     Unauthorized,
     WrongVerb,
 )
+from tidings.wire.responses import ProblemDetails
 
 log = logging.getLogger("tidings.api")
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for errors, documented as they are sent: RFC 7807 bodies in its own media type."""
+    schema = ProblemDetails.model_json_schema()
+    return {
+        status: {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        for status, text in descriptions.items()
+    }
 
 
 def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, Any]:
@@ -91,6 +101,31 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)
+    _document_validation_problems(app)
+
+
+def _document_validation_problems(app: FastAPI) -> None:
+    """FastAPI documents a 422 with its own `HTTPValidationError` body on every route that has
+    parameters; the handler above answers those as problems (1150). Document what is sent."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            problem = documented_problems({422: "Invalid request"})[422]
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    declared = operation.get("responses", {}).get("422", {})
+                    schema = declared.get("content", {}).get("application/json", {}).get("schema", {})
+                    if schema.get("$ref") == "#/components/schemas/HTTPValidationError":
+                        operation["responses"]["422"] = problem
+            schemas = document.get("components", {}).get("schemas", {})
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schemas.pop(unused, None)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _status_phrase(status: int, fallback: str) -> str:

@@ -10,11 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from tidings.api.dependencies import get_runtime
+from tidings.api.problems import documented_problems
 from tidings.channels.base import CallbackRequest
 from tidings.domain.errors import NotFound
 
 router = APIRouter(tags=["Provider callbacks"])
-PATH = "/providers/{connector}/{path:path}"
+METHODS = ["GET", "POST", "PUT"]
 
 
 async def provider_callback(request: Request, connector: str, path: str) -> Response:
@@ -33,14 +34,13 @@ async def provider_callback(request: Request, connector: str, path: str) -> Resp
     return Response(answer.body, status_code=answer.status, headers=dict(answer.headers))
 
 
-# One route per method (platforms verify their webhooks with a GET, then POST events), each with
-# its own operation id in the OpenAPI document.
-for method in ("GET", "POST", "PUT"):
+# One route per method, so that each operation has an id of its own in the OpenAPI document.
+for _method in METHODS:
     router.add_api_route(
-        PATH,
+        "/providers/{connector}/{path:path}",
         provider_callback,
-        methods=[method],
-        operation_id=f"provider_callback_{method.lower()}",
+        methods=[_method],
+        operation_id=f"provider_callback_{_method.lower()}",
         summary="A provider's callback to one of the configured connectors",
-        responses={404: {"description": "No connector of that name"}},
+        responses=documented_problems({404: "No connector of that name"}),
     )

@@ -19,10 +19,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import basic_account, get_runtime, json_body
+from tidings.api.problems import documented_problems
 from tidings.domain.account import Account
 from tidings.domain.errors import NotFound, UnroutableInbound
 from tidings.domain.inbound import Unroutable
-from tidings.wire.simulator import parse_simulated_inbound, to_arrival
+from tidings.wire.simulator import parse_simulated_inbound, request_body_schema, to_arrival
 
 router = APIRouter(tags=["Simulator"])
 
@@ -31,7 +32,15 @@ router = APIRouter(tags=["Simulator"])
     "/sim/inbound",
     status_code=202,
     summary="Simulate an inbound message to one of your numbers or external accounts",
-    responses={404: {"description": "Not an address of this account; kept as unroutable"}},
+    responses=documented_problems(
+        {
+            401: "Missing or wrong credentials",
+            404: "Not an address of this account; kept as unroutable",
+            415: "Not JSON",
+            422: "Invalid request",
+        }
+    ),
+    openapi_extra={"requestBody": request_body_schema()},
 )
 async def simulate_inbound(
     request: Request,

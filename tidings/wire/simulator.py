@@ -15,6 +15,7 @@ from tidings.domain.channel_registry import channel_spec
 from tidings.domain.errors import InvalidMessageType, InvalidParameter, InvalidParams, UnsupportedChannel
 from tidings.domain.inbound import InboundArrival, InboundContext
 from tidings.domain.message import Channel, MessageType
+from tidings.wire.openapi_schema import inline_definitions
 from tidings.wire.validation_errors import invalid_parameters
 
 Address = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[^\x00\s]+$")]
@@ -160,12 +161,20 @@ def parse_simulated_inbound(body: Any) -> SimulatedInbound:
     if body.get("channel") is not None and spec is None:
         raise UnsupportedChannel(f"The simulator has no channel `{body.get('channel')}`.")
     message_type = body.get("message_type", MessageType.TEXT.value)
-    if spec is not None and message_type not in {t.value for t in spec.inbound}:
+    if spec is not None and (
+        not isinstance(message_type, str) or message_type not in {t.value for t in spec.inbound}
+    ):
         raise InvalidMessageType(f"A {spec.channel.value} user cannot send `{message_type}` messages.")
     try:
         return SimulatedInbound.model_validate(body)
     except ValidationError as error:
         raise InvalidParams(invalid_parameters(error)) from None
+
+
+def request_body_schema() -> dict[str, Any]:
+    """The OpenAPI description of the request body."""
+    schema = inline_definitions(SimulatedInbound.model_json_schema(by_alias=True))
+    return {"content": {"application/json": {"schema": schema}}, "required": True}
 
 
 def to_arrival(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from tidings.domain.errors import InvalidParameter
 
@@ -17,10 +18,19 @@ _REASONS = {
 }
 
 
+def member_error(member: str, reason: str) -> PydanticCustomError:
+    """For a check across members, raised by a model validator: it names the member at fault
+    (dotted, from the model's own place), where pydantic would name only the model, or `body`."""
+    return PydanticCustomError("member", reason, {"member": member})
+
+
 def invalid_parameters(error: ValidationError) -> list[InvalidParameter]:
     found: dict[str, InvalidParameter] = {}
     for item in error.errors(include_url=False):
-        name = ".".join(str(part) for part in item["loc"] if not _is_union_tag(part)) or "body"
+        parts = [str(part) for part in item["loc"] if not _is_union_tag(part)]
+        if item["type"] == "member":
+            parts.append(str(item.get("ctx", {})["member"]))
+        name = ".".join(parts) or "body"
         reason = _REASONS.get(item["type"]) or _sentence(item["msg"])
         found.setdefault(name, InvalidParameter(name=name, reason=reason))
     return list(found.values())

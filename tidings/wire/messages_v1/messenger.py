@@ -11,6 +11,7 @@ from tidings.domain.content import Media, Text
 from tidings.domain.message import Channel, MessageType
 from tidings.wire.messages_v1.common import V1Message, no_nul
 from tidings.wire.messages_v1.resources import UrlOnly, WireModel
+from tidings.wire.validation_errors import member_error
 
 CHANNEL = Channel.MESSENGER
 
@@ -27,7 +28,7 @@ class MessengerSettings(WireModel):
     @model_validator(mode="after")
     def _tag_with_message_tag(self) -> MessengerSettings:
         if self.category == "message_tag" and not self.tag:
-            raise ValueError("tag is required when category is message_tag")
+            raise member_error("tag", "is required when category is message_tag")
         return self
 
 

@@ -12,6 +12,7 @@ from tidings.domain.content import Card, Carousel, Custom, Media, Suggestion, Su
 from tidings.domain.message import Channel, MessageType
 from tidings.wire.messages_v1.common import HttpUrl, PhoneNumber, StrictBool, StrictInt, V1Message, no_nul
 from tidings.wire.messages_v1.resources import UrlOnly, WireModel
+from tidings.wire.validation_errors import member_error
 
 CHANNEL = Channel.RCS
 
@@ -139,7 +140,7 @@ class CardSettings(RcsSettings):
     @model_validator(mode="after")
     def _alignment_when_horizontal(self) -> CardSettings:
         if self.card_orientation == "HORIZONTAL" and self.image_alignment is None:
-            raise ValueError("image_alignment is required when card_orientation is HORIZONTAL")
+            raise member_error("image_alignment", "is required when card_orientation is HORIZONTAL")
         return self
 
 
@@ -221,7 +222,7 @@ class RcsCard(BaseRcs):
     @model_validator(mode="after")
     def _height_when_vertical(self) -> RcsCard:
         if self.rcs and self.rcs.card_orientation == "VERTICAL" and self.card.media_height is None:
-            raise ValueError("card.media_height is required when rcs.card_orientation is VERTICAL")
+            raise member_error("card.media_height", "is required when rcs.card_orientation is VERTICAL")
         return self
 
     def to_content(self) -> Card:

@@ -12,6 +12,7 @@ from tidings.domain.content import Custom, Media, Reaction, ReactionAction, Stic
 from tidings.domain.message import Channel, MessageType
 from tidings.wire.messages_v1.common import HttpUrl, StrictText, V1Message, no_nul
 from tidings.wire.messages_v1.resources import CaptionedMedia, FreeText, WireModel
+from tidings.wire.validation_errors import member_error
 
 CHANNEL = Channel.WHATSAPP
 
@@ -163,7 +164,7 @@ class ReactionResource(WireModel):
     @model_validator(mode="after")
     def _emoji_to_react(self) -> ReactionResource:
         if self.action is ReactionAction.REACT and self.emoji is None:
-            raise ValueError("emoji is required to react")
+            raise member_error("emoji", "is required to react")
         return self
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, insert, or_, select, update
+from sqlalchemy import delete, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import jobs
@@ -74,46 +74,6 @@ def job_rows(new_jobs: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
 async def enqueue(conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime) -> None:
     if new_jobs:
         await conn.execute(insert(jobs), job_rows(new_jobs, now))
-
-
-async def claim(
-    conn: AsyncConnection, *, worker_id: str, limit: int, now: datetime, lease: timedelta
-) -> list[ClaimedJob]:
-    """Lease up to `limit` due jobs. PostgreSQL skips rows other workers hold; SQLite has one writer.
-    Jobs whose worker died (lease run out) come first, then pending jobs in order of due time. Each
-    is its own query so that each walks the (state, run_at) index in order and stops at `limit`:
-    one query with an OR of both took every pending row and sorted them (25 ms with 80k queued)."""
-    earlier = jobs.alias("earlier")
-    blocked_by_earlier = exists().where(
-        earlier.c.ordering_key == jobs.c.ordering_key,
-        earlier.c.id < jobs.c.id,
-        earlier.c.state.in_((PENDING, LEASED)),
-    )
-
-    def due(condition: Any, order: Any, count: int) -> Any:
-        return (
-            select(jobs.c.id)
-            .where(condition, or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
-            .order_by(order, jobs.c.id)
-            .limit(count)
-            .with_for_update(skip_locked=True)
-        )
-
-    expired = due(and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until, limit)
-    ids = list((await conn.execute(expired)).scalars())
-    if len(ids) < limit:
-        pending = due(and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at, limit - len(ids))
-        ids += (await conn.execute(pending)).scalars()
-    if not ids:
-        return []
-    result = await conn.execute(
-        update(jobs)
-        .where(jobs.c.id.in_(ids))
-        .values(state=LEASED, lease_until=now + lease, leased_by=worker_id, attempts=jobs.c.attempts + 1)
-        .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.ordering_key)
-    )
-    claimed = [ClaimedJob(**row) for row in result.mappings()]
-    return sorted(claimed, key=lambda job: job.id)
 
 
 async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:

@@ -1,8 +1,9 @@
 """The guard against making Tidings call into private networks (SSRF).
 
-A URL's host is resolved once, every address checked, and the request is then made to the
-checked address itself (with the original host name for the Host header, SNI and certificate
-check), so a DNS answer that changes between check and connect (rebinding) cannot slip through.
+A URL's host is resolved once and every address checked; the connection is then made to those
+checked addresses (the HTTP client takes them from `checked_addresses` as its resolver, keeping
+the host name for the Host header, SNI and the certificate check), so a DNS answer that changes
+between check and connect (rebinding) cannot slip through. Redirects are never followed.
 """
 
 from __future__ import annotations
@@ -18,17 +19,15 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class ForbiddenDestination(Exception):
-    pass
+class ForbiddenDestination(OSError):
+    """An OSError, so that an HTTP client's resolver may raise it and the client report it as a
+    failure to connect."""
 
 
 @dataclass(frozen=True)
-class PinnedTarget:
-    """A URL rewritten to a checked IP address, and the name to present to the server."""
-
-    url: str
-    host_header: str
-    server_name: str
+class Destination:
+    host: str
+    port: int
 
 
 def parse_networks(values: Sequence[str]) -> tuple[IPNetwork, ...]:
@@ -76,7 +75,8 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
-async def pin(url: str, allowed: Sequence[IPNetwork]) -> PinnedTarget:
+def destination(url: str) -> Destination:
+    """Where an absolute http or https URL points; anything else is forbidden."""
     try:
         parts = urlsplit(url)
         explicit_port = parts.port  # raises ValueError for a port that is not a number in range
@@ -86,18 +86,15 @@ async def pin(url: str, allowed: Sequence[IPNetwork]) -> PinnedTarget:
         raise ForbiddenDestination(f"not a valid URL: {error}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ForbiddenDestination("only absolute http and https URLs are called")
-    port = explicit_port or (443 if parts.scheme == "https" else 80)
-    addresses = await resolve(parts.hostname, port)
+    return Destination(parts.hostname, explicit_port or (443 if parts.scheme == "https" else 80))
+
+
+async def checked_addresses(host: str, port: int, allowed: Sequence[IPNetwork]) -> list[IPAddress]:
+    """Every address `host` resolves to, when Tidings may connect to each of them."""
+    addresses = await resolve(host, port)
     if not addresses:
-        raise ForbiddenDestination(f"{parts.hostname} has no address")
+        raise ForbiddenDestination(f"{host} has no address")
     for address in addresses:
         if not verdict(address, allowed):
-            raise ForbiddenDestination(
-                f"{parts.hostname} resolves to {address}, which is not a public address"
-            )
-    chosen = addresses[0]
-    literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
-    netloc = f"{literal}:{parts.port}" if parts.port else literal
-    pinned = parts._replace(netloc=netloc).geturl()
-    host_header = parts.netloc.rpartition("@")[2]
-    return PinnedTarget(url=pinned, host_header=host_header, server_name=parts.hostname)
+            raise ForbiddenDestination(f"{host} resolves to {address}, which is not a public address")
+    return addresses

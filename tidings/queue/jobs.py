@@ -1,6 +1,7 @@
-"""Durable jobs in the database: enqueue in the caller's transaction, claim with a lease, settle.
+"""Durable jobs in the database: what a job is, and enqueueing one in the caller's transaction.
 
-A job is `pending` until a worker leases it; `leased` until the worker settles it as `done`, puts it
+Claiming and settling are statements that ride the group commit (store/writes.py). A job is
+`pending` until a worker leases it; `leased` until the worker settles it as `done`, puts it
 back `pending` for a later attempt, or buries it as `dead` when its kind's attempts are spent. A
 worker that dies leaves a lease that expires, and the job is claimed again. Jobs sharing an
 ordering key run one at a time, oldest first. What each kind of job means, and how it is retried,

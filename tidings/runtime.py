@@ -36,6 +36,7 @@ from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.job_signals import JobListener
 from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.store.lookups import Lookups
 from tidings.store.shared_transactions import SharedTransactions
@@ -88,6 +89,7 @@ class Runtime:
     _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
     _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
+    _listener: JobListener | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -198,6 +200,9 @@ class Runtime:
             await self.connectors.start(self.ingress)
             self.worker = self._build_worker()
             self.worker.start()
+            if not self.database.is_sqlite:
+                self._listener = JobListener(self.database.url, self.worker.wake)
+                self._listener.start()
             self._maintenance = asyncio.create_task(self._purge_finished_jobs(), name="tidings-maintenance")
 
     async def stop(self) -> None:
@@ -207,6 +212,8 @@ class Runtime:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._maintenance
+        if self._listener is not None:
+            await self._listener.stop()
         if self.worker is not None:
             await self.worker.stop()
         await self.connectors.stop()

@@ -61,7 +61,8 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-async def _empty(url: str) -> None:
+async def empty_database(url: str) -> None:
+    """Every table emptied (PostgreSQL: TRUNCATE), the schema kept."""
     database = Database(url)
     async with database.begin() as conn:
         names = ", ".join(table.name for table in metadata.sorted_tables)
@@ -77,7 +78,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
         run_async(lambda: migrate.upgrade(url))
         return url
     url = str(request.getfixturevalue("postgres_url"))
-    run_async(lambda: _empty(url))
+    run_async(lambda: empty_database(url))
     return url
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import TidingsServer
+from tests.conftest import BACKENDS, empty_database, run_async
+from tests.e2e.server import Credentials, TidingsServer
+from tidings.store import migrate
 
+NODE_DIR = Path(__file__).parent / "node"
 SERVERS = pytest.StashKey[list[TidingsServer]]()
 
 MakeServer = Callable[..., TidingsServer]
@@ -39,10 +46,76 @@ def make_server(database_url: str, tmp_path: Path, request: pytest.FixtureReques
         server.stop()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database that one test module shares, on each backend in turn."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('database') / 'tidings.db'}"
+        run_async(lambda: migrate.upgrade(url))
+        return url
+    url = str(request.getfixturevalue("postgres_url"))
+    run_async(lambda: empty_database(url))
+    return url
+
+
+@dataclass(frozen=True)
+class SharedServer:
+    server: TidingsServer
+    credentials: Credentials  # an account made for the module
+
+
+@pytest.fixture(scope="module")
+def module_server(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SharedServer]:
+    """One running `tidings serve --tls`, and an account on it, for every test of a module (per
+    backend), so that tests which can share a server do not each pay for starting one; they keep
+    apart by their own messages. The simulator answers after 0.2 s."""
+    directory = tmp_path_factory.mktemp("server")
+    server = TidingsServer(
+        home=directory / "home",
+        database_url=module_database_url,
+        log_path=directory / "tidings.log",
+        settings={"TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS": "0.2"},
+    )
+    request.node.stash[SERVERS] = [server]
+    try:
+        # The CLI takes seconds to start; it makes the account while the server starts.
+        with ThreadPoolExecutor(1) as pool:
+            account = pool.submit(server.create_account)
+            server.start()
+            credentials = account.result()
+        yield SharedServer(server, credentials)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def node_dir() -> Path:
+    """tests/e2e/node, with its node_modules installed from the committed package-lock.json."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("node and npm are needed for the Node SDK end-to-end tests", pytrace=False)
+    if not (NODE_DIR / "node_modules" / "@vonage" / "server-sdk").is_dir():
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"npm ci exited {done.returncode}:\n{done.stdout}\n{done.stderr}", pytrace=False)
+    return NODE_DIR
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
     outcome = yield
     report = outcome.get_result()
     if report.failed and report.when in ("setup", "call"):
-        for index, server in enumerate(item.stash.get(SERVERS, [])):
+        # The test's own servers, and those its module shares (module_server).
+        servers = [server for node in item.listchain() for server in node.stash.get(SERVERS, [])]
+        for index, server in enumerate(servers):
             report.sections.append((f"tidings serve #{index} log", server.log()[-20000:]))

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import ssl
 import subprocess
 import time
@@ -28,29 +27,13 @@ from tests.receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
-NODE_DIR = Path(__file__).parent / "node"
 TO, FROM = "447700900000", "Acme"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="session")
-def node_sdk() -> Path:
-    """tests/e2e/node with its node_modules installed from the committed package-lock.json."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.fail("node and npm are needed for the Node SDK end-to-end tests", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "@vonage" / "server-sdk").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci exited {done.returncode}:\n{done.stdout}\n{done.stderr}", pytrace=False)
-    return NODE_DIR / "send.mjs"
+def node_sdk(node_dir: Path) -> Path:
+    return node_dir / "send.mjs"
 
 
 @dataclass(frozen=True)

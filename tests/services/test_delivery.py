@@ -314,6 +314,33 @@ async def test_a_receipt_that_overtakes_its_submit_waits_for_its_part(
     await until_jobs_settled(runtime, ApplyReceipt.name, ref, 1)
 
 
+async def test_receipts_waiting_for_their_part_apply_in_the_order_they_came(
+    runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
+) -> None:
+    """A `read` queued behind a `delivered` that waits for its part does not overtake it, however
+    their retries fall: overtaking would leave the message never reported delivered."""
+    sent = sms(
+        account,
+        channel=Channel.WHATSAPP,
+        sender="447700900001",
+        to="447700909905",  # the simulator itself reports nothing after `submitted`
+        webhook_url=f"{receiver.url}/status",
+    )
+    ref = simulator_ref(sent.uuid)
+    # The `delivered` came first and, its part unknown, waits for its next retry, a second off.
+    async with runtime.database.begin() as conn:
+        delivered = ReceiptPayload.of(receipt(ref, Status.DELIVERED))
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        await enqueue(conn, [ApplyReceipt.new(delivered, run_at=later)], now=datetime.now(UTC))
+    await runtime.ingress.report(receipt(ref, Status.READ))  # its part unknown too: queued
+    await submit(runtime, account, sent)
+
+    await until_jobs_settled(runtime, ApplyReceipt.name, ref, 2)
+    assert [e["status"] for e in await events(runtime, sent.uuid)] == ["submitted", "delivered", "read"]
+    received = await asyncio.to_thread(receiver.wait_for, 3)
+    assert [r.json()["status"] for r in received] == ["submitted", "delivered", "read"]
+
+
 async def test_a_receipt_for_a_reference_nobody_has_is_retried_not_applied(runtime: Runtime) -> None:
     """Its job waits for the part (the worker buries it once its kind's attempts are spent)."""
     ghost = Receipt("simulator", uuid.uuid4().hex, Status.DELIVERED, datetime.now(UTC))

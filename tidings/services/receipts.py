@@ -4,6 +4,7 @@ delivered when every part is, and read when every part is read), its event and w
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -127,7 +128,12 @@ class ReceiptApplier:
 class ApplyReceipt(JobKind[ReceiptPayload, Addressed | None]):
     """A receipt waiting for its time, or for its part: a carrier's receipt can overtake the
     answer to its own submit, so an unknown reference is tried again for a few minutes before
-    the receipt is given up (and kept, dead, for inspection)."""
+    the receipt is given up (and kept, dead, for inspection).
+
+    The receipts of one part apply in the order they were queued: a `read` that falls due while
+    the `delivered` before it still waits for its part waits behind it. Overtaking, it would move
+    the part past `delivered`, which would then change nothing, and the message would never be
+    reported delivered."""
 
     name = "apply_receipt"
     payload_type = ReceiptPayload
@@ -136,6 +142,12 @@ class ApplyReceipt(JobKind[ReceiptPayload, Addressed | None]):
 
     def __init__(self, applier: ReceiptApplier) -> None:
         self._applier = applier
+
+    @classmethod
+    def ordering_key(cls, payload: ReceiptPayload) -> str:
+        # A provider's reference may be long; the key column holds 100 characters.
+        part = hashlib.sha256(f"{payload.connector}\x00{payload.provider_ref}".encode()).hexdigest()
+        return f"receipt:{part}"
 
     async def perform(self, job: Job[ReceiptPayload]) -> Addressed | None:
         return await self._applier.address(job.payload.receipt())

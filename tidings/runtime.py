@@ -110,7 +110,9 @@ class Runtime:
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
         self.replays = (
-            RedisReplayCache(settings.redis_url) if settings.redis_url else DatabaseReplayCache(self.database)
+            RedisReplayCache(settings.redis_url)
+            if settings.redis_url
+            else DatabaseReplayCache(self.database, self.writer)
         )
         self.jwt_authenticator = JwtAuthenticator(
             ApplicationKeyStore(self.database),

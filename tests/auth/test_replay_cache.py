@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import create_account
 from tidings.store.database import Database
+from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.store.tables import jwt_replays
 
@@ -74,13 +75,20 @@ async def main(kind: str, url: str, jti: str, prefix: str) -> None:
         await cache.close()
     else:
         from tidings.store.database import Database
+        from tidings.store.group_commit import GroupCommitWriter
         from tidings.store.jwt_replays import DatabaseReplayCache
         database = Database(url)
-        print(await DatabaseReplayCache(database).first_use(jti, expires))
+        writer = GroupCommitWriter(database, max_batch=16, window_seconds=0)
+        writer.start()
+        print(await DatabaseReplayCache(database, writer).first_use(jti, expires))
+        await writer.stop()
         await database.dispose()
 
 asyncio.run(main(*sys.argv[1:]))
 """
+
+
+CacheOf = Callable[[Database], DatabaseReplayCache]
 
 
 async def first_use_in_another_process(kind: str, url: str, jti: str, prefix: str = "") -> bool:
@@ -183,15 +191,35 @@ async def databases(database_url: str) -> AsyncIterator[tuple[Database, Database
     await two.dispose()
 
 
-async def test_database_first_use_then_replay(databases: tuple[Database, Database]) -> None:
-    cache = DatabaseReplayCache(databases[0])
+@pytest.fixture
+async def cache_of() -> AsyncIterator[Callable[[Database], DatabaseReplayCache]]:
+    """A database replay cache with a running group-commit writer of its own, as a runtime has."""
+    writers: list[GroupCommitWriter] = []
+
+    def make(database: Database) -> DatabaseReplayCache:
+        writer = GroupCommitWriter(database, max_batch=16, window_seconds=0)
+        writer.start()
+        writers.append(writer)
+        return DatabaseReplayCache(database, writer)
+
+    yield make
+    for writer in writers:
+        await writer.stop()
+
+
+async def test_database_first_use_then_replay(
+    databases: tuple[Database, Database], cache_of: CacheOf
+) -> None:
+    cache = cache_of(databases[0])
     assert await cache.first_use("app:jti-1", in_a_minute()) is True
     assert await cache.first_use("app:jti-1", in_a_minute()) is False
     assert await cache.first_use("app:jti-2", in_a_minute()) is True
 
 
-async def test_database_is_shared_between_engines(databases: tuple[Database, Database]) -> None:
-    one, two = (DatabaseReplayCache(db) for db in databases)
+async def test_database_is_shared_between_engines(
+    databases: tuple[Database, Database], cache_of: CacheOf
+) -> None:
+    one, two = (cache_of(db) for db in databases)
     assert await one.first_use("a", in_a_minute()) is True
     assert await two.first_use("a", in_a_minute()) is False
     assert await two.first_use("b", in_a_minute()) is True
@@ -199,25 +227,27 @@ async def test_database_is_shared_between_engines(databases: tuple[Database, Dat
 
 
 async def test_database_concurrent_first_uses_accept_exactly_one(
-    databases: tuple[Database, Database],
+    databases: tuple[Database, Database], cache_of: CacheOf
 ) -> None:
-    caches = [DatabaseReplayCache(db) for db in databases]
+    caches = [cache_of(db) for db in databases]
     results = await asyncio.gather(*(caches[i % 2].first_use("race", in_a_minute()) for i in range(10)))
     assert sorted(results) == [False] * 9 + [True]
 
 
 async def test_database_is_shared_with_another_process(
-    databases: tuple[Database, Database], database_url: str
+    databases: tuple[Database, Database], database_url: str, cache_of: CacheOf
 ) -> None:
-    cache = DatabaseReplayCache(databases[0])
+    cache = cache_of(databases[0])
     assert await cache.first_use("here-first", in_a_minute()) is True
     assert await first_use_in_another_process("database", database_url, "here-first") is False
     assert await first_use_in_another_process("database", database_url, "there-first") is True
     assert await cache.first_use("there-first", in_a_minute()) is False
 
 
-async def test_database_purge_removes_only_expired_entries(databases: tuple[Database, Database]) -> None:
-    cache = DatabaseReplayCache(databases[0])
+async def test_database_purge_removes_only_expired_entries(
+    databases: tuple[Database, Database], cache_of: CacheOf
+) -> None:
+    cache = cache_of(databases[0])
     assert await cache.first_use("expired", datetime.now(UTC) - timedelta(seconds=1))
     assert await cache.first_use("live", in_a_minute())
     await cache.purge_expired()
@@ -228,15 +258,16 @@ async def test_database_purge_removes_only_expired_entries(databases: tuple[Data
 
 
 async def test_two_runtimes_share_the_database_replay_cache(settings: Settings) -> None:
-    one, two = Runtime(settings), Runtime(settings)
+    one, two = Runtime(settings, Role.API), Runtime(settings, Role.API)
+    await one.start()
+    await two.start()
     try:
         assert isinstance(one.replays, DatabaseReplayCache) and isinstance(two.replays, DatabaseReplayCache)
         assert await one.replays.first_use("jti", in_a_minute()) is True
         assert await two.replays.first_use("jti", in_a_minute()) is False
     finally:
         for each in (one, two):
-            await each.replays.close()
-            await each.database.dispose()
+            await each.stop()
 
 
 # ---------------------------------------------------------------- end to end, with Redis

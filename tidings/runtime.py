@@ -134,7 +134,7 @@ class Runtime:
         self.router = Router(settings.route_rules, self.connectors.by_name)
         self._writes = Writes(self.database.engine.dialect)
         self._lookups = Lookups(self.database)
-        self._recorder = StatusRecorder(self._lookups, self._writes)
+        self._recorder = StatusRecorder(self._writes)
         self._receipts = ReceiptApplier(self._lookups, self._recorder, self._writes)
         self.ingress = MessageIngress(
             self.writer,
@@ -145,7 +145,7 @@ class Runtime:
             wake_worker=self._wake_worker,
         )
         self.updates = MessageUpdates(
-            self.database, self.connectors, self._recorder, self.writer, self._writes
+            self.database, self._lookups, self.connectors, self._recorder, self.writer, self._writes
         )
 
     def _wake_worker(self) -> None:

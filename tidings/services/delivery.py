@@ -76,10 +76,10 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
         self.retry = retry
 
     async def perform(self, job: Job[DeliverMessage]) -> DeliveryResult:
-        message = await self._message(job.payload.message_uuid)
-        if message is None or message.status is not Status.ACCEPTED:
+        tracked = await self._lookups.messages.load(job.payload.message_uuid)
+        if tracked is None or tracked.message.status is not Status.ACCEPTED:
             return AlreadyHandled()  # handed over by an earlier run of this job, or revoked
-        target = await self._recorder.target(message)
+        message, target = tracked.message, self._recorder.target(tracked)
         if message.ttl is not None and _now() > message.created_at + timedelta(seconds=message.ttl):
             return Refused(message, target, DeliveryError.of(DeliveryErrorCode.TTL_ACTIVATED))
         try:
@@ -120,15 +120,12 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
 
     async def abandon(self, job: Job[DeliverMessage], reason: str) -> Sequence[Execute]:
         """A message whose delivery job died is told to its owner, never left hanging."""
-        message = await self._message(job.payload.message_uuid)
-        if message is None:
+        tracked = await self._lookups.messages.load(job.payload.message_uuid)
+        if tracked is None:
             return ()
         error = DeliveryError.of(DeliveryErrorCode.PROVIDER_ERROR, reason[:500])
-        target = await self._recorder.target(message)
-        return reject_unsent(self._recorder, self._writes, message, target, error, _now())
-
-    async def _message(self, uuid: str) -> Message | None:
-        return await self._lookups.messages.load(uuid)
+        target = self._recorder.target(tracked)
+        return reject_unsent(self._recorder, self._writes, tracked.message, target, error, _now())
 
 
 def reject_unsent(

@@ -18,9 +18,9 @@ from tidings.domain.ids import new_uuid
 from tidings.domain.message import Direction, MessageRecord, Status
 from tidings.services.statuses import StatusRecorder
 from tidings.store import message_views
-from tidings.store import messages as message_store
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.lookups import Lookups
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
 
@@ -37,12 +37,14 @@ class MessageUpdates:
     def __init__(
         self,
         database: Database,
+        lookups: Lookups,
         connectors: Connectors,
         recorder: StatusRecorder,
         writer: GroupCommitWriter,
         writes: Writes,
     ) -> None:
         self._database = database
+        self._lookups = lookups
         self._connectors = connectors
         self._recorder = recorder
         self._writer = writer
@@ -94,11 +96,10 @@ class MessageUpdates:
                 webhook_url=None,
             )
             return guarded(self._writes.mark_inbound(record.uuid, Status.READ, now), [event])
-        async with self._database.read() as conn:
-            message = await message_store.get_message(conn, record.uuid)
-        if message is None:
+        tracked = await self._lookups.messages.load(record.uuid)
+        if tracked is None:
             return []
-        target = await self._recorder.target(message)
+        message, target = tracked.message, self._recorder.target(tracked)
         # Revoked before any provider took it, nothing was sent and nothing is charged; after, the
         # charge stands. Whichever state the message is in when this commits decides.
         refund = (

@@ -91,11 +91,10 @@ class ReceiptApplier:
 
     async def address(self, receipt: Receipt) -> Addressed | None:
         """None when no part carries the receipt's reference (yet)."""
-        part = await self._lookups.part(receipt.connector, receipt.provider_ref, receipt.account_id)
-        message = await self._lookups.messages.load(part.message_uuid) if part else None
-        if part is None or message is None:
+        found = await self._lookups.part(receipt.connector, receipt.provider_ref, receipt.account_id)
+        if found is None:
             return None
-        return Addressed(receipt, part, message, await self._recorder.target(message))
+        return Addressed(receipt, found.part, found.tracked.message, self._recorder.target(found.tracked))
 
     def writes(self, addressed: Addressed) -> list[Execute]:
         """The part moves (unless it is already there or past); the message follows where the

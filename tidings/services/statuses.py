@@ -19,7 +19,7 @@ from tidings.domain.events import StatusEvent
 from tidings.domain.ids import new_uuid
 from tidings.domain.message import Message, Status, Usage, WebhookVersion
 from tidings.services.webhook_dispatch import webhook_job
-from tidings.store.lookups import Lookups
+from tidings.store.lookups import Tracked
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
 from tidings.webhooks.rendering import render_status
@@ -43,15 +43,15 @@ class WebhookTarget:
 
 
 class StatusRecorder:
-    def __init__(self, lookups: Lookups, writes: Writes) -> None:
-        self._lookups = lookups
+    def __init__(self, writes: Writes) -> None:
         self._writes = writes
 
-    async def target(self, message: Message) -> WebhookTarget:
+    @staticmethod
+    def target(tracked: Tracked) -> WebhookTarget:
         """The request's own webhook_url wins, then the sending application's status_url, then
         (for account-level sends) the account's default."""
-        settings = await self._lookups.webhook_settings.load((message.account_id, message.application_id))
-        capabilities = settings.application_capabilities if settings else None
+        message, settings = tracked.message, tracked.settings
+        capabilities = settings.application_capabilities
         capability = messages_capability(capabilities) if capabilities is not None else None
         version = message.webhook_version or (capability.version if capability else WebhookVersion.V1)
         if message.webhook_url:
@@ -59,7 +59,7 @@ class StatusRecorder:
         if message.application_id:
             url = capability.status_url.address if capability and capability.status_url else None
             return WebhookTarget(url, version)
-        return WebhookTarget(settings.account_status_url if settings else None, version)
+        return WebhookTarget(settings.account_status_url, version)
 
     def change(
         self,

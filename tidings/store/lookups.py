@@ -2,20 +2,22 @@
 of one claim all start together) are answered by one query instead of one each.
 
 Each lookup waits until the event loop's current turn ends, then one query fetches every key
-asked for meanwhile. A hundred deliveries performing at once read their hundred messages in one
-round trip.
+asked for meanwhile. A hundred deliveries performing at once read their hundred messages, with
+where their webhooks go, in one round trip.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.message import Message, Status
+from tidings.domain.message import Direction, Message, Status
 from tidings.store.database import Database
 from tidings.store.messages import message_from_row
 from tidings.store.parts import FoundPart
@@ -67,96 +69,97 @@ class BatchLoader(Generic[K, V]):
                     future.set_result(found.get(key))
 
 
+@dataclass(frozen=True)
+class Tracked:
+    """An outbound message, and the settings that say where its status webhooks go."""
+
+    message: Message
+    settings: WebhookSettings
+
+
+@dataclass(frozen=True)
+class PartOf:
+    """A part found by its provider reference, the account it belongs to, and its message."""
+
+    part: FoundPart
+    account_id: str
+    tracked: Tracked
+
+
 PartKey = tuple[str, str]  # (connector, provider reference)
-SettingsKey = tuple[str, str | None]  # (account, application)
+
+# A message row with its account's status URL and its application's capabilities (an application
+# counts only if it is the account's own).
+_TRACKED = select(
+    messages, accounts.c.status_url, applications.c.capabilities.label("app_capabilities")
+).select_from(
+    messages.join(accounts, accounts.c.api_key == messages.c.account_id).outerjoin(
+        applications,
+        and_(
+            applications.c.id == messages.c.application_id, applications.c.account_id == messages.c.account_id
+        ),
+    )
+)
+
+
+def _tracked(row: RowMapping) -> Tracked:
+    return Tracked(message_from_row(row), WebhookSettings(row["status_url"], row["app_capabilities"]))
 
 
 class Lookups:
-    """The coalesced reads: messages by uuid, parts by provider reference, webhook settings."""
+    """The coalesced reads: messages by uuid, and parts by provider reference."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self.messages: BatchLoader[str, Message] = BatchLoader(self._messages)
-        self.parts: BatchLoader[PartKey, list[tuple[FoundPart, str]]] = BatchLoader(self._parts)
-        self.webhook_settings: BatchLoader[SettingsKey, WebhookSettings] = BatchLoader(self._settings)
+        self.messages: BatchLoader[str, Tracked] = BatchLoader(self._messages)
+        self.parts: BatchLoader[PartKey, list[PartOf]] = BatchLoader(self._parts)
 
-    async def part(self, connector: str, provider_ref: str, account_id: str | None) -> FoundPart | None:
+    async def part(self, connector: str, provider_ref: str, account_id: str | None) -> PartOf | None:
         """The part a provider's reference names, within `account_id` when one is given.
         References are unique per connector only for a while (a carrier may reuse its ids), so a
         part still in flight wins over a finished one."""
         candidates = [
-            part
-            for part, owner in await self.parts.load((connector, provider_ref)) or []
-            if account_id is None or owner == account_id
+            found
+            for found in await self.parts.load((connector, provider_ref)) or []
+            if account_id is None or found.account_id == account_id
         ]
         if not candidates:
             return None
-        return max(candidates, key=lambda part: not part.status.is_final)
+        return max(candidates, key=lambda found: not found.part.status.is_final)
 
     async def _read(self, query: Callable[[AsyncConnection], Awaitable[V]]) -> V:
         async with self._database.read() as conn:
             return await query(conn)
 
-    async def _messages(self, uuids: Sequence[str]) -> Mapping[str, Message]:
-        async def query(conn: AsyncConnection) -> dict[str, Message]:
-            rows = (await conn.execute(select(messages).where(messages.c.uuid.in_(uuids)))).mappings()
-            return {row["uuid"]: message_from_row(row) for row in rows if row["direction"] == "outbound"}
+    async def _messages(self, uuids: Sequence[str]) -> Mapping[str, Tracked]:
+        async def query(conn: AsyncConnection) -> dict[str, Tracked]:
+            rows = await conn.execute(
+                _TRACKED.where(messages.c.uuid.in_(uuids), messages.c.direction == Direction.OUTBOUND.value)
+            )
+            return {row["uuid"]: _tracked(row) for row in rows.mappings()}
 
         return await self._read(query)
 
-    async def _parts(self, keys: Sequence[PartKey]) -> Mapping[PartKey, list[tuple[FoundPart, str]]]:
-        async def query(conn: AsyncConnection) -> dict[PartKey, list[tuple[FoundPart, str]]]:
-            found: dict[PartKey, list[tuple[FoundPart, str]]] = {}
+    async def _parts(self, keys: Sequence[PartKey]) -> Mapping[PartKey, list[PartOf]]:
+        async def query(conn: AsyncConnection) -> dict[PartKey, list[PartOf]]:
+            found: dict[PartKey, list[PartOf]] = {}
             for connector in {connector for connector, _ in keys}:
                 refs = [ref for owner, ref in keys if owner == connector]
+                statement: Any = _TRACKED.add_columns(
+                    message_parts.c.provider_ref,
+                    message_parts.c.part_index,
+                    message_parts.c.status.label("part_status"),
+                ).join(message_parts, message_parts.c.message_uuid == messages.c.uuid)
                 rows = await conn.execute(
-                    select(
-                        message_parts.c.provider_ref,
-                        message_parts.c.message_uuid,
-                        message_parts.c.part_index,
-                        message_parts.c.status,
-                        message_parts.c.account_id,
-                    ).where(message_parts.c.connector == connector, message_parts.c.provider_ref.in_(refs))
+                    statement.where(
+                        message_parts.c.connector == connector, message_parts.c.provider_ref.in_(refs)
+                    )
                 )
-                for row in rows:
-                    part = FoundPart(row.message_uuid, row.part_index, Status(row.status))
-                    found.setdefault((connector, row.provider_ref), []).append((part, row.account_id))
-            return found
-
-        return await self._read(query)
-
-    async def _settings(self, keys: Sequence[SettingsKey]) -> Mapping[SettingsKey, WebhookSettings]:
-        async def query(conn: AsyncConnection) -> dict[SettingsKey, WebhookSettings]:
-            account_ids = {account for account, _ in keys}
-            application_ids = {application for _, application in keys if application}
-            urls = dict(
-                (
-                    await conn.execute(
-                        select(accounts.c.api_key, accounts.c.status_url).where(
-                            accounts.c.api_key.in_(account_ids)
-                        )
+                for row in rows.mappings():
+                    part = FoundPart(row["uuid"], row["part_index"], Status(row["part_status"]))
+                    found.setdefault((connector, row["provider_ref"]), []).append(
+                        PartOf(part, row["account_id"], _tracked(row))
                     )
-                ).all()
-            )
-            apps = (
-                {
-                    row.id: row
-                    for row in await conn.execute(
-                        select(
-                            applications.c.id, applications.c.account_id, applications.c.capabilities
-                        ).where(applications.c.id.in_(application_ids))
-                    )
-                }
-                if application_ids
-                else {}
-            )
-            found: dict[SettingsKey, WebhookSettings] = {}
-            for account, application in keys:
-                if account not in urls:
-                    continue
-                app = apps.get(application) if application else None
-                capabilities = app.capabilities if app is not None and app.account_id == account else None
-                found[(account, application)] = WebhookSettings(urls[account], capabilities)
             return found
 
         return await self._read(query)

@@ -79,11 +79,6 @@ _BY_UUID = select(messages).where(messages.c.uuid == bindparam("message_uuid"))
 _INSERT_EVENT = insert(message_events)
 
 
-async def get_message(conn: AsyncConnection, uuid: str) -> Message | None:
-    row = (await conn.execute(_BY_UUID, {"message_uuid": uuid})).mappings().first()
-    return message_from_row(row) if row else None
-
-
 async def insert_event(
     conn: AsyncConnection,
     *,

@@ -87,7 +87,9 @@ class WebhookReceiver:
             while len(found := [r for r in self.received if match(r)]) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"expected {count} matching webhooks, got {len(found)}: {self.received}")
+                    raise AssertionError(
+                        f"expected {count} matching webhooks, got {len(found)}: {self.received}"
+                    )
                 self._lock.wait(remaining)
             return found
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.api.channel_cases import body
 from tests.api.support import basic, invalid_names
@@ -71,6 +72,28 @@ async def test_the_same_key_and_body_answer_with_the_first_message(
     for content in (REQUEST, spelled):
         assert accepted(await post(client, account, "order-7-send", content), replayed=True) == first
     assert await stored(runtime) == (1, 1, 1)
+
+
+async def test_a_key_is_kept_for_24_hours_only(
+    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials
+) -> None:
+    """Past its day a key is free again, whether or not the periodic clean-up has removed it yet."""
+    first = accepted(await post(client, account, "daily"), replayed=False)
+    async with runtime.database.begin() as conn:
+        just_kept = datetime.now(UTC) - timedelta(hours=23, minutes=59)
+        await conn.execute(update(idempotency_keys).values(created_at=just_kept))
+    assert accepted(await post(client, account, "daily"), replayed=True) == first
+    async with runtime.database.begin() as conn:
+        await conn.execute(
+            update(idempotency_keys).values(created_at=datetime.now(UTC) - timedelta(hours=24, minutes=1))
+        )
+    second = accepted(await post(client, account, "daily", {**REQUEST, "text": "a new day"}), replayed=False)
+    assert second != first
+    assert (
+        accepted(await post(client, account, "daily", {**REQUEST, "text": "a new day"}), replayed=True)
+        == second
+    )
+    assert await stored(runtime) == (2, 2, 1)
 
 
 async def test_without_a_key_every_send_is_a_new_message(

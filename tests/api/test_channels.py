@@ -49,6 +49,13 @@ async def stored_counts(runtime: Runtime) -> tuple[int, int]:
 
 
 def test_every_outbound_type_in_the_registry_has_a_valid_case() -> None:
+    assert {param.values[0]["message_type"] for param in MEDIA} >= {
+        "image",
+        "audio",
+        "video",
+        "file",
+        "vcard",
+    }
     covered = {(param.values[0]["channel"], param.values[0]["message_type"]) for param in VALID}
     expected = {(channel.value, kind.value) for channel, spec in CHANNELS.items() for kind in spec.outbound}
     assert covered == expected
@@ -100,6 +107,43 @@ async def test_an_invalid_request_is_422_naming_every_bad_field_and_stores_nothi
     response = await client.post("/v1/messages", json=request_body, headers=basic(account))
     assert invalid_names(response) == names
     assert await stored_counts(runtime) == (0, 0)
+
+
+def _stripped(request: dict[str, Any]) -> dict[str, Any]:
+    dropped = {"to", "from", request["message_type"]}
+    return {key: value for key, value in request.items() if key not in dropped}
+
+
+@pytest.mark.parametrize(("request_body", "options"), VALID)
+async def test_every_model_requires_its_parties_and_its_content(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    account: NewAccountCredentials,
+    request_body: dict[str, Any],
+    options: ChannelOptions | None,
+) -> None:
+    kind = request_body["message_type"]
+    optional = request_body["channel"] == "whatsapp" and kind == "custom"  # as in the SDK
+    response = await client.post("/v1/messages", json=_stripped(request_body), headers=basic(account))
+    assert invalid_names(response) == sorted({"from", "to"} | (set() if optional else {kind}))
+    assert await stored_counts(runtime) == (0, 0)
+
+
+MEDIA = [param for param in VALID if "url" in (param.values[0].get(param.values[0]["message_type"]) or {})]
+
+
+@pytest.mark.parametrize(("request_body", "options"), MEDIA)
+async def test_every_media_model_wants_an_http_url(
+    client: httpx.AsyncClient,
+    account: NewAccountCredentials,
+    request_body: dict[str, Any],
+    options: ChannelOptions | None,
+) -> None:
+    kind = request_body["message_type"]
+    for url in ("file:///etc/passwd", "https://exa mple.com/a.png", 42):
+        broken = {**request_body, kind: {**request_body[kind], "url": url}}
+        response = await client.post("/v1/messages", json=broken, headers=basic(account))
+        assert invalid_names(response) == [f"{kind}.url"], url
 
 
 @pytest.mark.parametrize(("channel", "message_type"), WRONG_TYPE)

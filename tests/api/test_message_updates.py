@@ -287,6 +287,8 @@ async def test_a_status_the_channel_or_direction_does_not_allow_is_422(
         client, account, {"channel": "rcs", "from": USER, "to": "tidings-agent", "text": "x"}
     )
     assert rcs_in.status_code == 202, rcs_in.text
+    for outbound in (sms, whatsapp):  # settled: submitted, and nothing more
+        await until_status(client, account, outbound, "submitted")
 
     for message_uuid, status, why in [
         (sms, "read", "cannot be set on a sms message"),

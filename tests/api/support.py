@@ -6,25 +6,44 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 
 from tests.receiver import Received, WebhookReceiver
-from tests.webhooks.support import until
 from tidings.domain.message import Channel, Message
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials
 from tidings.services.external_accounts import ExternalAccounts
+from tidings.services.webhook_dispatch import SendWebhook
 from tidings.store import messages as message_store
-
-__all__ = ["until"]
+from tidings.store.tables import jobs
 
 ERRORS = "https://developer.vonage.com/api-errors"
 INVALID_PARAMS = (f"{ERRORS}/messages#1150", "Invalid params")
 NOT_FOUND = (f"{ERRORS}#not-found", "Not Found")
 INSTANCE = re.compile(r"^[0-9a-f]{32}$")
 V1_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+async def until(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+async def webhook_jobs(runtime: Runtime, message_uuid: str) -> list[RowMapping]:
+    """The message's `send_webhook` jobs, oldest first: every webhook goes out as one."""
+    async with runtime.database.read() as conn:
+        query = select(jobs).where(jobs.c.kind == SendWebhook.name).order_by(jobs.c.id)
+        rows = (await conn.execute(query)).mappings().all()
+    return [row for row in rows if row["payload"].get("message_uuid") == message_uuid]
 
 
 def basic(credentials: NewAccountCredentials) -> dict[str, str]:

@@ -22,10 +22,10 @@ from tests.api.support import (
     until,
     until_status,
     view,
+    webhook_jobs,
     webhooks_of,
 )
 from tests.receiver import WebhookReceiver
-from tests.webhooks.support import webhook_jobs
 from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.domain.channel_registry import MessageUpdate, UpdateStatus

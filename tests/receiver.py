@@ -6,6 +6,7 @@ import http.server
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +77,21 @@ class WebhookReceiver:
     def __exit__(self, *_exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def wait_matching(
+        self, match: Callable[[Received], bool], count: int, timeout: float = 15.0
+    ) -> list[Received]:
+        """Blocks until `count` accepted webhooks satisfy `match`; returns those, in arrival order."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(found := [r for r in self.received if match(r)]) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(
+                        f"expected {count} matching webhooks, got {len(found)}: {self.received}"
+                    )
+                self._lock.wait(remaining)
+            return found
 
     def wait_for(self, count: int, timeout: float = 15.0, *, accepted_only: bool = True) -> list[Received]:
         """Blocks until `count` webhooks were accepted (or, with accepted_only False, until `count`

@@ -231,10 +231,10 @@ class Runtime:
         while True:
             await asyncio.sleep(300)
             try:
-                day_ago = datetime.now(UTC) - timedelta(hours=24)
+                now = datetime.now(UTC)
                 async with self.database.begin() as conn:
-                    await job_store.purge_finished(conn, older_than=day_ago)
-                    await idempotency_store.purge(conn, older_than=day_ago)
+                    await job_store.purge_finished(conn, older_than=now - timedelta(hours=24))
+                    await idempotency_store.purge(conn, older_than=now - idempotency_store.KEPT_FOR)
                 if isinstance(self.replays, DatabaseReplayCache):
                     await self.replays.purge_expired()
             except Exception:

@@ -86,7 +86,11 @@ _RANK = {
 
 
 def moves_forward(current: Status, new: Status) -> bool:
-    """A report that would move a message backwards, or repeats its state, changes nothing."""
+    """A report that would move a message backwards, or repeats its state, changes nothing. A
+    revocation applies only before delivery: a message its recipient has is not taken back, even
+    when the receipt saying so lands while the revocation is under way."""
+    if new is Status.REVOKED:
+        return current in (Status.ACCEPTED, Status.SUBMITTED)
     return not current.is_final and new.rank > current.rank
 
 

@@ -15,7 +15,7 @@ from tidings.channels.connectors import Connectors
 from tidings.domain.channel_registry import MessageUpdate, UpdateStatus, channel_spec
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound, ProviderUnreachable
 from tidings.domain.ids import new_uuid
-from tidings.domain.message import Direction, MessageRecord, Status
+from tidings.domain.message import Direction, MessageRecord, Status, moves_forward
 from tidings.services.statuses import StatusRecorder
 from tidings.store import message_views
 from tidings.store.database import Database
@@ -31,6 +31,10 @@ _TARGET_STATUS = {UpdateStatus.READ: Status.READ, UpdateStatus.REVOKED: Status.R
 
 def _refused(reason: str) -> InvalidParams:
     return InvalidParams([InvalidParameter("status", reason)])
+
+
+def _too_late(status: Status) -> InvalidParams:
+    return _refused(f"the message is already {status.value} and can no longer be revoked.")
 
 
 class MessageUpdates:
@@ -68,6 +72,8 @@ class MessageUpdates:
             except ProviderUnavailable as unavailable:
                 raise ProviderUnreachable(str(unavailable)) from None
         await self._writer.write_background(await self._recorded(record))
+        if status is UpdateStatus.REVOKED:
+            await self._check_revoked(record.uuid)
 
     def _check(self, record: MessageRecord, status: UpdateStatus) -> None:
         spec = channel_spec(record.channel)
@@ -79,10 +85,18 @@ class MessageUpdates:
                 f"`{status.value}` can be set on {direction.value} {record.channel.value} messages only."
             )
         if status is UpdateStatus.REVOKED:
-            if record.status not in (Status.ACCEPTED, Status.SUBMITTED, Status.REVOKED):
-                raise _refused(f"the message is already {record.status.value} and can no longer be revoked.")
+            if record.status is not Status.REVOKED and not moves_forward(record.status, Status.REVOKED):
+                raise _too_late(record.status)
             if datetime.now(UTC) - record.created_at > REVOKE_WINDOW:
                 raise _refused("a message can be revoked within 24 hours of being sent only.")
+
+    async def _check_revoked(self, uuid: str) -> None:
+        """The revocation is written only if the message is still undelivered when it commits: a
+        receipt may have landed while the provider was being asked. Then the client is told."""
+        async with self._database.read() as conn:
+            message = await message_store.get_message(conn, uuid)
+        if message is not None and message.status is not Status.REVOKED:
+            raise _too_late(message.status)
 
     async def _recorded(self, record: MessageRecord) -> list[Execute]:
         now = datetime.now(UTC)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -91,6 +92,13 @@ class MessageSubmitter:
         async with self._database.read() as conn:
             kept = await idempotency_store.find_answer(conn, account.api_key, idempotency.key)
         if kept is None:
+            return None
+        now = datetime.now(UTC)
+        if kept.expired(now):
+            # Used over a day ago and not yet cleaned up: the key is free, but its old row would
+            # refuse the new one's.
+            async with self._database.begin() as conn:
+                await idempotency_store.forget_expired(conn, account.api_key, idempotency.key, now=now)
             return None
         if kept.request_hash != idempotency.request_hash:
             raise InvalidParams(

@@ -16,7 +16,7 @@ from tidings.domain.errors import InvalidMessageType, InvalidParameter, InvalidP
 from tidings.domain.inbound import InboundArrival, InboundContext
 from tidings.domain.message import Channel, MessageType
 from tidings.wire.openapi_schema import inline_definitions
-from tidings.wire.validation_errors import invalid_parameters
+from tidings.wire.validation_errors import invalid_parameters, member_error
 
 Address = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[^\x00\s]+$")]
 Short = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
@@ -115,9 +115,8 @@ class SimulatedInbound(_Part):
             self.message_type is not MessageType.UNSUPPORTED
             and getattr(self, self.message_type.value, None) is None
         ):
-            raise ValueError(
-                f"a {self.message_type.value} message needs its `{self.message_type.value}` member"
-            )
+            member = self.message_type.value
+            raise member_error(member, f"a {member} message needs its `{member}` member")
         return self
 
     def to_content(self) -> domain.InboundContent:

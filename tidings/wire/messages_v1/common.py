@@ -29,7 +29,7 @@ def _has_country_code(digits: str) -> bool:
     return any(int(digits[:size]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE for size in (1, 2, 3))
 
 
-def _http_url(value: str) -> str:
+def http_url(value: str) -> str:
     lowered = value.lower()
     if not (lowered.startswith("https://") or lowered.startswith("http://")) or len(value) <= len("https://"):
         raise ValueError("must be an absolute http or https URL")
@@ -46,7 +46,7 @@ def no_nul(value: str) -> str:
 
 
 PhoneNumber = Annotated[str, Strict(), AfterValidator(_phone_number)]
-HttpUrl = Annotated[str, Strict(), StringConstraints(max_length=2048), AfterValidator(_http_url)]
+HttpUrl = Annotated[str, Strict(), StringConstraints(max_length=2048), AfterValidator(http_url)]
 StrictText = Annotated[str, Strict(), AfterValidator(no_nul)]
 StrictInt = Annotated[int, Strict()]
 StrictBool = Annotated[bool, Strict()]

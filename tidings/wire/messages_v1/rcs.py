@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Strict, StringConstraints, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    Discriminator,
+    Field,
+    Strict,
+    StringConstraints,
+    Tag,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from tidings.domain import channel_options as domain
 from tidings.domain.content import Card, Carousel, Custom, Media, Suggestion, SuggestionType, Text
@@ -99,12 +109,22 @@ _BY_TYPE: dict[str, type[BaseSuggestion]] = {
 }
 
 
-def _suggestion_tag(value: Any) -> str | None:
+class UnknownSuggestion(WireModel):
+    """Where a suggestion of no known `type` (or none) is sent, so that the error names its
+    `type` member and the kinds there are. It never validates: a known type has its own model."""
+
+    type: SuggestionType
+
+    def to_suggestion(self) -> Suggestion:
+        raise AssertionError(f"a {self.type.value} suggestion is validated by its own model")
+
+
+def _suggestion_tag(value: Any) -> str:
     # Tags are the model names, so a validation error's location names the field, not the branch
     # (the error mapping drops capitalised union tags from wire names).
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
     model = _BY_TYPE.get(kind) if isinstance(kind, str) else None
-    return model.__name__ if model else None
+    return (model or UnknownSuggestion).__name__
 
 
 AnySuggestion = Annotated[
@@ -114,12 +134,9 @@ AnySuggestion = Annotated[
     | Annotated[ShareLocationSuggestion, Tag("ShareLocationSuggestion")]
     | Annotated[OpenUrlSuggestion, Tag("OpenUrlSuggestion")]
     | Annotated[OpenUrlInWebviewSuggestion, Tag("OpenUrlInWebviewSuggestion")]
-    | Annotated[CalendarEventSuggestion, Tag("CalendarEventSuggestion")],
-    Discriminator(
-        _suggestion_tag,
-        custom_error_type="invalid_suggestion",
-        custom_error_message="type must be one of " + ", ".join(_BY_TYPE),
-    ),
+    | Annotated[CalendarEventSuggestion, Tag("CalendarEventSuggestion")]
+    | Annotated[UnknownSuggestion, Tag("UnknownSuggestion")],
+    Discriminator(_suggestion_tag),
 ]
 
 
@@ -219,11 +236,16 @@ class RcsCard(BaseRcs):
     card: CardResource
     rcs: CardSettings | None = None
 
-    @model_validator(mode="after")
-    def _height_when_vertical(self) -> RcsCard:
-        if self.rcs and self.rcs.card_orientation == "VERTICAL" and self.card.media_height is None:
-            raise member_error("card.media_height", "is required when rcs.card_orientation is VERTICAL")
-        return self
+    # A check of `card` against the `rcs` validated before it (field order), not of the whole
+    # model: a model validator runs only once every field is valid, so a request with a bad `to`
+    # as well would be told of `to` alone.
+    @field_validator("card")
+    @classmethod
+    def _height_when_vertical(cls, card: CardResource, info: ValidationInfo) -> CardResource:
+        rcs = info.data.get("rcs")
+        if isinstance(rcs, CardSettings) and rcs.card_orientation == "VERTICAL" and card.media_height is None:
+            raise member_error("media_height", "is required when rcs.card_orientation is VERTICAL")
+        return card
 
     def to_content(self) -> Card:
         return self.card.to_card()

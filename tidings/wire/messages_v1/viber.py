@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, Strict, StringConstraints, field_val
 from tidings.domain import channel_options as domain
 from tidings.domain.content import Media, Text
 from tidings.domain.message import Channel, MessageType
-from tidings.wire.messages_v1.common import HttpUrl, PhoneNumber, StrictInt, V1Message, no_nul
+from tidings.wire.messages_v1.common import HttpUrl, PhoneNumber, StrictInt, V1Message, http_url, no_nul
 from tidings.wire.messages_v1.resources import WireModel
 
 CHANNEL = Channel.VIBER
@@ -108,7 +108,7 @@ class ViberImage(BaseViber):
 
 class VideoResource(WireModel):
     url: HttpUrl
-    thumb_url: Annotated[HttpUrl, StringConstraints(max_length=1000)]
+    thumb_url: Annotated[str, Strict(), StringConstraints(max_length=1000), AfterValidator(http_url)]
     caption: Annotated[str, Strict(), StringConstraints(max_length=1000), AfterValidator(no_nul)] | None = (
         None
     )

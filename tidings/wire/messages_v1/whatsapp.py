@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, Strict, StringConstraints, model_val
 from tidings.domain import channel_options as domain
 from tidings.domain.content import Custom, Media, Reaction, ReactionAction, Sticker, Template, Text
 from tidings.domain.message import Channel, MessageType
-from tidings.wire.messages_v1.common import HttpUrl, StrictText, V1Message, no_nul
+from tidings.wire.messages_v1.common import HttpUrl, StrictText, V1Message, http_url, no_nul
 from tidings.wire.messages_v1.resources import CaptionedMedia, FreeText, WireModel
 from tidings.wire.validation_errors import member_error
 
@@ -57,7 +57,8 @@ class WhatsappImage(BaseWhatsapp):
 
 
 class AudioResource(WireModel):
-    url: Annotated[HttpUrl, StringConstraints(min_length=10, max_length=2000)]
+    # The bounds go before the URL check: stacked after it, pydantic words them as a list's.
+    url: Annotated[str, Strict(), StringConstraints(min_length=10, max_length=2000), AfterValidator(http_url)]
 
 
 class WhatsappAudio(BaseWhatsapp):

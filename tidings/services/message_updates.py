@@ -93,10 +93,9 @@ class MessageUpdates:
     async def _check_revoked(self, uuid: str) -> None:
         """The revocation is written only if the message is still undelivered when it commits: a
         receipt may have landed while the provider was being asked. Then the client is told."""
-        async with self._database.read() as conn:
-            message = await message_store.get_message(conn, uuid)
-        if message is not None and message.status is not Status.REVOKED:
-            raise _too_late(message.status)
+        tracked = await self._lookups.messages.load(uuid)
+        if tracked is not None and tracked.message.status is not Status.REVOKED:
+            raise _too_late(tracked.message.status)
 
     async def _recorded(self, record: MessageRecord) -> list[Execute]:
         now = datetime.now(UTC)

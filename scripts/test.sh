@@ -10,4 +10,6 @@ echo "== ruff"
 echo "== mypy --strict tidings"
 .venv/bin/mypy --strict tidings
 echo "== pytest (SQLite and PostgreSQL)"
-.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+# Database-backed tests run once per backend, the rest once; two test processes (pytest-xdist),
+# each with databases of its own, keep a two-core machine busy. A module's tests stay together.
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "${TIDINGS_TEST_PROCESSES:-2}" --dist loadscope "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import subprocess
 from collections.abc import Callable, Generator, Iterator
@@ -96,17 +97,20 @@ def node_dir() -> Path:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("node and npm are needed for the Node SDK end-to-end tests", pytrace=False)
-    if not (NODE_DIR / "node_modules" / "@vonage" / "server-sdk").is_dir():
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"npm ci exited {done.returncode}:\n{done.stdout}\n{done.stderr}", pytrace=False)
+    # Several test processes (pytest-xdist) may get here at once: one installs, the others wait.
+    with (NODE_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (NODE_DIR / "node_modules" / "@vonage" / "server-sdk").is_dir():
+            done = subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=NODE_DIR,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            if done.returncode != 0:
+                pytest.fail(f"npm ci exited {done.returncode}:\n{done.stdout}\n{done.stderr}", pytrace=False)
     return NODE_DIR
 
 

@@ -29,12 +29,14 @@ class Received:
 class WebhookReceiver:
     """Answers 200 by default; `responses` is a queue of answers to give first: a status code, or a
     status code and extra headers (e.g. a redirect's Location). `received` holds the requests it
-    accepted (2xx), `attempts` every request whatever it answered."""
+    accepted (2xx), `attempts` every request whatever it answered. With `delay_seconds`, each
+    answer goes out that much later (the request is recorded on arrival)."""
 
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.attempts: list[Received] = []
         self.responses: list[int | tuple[int, dict[str, str]]] = []
+        self.delay_seconds = 0.0
         self._lock = threading.Condition()
         receiver = self
 
@@ -51,6 +53,9 @@ class WebhookReceiver:
                     if 200 <= status < 300:
                         receiver.received.append(request)
                     receiver._lock.notify_all()
+                    delay = receiver.delay_seconds
+                if delay:
+                    time.sleep(delay)
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)

@@ -180,6 +180,7 @@ class Runtime:
             concurrency=settings.worker_concurrency,
             poll_seconds=settings.worker_poll_seconds,
             lease=timedelta(seconds=settings.job_lease_seconds),
+            role=self.role.value,
         )
 
     def _retry_policy(self, max_attempts: int) -> RetryPolicy:

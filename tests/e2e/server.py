@@ -315,3 +315,17 @@ def delivery_jobs(database_url: str) -> dict[str, str]:
             await database.dispose()
 
     return run_async(work)
+
+
+def leased_jobs(database_url: str) -> set[int]:
+    """The ids of the jobs leased right now."""
+
+    async def work() -> set[int]:
+        database = Database(database_url)
+        try:
+            async with database.engine.connect() as conn:
+                return set((await conn.execute(select(jobs.c.id).where(jobs.c.state == "leased"))).scalars())
+        finally:
+            await database.dispose()
+
+    return run_async(work)

@@ -9,7 +9,13 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import MakeServer
-from tests.e2e.server import TidingsServer, statuses_by_message, stored_messages, wait_for_statuses
+from tests.e2e.server import (
+    TidingsServer,
+    leased_jobs,
+    statuses_by_message,
+    stored_messages,
+    wait_for_statuses,
+)
 from tests.receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -116,3 +122,29 @@ def test_every_202_survives_kill_9_with_requests_in_flight(
     assert_in_order(list(receiver.received), set(accepted))
     rows = stored_messages(database_url)
     assert {rows[uuid]["status"] for uuid in accepted} == {"delivered"}
+
+
+def test_a_restarted_process_takes_back_its_dead_predecessors_jobs_at_once(
+    make_server: MakeServer, receiver: WebhookReceiver, database_url: str
+) -> None:
+    """With leases of ten minutes, only knowing that the holder's process is gone (same host and
+    role) lets the successor resume the deliveries before then."""
+    server = make_server(TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS="0", TIDINGS_JOB_LEASE_SECONDS="600")
+    credentials = server.create_account()
+    server.start()
+    # A receiver that answers slowly keeps the webhook jobs leased when the kill lands.
+    receiver.delay_seconds = 5.0
+    with httpx.Client(base_url=server.url, auth=credentials.basic, timeout=10) as client:
+        responses = [client.post("/v1/messages", json=sms(receiver, f"lease-{i}")) for i in range(3)]
+    uuids = {r.json()["message_uuid"] for r in responses}
+    receiver.wait_for(1, timeout=10, accepted_only=False)  # a webhook is in flight: its job is leased
+    server.kill()
+    leased = leased_jobs(database_url)
+    assert leased, "the kill should have left leased jobs"
+
+    receiver.delay_seconds = 0.0
+    started = time.monotonic()
+    server.start()
+    wait_for_statuses(receiver, uuids, ["submitted", "delivered"], timeout=30)
+    assert time.monotonic() - started < 60  # far inside the ten-minute lease
+    assert not leased_jobs(database_url) & leased

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import jobs
@@ -75,6 +75,25 @@ def job_rows(new_jobs: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
 async def enqueue(conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime) -> None:
     if new_jobs:
         await conn.execute(insert(jobs), job_rows(new_jobs, now))
+
+
+async def leaseholders(conn: AsyncConnection, prefix: str) -> list[str]:
+    """The workers whose id starts with `prefix` that hold leases now."""
+    rows = await conn.execute(
+        select(jobs.c.leased_by).where(jobs.c.state == LEASED, jobs.c.leased_by.startswith(prefix)).distinct()
+    )
+    return [holder for holder in rows.scalars() if holder]
+
+
+async def release(conn: AsyncConnection, holders: Sequence[str]) -> int:
+    """Gives the jobs these (dead) workers held back to the queue, due now; the attempt they were
+    on still counts."""
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.state == LEASED, jobs.c.leased_by.in_(holders))
+        .values(state=PENDING, lease_until=None)
+    )
+    return result.rowcount
 
 
 async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob
 from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
 from tidings.store.database import Database
@@ -37,6 +38,25 @@ AnyKind = JobKind[Any, Any]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _alive(worker_id: str) -> bool:
+    """Whether the process of another worker id of this host still runs. One with this process's
+    own pid is a predecessor's (a container's first process is always pid 1): this process has
+    just made its own id."""
+    try:
+        pid = int(worker_id.split(":")[2])
+    except (IndexError, ValueError):
+        return True  # not an id this version makes: leave it to its lease
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -56,6 +76,7 @@ class Worker:
         concurrency: int,
         poll_seconds: float,
         lease: timedelta,
+        role: str = "worker",
     ) -> None:
         self._database = database
         self._kinds = {kind.name: kind for kind in kinds}
@@ -64,7 +85,10 @@ class Worker:
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._lease = lease
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # Host, role, process: enough for a successor on the same host to tell that this worker
+        # is dead (its process is gone) and take its jobs back at once.
+        self.worker_id = f"{socket.gethostname()}:{role}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._role = role
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -89,7 +113,29 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
+    async def reclaim_from_dead_predecessors(self) -> int:
+        """Jobs leased by a worker of this host and role whose process is gone (it was killed, or
+        the machine restarted) go back to the queue now, not when their leases run out. Another
+        host's workers, or a live process's, are left to their leases."""
+        prefix = f"{socket.gethostname()}:{self._role}:"
+        async with self._database.begin() as conn:
+            dead = [
+                holder
+                for holder in await job_store.leaseholders(conn, prefix)
+                if holder != self.worker_id and not _alive(holder)
+            ]
+            released = await job_store.release(conn, dead) if dead else 0
+        if released:
+            log.warning(
+                "took back %d jobs from %d dead worker(s) of this host: %s", released, len(dead), dead
+            )
+        return released
+
     async def _run(self) -> None:
+        try:
+            await self.reclaim_from_dead_predecessors()
+        except Exception:
+            log.exception("taking back the jobs of dead workers failed; their leases will expire")
         loop = asyncio.get_running_loop()
         last_claim = 0.0
         while not self._stopping.is_set():

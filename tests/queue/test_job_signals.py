@@ -6,10 +6,12 @@ import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from tests.conftest import empty_database, run_async
 from tidings.config import Settings
 from tidings.domain.content import Text
 from tidings.domain.message import Channel, Message, MessageType
@@ -22,11 +24,16 @@ POLL_SECONDS = 30.0  # far longer than the test may take: only a notification ca
 
 
 @pytest.fixture
-def postgres_settings(settings: Settings, backend: str) -> Settings:
-    if backend != "postgresql":
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite has one writing process")
-    return settings.model_copy(
-        update={"worker_poll_seconds": POLL_SECONDS, "simulator_delivery_delay_seconds": 0}
+def postgres_settings(postgres_url: str, tmp_path: Path) -> Settings:
+    """PostgreSQL only: SQLite has one writing process, and nothing to notify."""
+    run_async(lambda: empty_database(postgres_url))
+    return Settings(
+        home=tmp_path / "home",
+        database_url=postgres_url,
+        auto_migrate=False,
+        worker_poll_seconds=POLL_SECONDS,
+        simulator_delivery_delay_seconds=0,
+        log_format="text",
     )
 
 

@@ -28,6 +28,21 @@ if tokens_path == "" then
   tokens_path = nil
 end
 
+-- BENCH_BODIES_FILE: one JSON body per line (the mixed-channel payload); each request takes the
+-- next, round and round. Unset: the static SMS body above.
+local bodies = nil
+local bodies_path = os.getenv("BENCH_BODIES_FILE")
+if bodies_path and bodies_path ~= "" then
+  bodies = {}
+  for line in io.lines(bodies_path) do
+    if line ~= "" then
+      table.insert(bodies, line)
+    end
+  end
+end
+local next_body = 0
+local next_token = nil  -- with tokens: takes this thread's next unused one (set below)
+
 -- Counting exact non-202 answers needs wrk's response() hook, which makes wrk parse every
 -- response into Lua and slows it; off by default (wrk still counts status >= 400 by itself).
 local count_status = os.getenv("BENCH_COUNT_STATUS") == "1"
@@ -55,7 +70,7 @@ if tokens_path then
     end
   end
 
-  local function next_token()
+  next_token = function()
     local token = file:read("*l")
     if not token or token == "" then
       return nil
@@ -66,7 +81,16 @@ if tokens_path then
     end
     return token
   end
+end
 
+local function rotate_body()
+  if bodies then
+    next_body = next_body % #bodies + 1
+    wrk.body = bodies[next_body]
+  end
+end
+
+if tokens_path then
   function request()
     local token = next_token()
     if token then
@@ -75,6 +99,12 @@ if tokens_path then
       exhausted = exhausted + 1
       wrk.headers["Authorization"] = "Bearer token-pool-exhausted"
     end
+    rotate_body()
+    return wrk.format()
+  end
+elseif bodies then
+  function request()
+    rotate_body()
     return wrk.format()
   end
 end

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
+from bench.bodies import PAYLOADS, bodies_file
 from bench.tokens import TokenPool, mint_pool, pool_size
 from bench.wrk import WrkMissing, WrkResult, find_wrk, run_wrk, wrk_version
 
@@ -94,6 +95,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="processes signing the JWT pool before each JWT row (CPU count)",
     )
     parser.add_argument(
+        "--payloads",
+        default=",".join(PAYLOADS),
+        help="comma list (sms,mixed): sms = one SMS body; mixed = one request of each channel, rotated "
+        "(measured on the bare app and the Basic rows)",
+    )
+    parser.add_argument(
         "--delivery-delay",
         type=float,
         default=3600,
@@ -113,6 +120,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown backend(s) {', '.join(sorted(unknown))}; choose from {', '.join(BACKENDS)}")
     args.roles = _comma_list(parser, "--role", args.role, ROLES)
     args.auths = _comma_list(parser, "--auth", args.auth, AUTHS)
+    args.payloads = _comma_list(parser, "--payloads", args.payloads, tuple(PAYLOADS))
     if not args.connections or min(args.connections) < 1:
         parser.error("--connections must be positive")
     if args.token_margin < 1:
@@ -139,8 +147,8 @@ def _settled_count(server: targets.Server) -> int:
 
 def _row_key(row: dict[str, Any]) -> str:
     if row["target"] == "bare":
-        return f"bare c={row['connections']}"
-    return f"{row['backend']}/{row['role']}/{row['auth']} c={row['connections']}"
+        return f"bare {row['payload']} c={row['connections']}"
+    return f"{row['backend']}/{row['role']}/{row['auth']} {row['payload']} c={row['connections']}"
 
 
 def _smoke_jwt(server: targets.Server, pool: TokenPool) -> None:
@@ -170,9 +178,16 @@ def _measure(
     *,
     role: str | None,
     auth: str | None,
+    payload: str,
+    workdir: Path,
     pool: TokenPool | None = None,
 ) -> dict[str, Any]:
-    label = f"{server.target}/{server.backend}" + (f"/{role}/{auth}" if role else "") + f" c={connections}"
+    label = (
+        f"{server.target}/{server.backend}"
+        + (f"/{role}/{auth}" if role else "")
+        + f" {payload} c={connections}"
+    )
+    bodies = bodies_file(payload, workdir)
 
     def load(phase: str, seconds: float) -> WrkResult:
         result = run_wrk(
@@ -185,6 +200,7 @@ def _measure(
             count_status=args.count_status,
             tokens_file=pool.path if pool else None,
             tokens_start=pool.cursor if pool else 0,
+            bodies_file=bodies,
         )
         if pool:
             assert result.tokens_used is not None and result.tokens_next is not None
@@ -207,6 +223,7 @@ def _measure(
         "backend": server.backend,
         "role": role,
         "auth": auth,
+        "payload": payload,
         "connections": connections,
         **result.as_dict(),
     }
@@ -256,12 +273,12 @@ def _target(
 
 def _expected_rps(rows: list[dict[str, Any]], backend: str, role: str, connections: int) -> tuple[float, str]:
     """What to size a JWT pool by: the Basic rate just measured (same backend, role), else bare's."""
-    twin = (backend, role, "basic", connections)
+    twin = (backend, role, "basic", "sms", connections)
     for row in reversed(rows):
-        if (row["backend"], row["role"], row["auth"], row["connections"]) == twin:
+        if (row["backend"], row["role"], row["auth"], row["payload"], row["connections"]) == twin:
             return row["requests_per_second"], "the Basic row"
     for row in rows:
-        if row["target"] == "bare" and row["connections"] == connections:
+        if row["target"] == "bare" and row["payload"] == "sms" and row["connections"] == connections:
             return row["requests_per_second"], "the bare app"
     return FALLBACK_RPS, "a fixed guess"
 
@@ -308,18 +325,41 @@ def _measure_tidings(
         pool = None
         if application is not None:
             pool = _jwt_pool(server, application, workdir, args, rows, role, connections)
-        rows.append(_measure(server, wrk, args, connections, role=role, auth=auth, pool=pool))
+            rows.append(
+                _measure(
+                    server,
+                    wrk,
+                    args,
+                    connections,
+                    role=role,
+                    auth=auth,
+                    payload="sms",
+                    workdir=workdir,
+                    pool=pool,
+                )
+            )
+            continue
+        for payload in args.payloads:  # the mixed payload on the Basic rows, after the SMS one
+            rows.append(
+                _measure(
+                    server, wrk, args, connections, role=role, auth=auth, payload=payload, workdir=workdir
+                )
+            )
 
 
 def _add_ratios(rows: list[dict[str, Any]]) -> None:
-    bare = {row["connections"]: row["requests_per_second"] for row in rows if row["target"] == "bare"}
+    bare = {
+        (row["payload"], row["connections"]): row["requests_per_second"]
+        for row in rows
+        if row["target"] == "bare"
+    }
     basic = {
         (row["backend"], row["role"], row["connections"]): row["requests_per_second"]
         for row in rows
-        if row["auth"] == "basic"
+        if row["auth"] == "basic" and row["payload"] == "sms"
     }
     for row in rows:
-        base = bare.get(row["connections"])
+        base = bare.get((row["payload"], row["connections"]))
         row["ratio_vs_bare"] = round(row["requests_per_second"] / base, 3) if base else None
         same_server = basic.get((row["backend"], row["role"], row["connections"]))
         row["ratio_jwt_vs_basic"] = (
@@ -339,6 +379,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "backend",
         "role",
         "auth",
+        "payload",
         "connections",
         "requests/s",
         "p50 ms",
@@ -353,6 +394,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             row["backend"],
             ROLE_LABELS.get(row["role"] or "", "-"),
             row["auth"] or "-",
+            row["payload"],
             str(row["connections"]),
             f"{row['requests_per_second']:.0f}",
             f"{row['latency_ms']['p50']:.2f}",
@@ -364,7 +406,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         for row in rows
     ]
     widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-    left = {0, 1, 2, 3}
+    left = {0, 1, 2, 3, 4}
 
     def render(cells: list[str]) -> str:
         return "  ".join(
@@ -433,7 +475,8 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "connections in this run (Basic measured just before, on its own fresh server); target >= 0.80"
         )
     notes.append(
-        "ratio vs bare = requests/s / the bare app's at the same connections (bare gets the Basic header)"
+        "ratio vs bare = requests/s / the bare app's at the same connections and payload (bare gets the "
+        "Basic header); payload mixed = one request of each channel in turn (bench/bodies.py)"
     )
     status = "exact non-202 (response hook)" if args.count_status else "wrk's status >= 400 count"
     notes.append(f"errors = socket errors + timeouts + {status}")
@@ -463,7 +506,9 @@ def main(argv: list[str] | None = None) -> int:
     per_run = args.warmup + args.duration + 2
     mint = 8 * len(args.connections)  # about 40k tokens at about 5k/s on two cores
     estimate = sum(
-        len(args.connections) * per_run + (3 if backend == "bare" else 6) + (mint if auth == "jwt" else 0)
+        len(args.connections) * per_run * (1 if auth == "jwt" else len(args.payloads))
+        + (3 if backend == "bare" else 6)
+        + (mint if auth == "jwt" else 0)
         for backend, _, auth in plan
     )
     _say(
@@ -484,7 +529,19 @@ def main(argv: list[str] | None = None) -> int:
                     _say(f"{name}: listening on {server.url}")
                     if role is None:
                         for connections in args.connections:
-                            rows.append(_measure(server, wrk, args, connections, role=None, auth=None))
+                            for payload in args.payloads:
+                                rows.append(
+                                    _measure(
+                                        server,
+                                        wrk,
+                                        args,
+                                        connections,
+                                        role=None,
+                                        auth=None,
+                                        payload=payload,
+                                        workdir=workdir,
+                                    )
+                                )
                     else:
                         assert auth is not None
                         _measure_tidings(server, wrk, args, workdir, role, auth, rows)

@@ -101,6 +101,7 @@ def run_wrk(
     timeout_s: float = 10.0,
     tokens_file: Path | None = None,
     tokens_start: int = 0,
+    bodies_file: Path | None = None,
 ) -> WrkResult:
     """One wrk run. With `tokens_file`, every request carries the next unused Bearer token from
     that file, from line `tokens_start` on (bench/post.lua), instead of `authorization`."""
@@ -112,6 +113,7 @@ def run_wrk(
         "BENCH_TOKENS_FILE": str(tokens_file) if tokens_file else "",
         "BENCH_TOKENS_START": str(tokens_start),
         "BENCH_THREADS": str(threads),
+        "BENCH_BODIES_FILE": str(bodies_file) if bodies_file else "",
     }
     command = [
         wrk,

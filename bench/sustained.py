@@ -94,7 +94,7 @@ def _credentials(env: dict[str, str], cwd: Path) -> dict[str, str]:
 
 
 def _serve(env: dict[str, str], workdir: Path, role: str, name: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = targets._free_port()
+    port = targets.free_port()
     command = [*targets.TIDINGS, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", role]
     return targets._start(command, env, workdir / f"{name}.log", workdir), port
 
@@ -156,7 +156,7 @@ def deployment(setup: str, workdir: Path, admin_url: str, extra_env: dict[str, s
 
 @contextlib.contextmanager
 def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
-    port = targets._free_port()
+    port = targets.free_port()
     out = workdir / "sink.jsonl"
     command = [
         sys.executable,

@@ -79,7 +79,7 @@ class Server:
         return self.process.returncode
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
@@ -120,7 +120,7 @@ def _wait_ready(server: Server, timeout_s: float = 60.0) -> None:
 
 @contextlib.contextmanager
 def bare(workdir: Path) -> Iterator[Server]:
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "bare.log"
     process = _start(
         [sys.executable, "-m", "bench.bare_app", "--port", str(port)], dict(os.environ), log_path, REPO
@@ -205,7 +205,7 @@ def _tidings(
     workdir: Path, backend: str, env: dict[str, str], role: str
 ) -> Iterator[tuple[Server, dict[str, str]]]:
     authorization = _create_account(env, workdir)
-    port = _free_port()
+    port = free_port()
     log_path = workdir / f"tidings-{backend}-{role}.log"
     process = _start(
         [*TIDINGS, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", role],

@@ -314,9 +314,15 @@ def print_table(rows: list[Row]) -> None:
             f"{'yes' if row.sustainable else 'no'} |"
         )
     print()
+    best: dict[str, int] = {}
     for setup in dict.fromkeys(row.setup for row in rows):
         ok = [row.offered for row in rows if row.setup == setup and row.sustainable]
+        if ok:
+            best[setup] = max(ok)
         print(f"highest sustainable rate, {setup}: {max(ok) if ok else 'none of those tried'} msg/s")
+    one, two = best.get("pg-1api-1worker"), best.get("pg-1api-2workers")
+    if one and two:
+        print(f"two workers / one worker (highest sustainable rates): {two / one:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ class Row:
     accept_seconds: float = 0.0
     lags: list[float] = field(default_factory=list)
     queued_at_end: int = 0
+    delivered_per_second: float = 0.0  # delivered webhooks that arrived while the load ran
     lost: int = 0
     unsigned: int = 0
     drained: bool = True
@@ -288,6 +289,10 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
                         row.unsigned += 1
                     delivered.setdefault(message_uuid, arrived)
             row.lags = [delivered[u] - at for u, at in accepted.items() if u in delivered]
+            if accepted:
+                load_began = min(accepted.values())
+                during = [at for at in delivered.values() if at <= load_began + seconds]
+                row.delivered_per_second = len(during) / seconds
             row.lost = sum(1 for u in accepted if u not in delivered)
     return row
 
@@ -299,9 +304,10 @@ def _fmt(value: float | None) -> str:
 def print_table(rows: list[Row]) -> None:
     print()
     print(
-        "| setup | offered/s | accepted/s | lag p50 s | p95 s | p99 s | queued at end | lost | sustainable |"
+        "| setup | offered/s | accepted/s | delivered/s | lag p50 s | p95 s | p99 s | queued at end | lost "
+        "| sustainable |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         lost = (
             f"{row.lost}"
@@ -309,7 +315,8 @@ def print_table(rows: list[Row]) -> None:
             + (f", {row.unsigned} unsigned" if row.unsigned else "")
         )
         print(
-            f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | {_fmt(row.percentile(50))} | "
+            f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | {row.delivered_per_second:.0f} | "
+            f"{_fmt(row.percentile(50))} | "
             f"{_fmt(row.percentile(95))} | {_fmt(row.percentile(99))} | {row.queued_at_end} | {lost} | "
             f"{'yes' if row.sustainable else 'no'} |"
         )
@@ -322,7 +329,17 @@ def print_table(rows: list[Row]) -> None:
         print(f"highest sustainable rate, {setup}: {max(ok) if ok else 'none of those tried'} msg/s")
     one, two = best.get("pg-1api-1worker"), best.get("pg-1api-2workers")
     if one and two:
-        print(f"two workers / one worker (highest sustainable rates): {two / one:.2f}")
+        print(f"two workers / one worker, highest sustainable rates: {two / one:.2f}")
+    capacity = {
+        setup: max(row.delivered_per_second for row in rows if row.setup == setup)
+        for setup in ("pg-1api-1worker", "pg-1api-2workers")
+        if any(row.setup == setup for row in rows)
+    }
+    if len(capacity) == 2 and capacity["pg-1api-1worker"]:
+        print(
+            "two workers / one worker, most delivered/s at any rate: "
+            f"{capacity['pg-1api-2workers'] / capacity['pg-1api-1worker']:.2f}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

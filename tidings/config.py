@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 
     # Queue
-    worker_concurrency: int = Field(default=16, ge=1)
+    worker_concurrency: int = Field(default=64, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=12, ge=1)

@@ -46,6 +46,8 @@ from tidings.webhooks.ssrf import parse_networks
 
 log = logging.getLogger("tidings")
 API_CONNECTIONS = 8  # database connections the API side of a process may hold at once
+# The worker's reads are coalesced (store/lookups.py): a few connections serve any concurrency.
+WORKER_CONNECTIONS = 8
 
 
 class Closeable(Protocol):
@@ -97,7 +99,7 @@ class Runtime:
         # commit, auth lookups, health): a pool smaller than that opens and closes an overflow
         # connection for nearly every transaction under load.
         self.database = Database(
-            settings.resolved_database_url, pool_size=settings.worker_concurrency + API_CONNECTIONS
+            settings.resolved_database_url, pool_size=WORKER_CONNECTIONS + API_CONNECTIONS
         )
         self.box = secret_box(settings)
         self.writer = GroupCommitWriter(

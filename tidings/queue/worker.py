@@ -3,7 +3,10 @@
 Performing runs concurrently, up to `concurrency` jobs at once, outside any transaction. Each
 job's settle and writes then go to the group commit (group_commit.py) as one guarded group of
 statements, so a hundred finished jobs cost one commit, not a hundred, and a slow job (a webhook
-to a slow receiver) holds up nobody else's. The settle comes first and guards the rest: a worker
+to a slow receiver) holds up nobody else's. A job gives its slot back as soon as its outcome is
+handed to the commit: waiting for a commit is not work, and a slot held through it would cap the
+worker at `concurrency` jobs per commit time. Settles waiting for their commit are bounded too
+(`SETTLING_PER_SLOT` per slot): past that, the worker claims nothing until they land. The settle comes first and guards the rest: a worker
 that lost the job's lease to another (it ran too long) changes nothing at all. A kind's perform
 may still run more than once for one job (a crash before its commit), so it must be safe to repeat.
 """
@@ -33,6 +36,7 @@ from tidings.store.writes import Writes, guarded
 log = logging.getLogger("tidings.worker")
 
 CLAIM_GATHER_SECONDS = 0.02
+SETTLING_PER_SLOT = 4
 AnyKind = JobKind[Any, Any]
 
 
@@ -91,7 +95,8 @@ class Worker:
         self._role = role
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()  # performing
+        self._settling: set[asyncio.Task[None]] = set()  # handed to the commit, not yet landed
         self._loop_task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -112,6 +117,8 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._settling:
+            await asyncio.wait(self._settling, timeout=grace_seconds)
 
     async def reclaim_from_dead_predecessors(self) -> int:
         """Jobs leased by a worker of this host and role whose process is gone (it was killed, or
@@ -142,6 +149,8 @@ class Worker:
             self._wake.clear()
             claimed: list[ClaimedJob] = []
             capacity = self._concurrency - len(self._inflight)
+            if len(self._settling) >= SETTLING_PER_SLOT * self._concurrency:
+                capacity = 0  # the commits are behind: let them catch up first
             # A claim is a transaction: while most slots are busy, free ones are refilled together
             # (at most CLAIM_GATHER_SECONDS later) rather than one transaction per finished job.
             gathering = loop.time() - last_claim < CLAIM_GATHER_SECONDS and capacity < self._concurrency / 2
@@ -184,15 +193,15 @@ class Worker:
     async def _execute(self, row: ClaimedJob) -> None:
         kind = self._kinds.get(row.kind)
         if kind is None:
-            await self._finish(None, row, Plan(Bury(f"no handler for job kind {row.kind!r}")))
+            self._finish(None, row, Plan(Bury(f"no handler for job kind {row.kind!r}")))
             return
         try:
             job: Job[Any] = Job(row.id, row.kind, kind.parse(row.payload), row.attempts)
         except ValidationError as error:
-            await self._finish(None, row, Plan(Bury(f"the payload does not fit its kind: {error}")))
+            self._finish(None, row, Plan(Bury(f"the payload does not fit its kind: {error}")))
             return
         if row.attempts > kind.retry.max_attempts:
-            await self._finish(kind, row, Plan(Bury("attempts exhausted (the job's worker kept dying)")), job)
+            self._finish(kind, row, Plan(Bury("attempts exhausted (the job's worker kept dying)")), job)
             return
         try:
             plan = await kind.plan(job, await kind.perform(job))
@@ -205,22 +214,28 @@ class Worker:
         except Exception as error:
             log.warning("job %s (%s) attempt %s failed: %r", row.id, row.kind, row.attempts, error)
             plan = Plan(Retry(repr(error)))
-        await self._finish(kind, row, plan, job)
+        self._finish(kind, row, plan, job)
 
-    async def _finish(
-        self, kind: AnyKind | None, row: ClaimedJob, plan: Plan, job: Job[Any] | None = None
-    ) -> None:
+    def _finish(self, kind: AnyKind | None, row: ClaimedJob, plan: Plan, job: Job[Any] | None = None) -> None:
+        """Hands the job's settle to the commit and frees its slot; the settle lands later."""
+        task = asyncio.create_task(self._settle(kind, row, plan, job), name=f"settle-{row.id}")
+        self._settling.add(task)
+        task.add_done_callback(self._settled_one)
+
+    def _settled_one(self, task: asyncio.Task[None]) -> None:
+        self._settling.discard(task)
+        self._wake.set()  # what it wrote may have made other jobs due, and a settle slot is free
+
+    async def _settle(self, kind: AnyKind | None, row: ClaimedJob, plan: Plan, job: Job[Any] | None) -> None:
         """Settles the job and applies its writes, together; a failure leaves the job leased, to
         be claimed again when its lease runs out."""
         try:
-            statements = await self._settled(kind, row, plan.outcome, plan.writes, job)
+            statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
             await self._writer.write_background(statements)
         except Exception as error:
             log.error("settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error)
-            return
-        self._wake.set()  # what it wrote may have made other jobs due
 
-    async def _settled(
+    async def _settle_statements(
         self,
         kind: AnyKind | None,
         row: ClaimedJob,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,11 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(default=12, ge=1)
     job_backoff_base_seconds: float = Field(default=1.0, gt=0)
     job_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    message_retention_days: int = Field(
+        default=90,
+        ge=0,
+        description="Messages, their events and webhook attempts older than this are deleted; 0 keeps them.",
+    )
 
     # Webhooks
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
@@ -100,6 +106,10 @@ class Settings(BaseSettings):
     default_currency: str = Field(default="EUR", min_length=3, max_length=3)
     default_price: str = Field(default="0.0070", description="Per SMS segment / per message elsewhere.")
     price_refresh_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def message_retention(self) -> timedelta | None:
+        return timedelta(days=self.message_retention_days) if self.message_retention_days else None
 
     @cached_property
     def resolved_database_url(self) -> str:

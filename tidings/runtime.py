@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Protocol
 
@@ -17,20 +17,19 @@ from tidings.auth.secret_box import SecretBox
 from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
 from tidings.config import Settings
-from tidings.queue import jobs as job_store
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
 from tidings.services.delivery import DeliverMessages
 from tidings.services.inbound import InboundReceiver
 from tidings.services.ingress import MessageIngress
+from tidings.services.maintenance import Maintenance
 from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
-from tidings.store import idempotency as idempotency_store
 from tidings.store import migrate
 from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
@@ -48,6 +47,7 @@ log = logging.getLogger("tidings")
 API_CONNECTIONS = 8  # database connections the API side of a process may hold at once
 # The worker's reads are coalesced (store/lookups.py): a few connections serve any concurrency.
 WORKER_CONNECTIONS = 8
+MAINTENANCE_EVERY = timedelta(minutes=5)
 
 
 class Closeable(Protocol):
@@ -112,9 +112,7 @@ class Runtime:
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
         self.replays = (
-            RedisReplayCache(settings.redis_url)
-            if settings.redis_url
-            else DatabaseReplayCache(self.database, self.writer)
+            RedisReplayCache(settings.redis_url) if settings.redis_url else DatabaseReplayCache(self.writer)
         )
         self.jwt_authenticator = JwtAuthenticator(
             ApplicationKeyStore(self.database),
@@ -146,6 +144,7 @@ class Runtime:
             InboundReceiver(),
             wake_worker=self._wake_worker,
         )
+        self.maintenance = Maintenance(self.database, message_retention=settings.message_retention)
         self.updates = MessageUpdates(
             self.database, self._lookups, self.connectors, self._recorder, self.writer, self._writes
         )
@@ -208,7 +207,9 @@ class Runtime:
             if not self.database.is_sqlite:
                 self._listener = JobListener(self.database.url, self.worker.wake)
                 self._listener.start()
-            self._maintenance = asyncio.create_task(self._purge_finished_jobs(), name="tidings-maintenance")
+            self._maintenance = asyncio.create_task(
+                self.maintenance.run(MAINTENANCE_EVERY), name="tidings-maintenance"
+            )
 
     async def stop(self) -> None:
         """Called after the HTTP servers drained: let running jobs finish, then flush every write
@@ -229,16 +230,3 @@ class Runtime:
             await closer.close()
         await self.replays.close()
         await self.database.dispose()
-
-    async def _purge_finished_jobs(self) -> None:
-        while True:
-            await asyncio.sleep(300)
-            try:
-                now = datetime.now(UTC)
-                async with self.database.begin() as conn:
-                    await job_store.purge_finished(conn, older_than=now - timedelta(hours=24))
-                    await idempotency_store.purge(conn, older_than=now - idempotency_store.KEPT_FOR)
-                if isinstance(self.replays, DatabaseReplayCache):
-                    await self.replays.purge_expired()
-            except Exception:
-                log.exception("periodic clean-up failed")

@@ -24,6 +24,7 @@ from tidings.auth.replay import RedisReplayCache
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import create_account
+from tidings.services.maintenance import Maintenance
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.jwt_replays import DatabaseReplayCache
@@ -80,7 +81,7 @@ async def main(kind: str, url: str, jti: str, prefix: str) -> None:
         database = Database(url)
         writer = GroupCommitWriter(database, max_batch=16, window_seconds=0)
         writer.start()
-        print(await DatabaseReplayCache(database, writer).first_use(jti, expires))
+        print(await DatabaseReplayCache(writer).first_use(jti, expires))
         await writer.stop()
         await database.dispose()
 
@@ -200,7 +201,7 @@ async def cache_of() -> AsyncIterator[Callable[[Database], DatabaseReplayCache]]
         writer = GroupCommitWriter(database, max_batch=16, window_seconds=0)
         writer.start()
         writers.append(writer)
-        return DatabaseReplayCache(database, writer)
+        return DatabaseReplayCache(writer)
 
     yield make
     for writer in writers:
@@ -250,7 +251,8 @@ async def test_database_purge_removes_only_expired_entries(
     cache = cache_of(databases[0])
     assert await cache.first_use("expired", datetime.now(UTC) - timedelta(seconds=1))
     assert await cache.first_use("live", in_a_minute())
-    await cache.purge_expired()
+    purged = await Maintenance(databases[0], message_retention=None).purge()
+    assert purged.jwt_ids == 1
     async with databases[1].engine.connect() as conn:
         left = (await conn.execute(select(jwt_replays.c.jti))).scalars().all()
     assert left == ["live"]

@@ -310,7 +310,7 @@ async def test_purge_finished_removes_only_old_done_jobs(database: Database) -> 
     assert leased in claimed and pending not in claimed
 
     async with database.begin() as conn:
-        removed = await purge_finished(conn, older_than=T0 - timedelta(hours=1))
+        removed = await purge_finished(conn, older_than=T0 - timedelta(hours=1), limit=100)
     assert removed == 1
     async with database.engine.connect() as conn:
         left = set((await conn.execute(select(jobs.c.id))).scalars())

@@ -96,7 +96,9 @@ async def release(conn: AsyncConnection, holders: Sequence[str]) -> int:
     return result.rowcount
 
 
-async def purge_finished(conn: AsyncConnection, *, older_than: datetime) -> int:
-    """Done jobs are only history; dead ones stay for inspection and replay."""
-    result = await conn.execute(delete(jobs).where(jobs.c.state == DONE, jobs.c.finished_at < older_than))
+async def purge_finished(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
+    """Done jobs are only history; dead ones stay for inspection and replay. At most `limit`
+    at a time (store/retention.py says why)."""
+    chunk = select(jobs.c.id).where(jobs.c.state == DONE, jobs.c.finished_at < older_than).limit(limit)
+    result = await conn.execute(delete(jobs).where(jobs.c.id.in_(chunk.scalar_subquery())))
     return result.rowcount

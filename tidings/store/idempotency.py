@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import idempotency_keys
@@ -62,6 +62,13 @@ async def forget_expired(conn: AsyncConnection, account_id: str, key: str, *, no
     )
 
 
-async def purge(conn: AsyncConnection, *, older_than: datetime) -> int:
-    result = await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < older_than))
+async def purge(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
+    """Keys past their day, at most `limit` at a time (store/retention.py says why)."""
+    chunk = (
+        select(idempotency_keys.c.account_id, idempotency_keys.c.key)
+        .where(idempotency_keys.c.created_at < older_than)
+        .limit(limit)
+    )
+    key = tuple_(idempotency_keys.c.account_id, idempotency_keys.c.key)
+    result = await conn.execute(delete(idempotency_keys).where(key.in_(chunk)))
     return result.rowcount

@@ -8,19 +8,16 @@ in its own write only (the group commit retries a failed batch one write at a ti
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
-from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.tables import jwt_replays
 
 
 class DatabaseReplayCache:
-    def __init__(self, database: Database, writer: GroupCommitWriter) -> None:
-        self._database = database
+    def __init__(self, writer: GroupCommitWriter) -> None:
         self._writer = writer
 
     async def first_use(self, jti: str, expires_at: datetime) -> bool:
@@ -29,10 +26,6 @@ class DatabaseReplayCache:
         except IntegrityError:
             return False
         return True
-
-    async def purge_expired(self) -> None:
-        async with self._database.begin() as conn:
-            await conn.execute(delete(jwt_replays).where(jwt_replays.c.expires_at < datetime.now(UTC)))
 
     async def close(self) -> None:
         return None

@@ -1,0 +1,112 @@
+"""Keeping the tables bounded: finished jobs, expired idempotency keys and JWT ids, and messages
+(with their parts, events and webhook attempts) older than the retention.
+
+Runs in every process that runs the worker, every `interval`; also on demand (`tidings db
+purge`). Deletes go a chunk per transaction, each its own short transaction, so a large purge
+never stalls the accepts. Several processes purging at once is harmless: they delete the same
+rows, and each chunk is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from tidings.queue import jobs as job_store
+from tidings.store import idempotency as idempotency_store
+from tidings.store import retention
+from tidings.store.database import Database
+
+log = logging.getLogger("tidings.maintenance")
+
+CHUNK = 1000
+FINISHED_JOBS_KEPT_FOR = timedelta(hours=24)
+Chunk = Callable[[AsyncConnection], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Purged:
+    finished_jobs: int = 0
+    idempotency_keys: int = 0
+    jwt_ids: int = 0
+    messages: int = 0
+    webhook_attempts: int = 0
+    unroutable_inbound: int = 0
+
+    def total(self) -> int:
+        return sum(getattr(self, field.name) for field in fields(self))
+
+
+class Maintenance:
+    def __init__(self, database: Database, *, message_retention: timedelta | None) -> None:
+        """`message_retention` None keeps messages forever."""
+        self._database = database
+        self._retention = message_retention
+
+    async def purge(self, now: datetime | None = None) -> Purged:
+        now = now or datetime.now(UTC)
+        counts = {
+            "finished_jobs": await self._drain(
+                lambda conn: job_store.purge_finished(
+                    conn, older_than=now - FINISHED_JOBS_KEPT_FOR, limit=CHUNK
+                )
+            ),
+            "idempotency_keys": await self._drain(
+                lambda conn: idempotency_store.purge(
+                    conn, older_than=now - idempotency_store.KEPT_FOR, limit=CHUNK
+                )
+            ),
+            "jwt_ids": await self._drain(
+                lambda conn: retention.delete_expired_replays(conn, now=now, limit=CHUNK)
+            ),
+        }
+        if self._retention is not None:
+            counts.update(await self._purge_history(now - self._retention))
+        return Purged(**counts)
+
+    async def _purge_history(self, cutoff: datetime) -> dict[str, int]:
+        async with self._database.read() as conn:
+            account_ids = await retention.account_ids(conn)
+        messages = attempts = 0
+        for account_id in account_ids:
+            messages += await self._drain(
+                partial(retention.delete_messages, account_id=account_id, older_than=cutoff, limit=CHUNK)
+            )
+            attempts += await self._drain(
+                partial(
+                    retention.delete_webhook_attempts, account_id=account_id, older_than=cutoff, limit=CHUNK
+                )
+            )
+        unroutable = await self._drain(
+            lambda conn: retention.delete_unroutable(conn, older_than=cutoff, limit=CHUNK)
+        )
+        return {"messages": messages, "webhook_attempts": attempts, "unroutable_inbound": unroutable}
+
+    async def _drain(self, chunk: Chunk) -> int:
+        """Runs `chunk` in transactions of its own until one deletes fewer than CHUNK rows."""
+        total = 0
+        while True:
+            async with self._database.begin() as conn:
+                deleted = await chunk(conn)
+            total += deleted
+            if deleted < CHUNK:
+                return total
+            await asyncio.sleep(0)  # let the accepts' commits in between
+
+    async def run(self, every: timedelta) -> None:
+        """Purges every `every` until cancelled; a failed round is logged and tried next time."""
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            try:
+                purged = await self.purge()
+            except Exception:
+                log.exception("periodic clean-up failed")
+                continue
+            if purged.total():
+                log.info("purged %s", purged)

@@ -1,5 +1,6 @@
-"""The worker loop against a real database: job kinds performed and recorded, settling in shared
-transactions, retries with backoff, burying, ordering keys, waking, stopping, lease fencing.
+"""The worker loop against a real database: job kinds performed and planned, claims and settles
+through the group commit with the jobs' writes guarded by their settle, retries with backoff,
+burying with what abandoning means, ordering keys, waking, stopping, lease fencing.
 
 Nothing here sleeps and then asserts that something did not happen: a check that the worker left
 something alone is made after an event that proves it had its chance (a later job completed, the
@@ -10,38 +11,40 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.queue import jobs as job_store
-from tidings.queue.jobs import DEAD, DONE, LEASED, PENDING, ClaimedJob, NewJob, RetryPolicy
+from tidings.queue.jobs import DEAD, DONE, LEASED, PENDING, ClaimedJob, NewJob, RetryPolicy, claimed_jobs
 from tidings.queue.kinds import (
     Bury,
-    DatabaseOnlyKind,
     Done,
     Job,
     JobKind,
-    Outcome,
     PermanentFailure,
+    Plan,
     Retry,
     RetryLater,
 )
 from tidings.queue.worker import Worker
 from tidings.store.database import Database
-from tidings.store.shared_transactions import SharedTransactions, Work
+from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.prepared import Prepared
+from tidings.store.statements import Execute, Rows, Statement
 from tidings.store.tables import jobs
+from tidings.store.writes import Writes
 
 BASE = 0.04  # backoff base: attempt n waits between BASE * 2**(n-1) / 2 and BASE * 2**(n-1)
-NOTE = "note"  # jobs that records and abandons write, to show what committed; never due, never run
+NOTE = "note"  # jobs that plans and abandons write, to show what committed; never due, never run
 LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
@@ -51,8 +54,8 @@ class Probe(BaseModel):
 
 
 Perform = Callable[[Job[Probe]], Awaitable[Any]]
-Record = Callable[[AsyncConnection, Job[Probe], Any], Awaitable[Outcome]]
-Abandon = Callable[[AsyncConnection, Job[Probe], str], Awaitable[None]]
+Planner = Callable[[Job[Probe], Any], Awaitable[Plan]]
+Abandon = Callable[[Job[Probe], str], Awaitable[Sequence[Execute]]]
 
 
 class Scripted(JobKind[Probe, Any]):
@@ -65,7 +68,7 @@ class Scripted(JobKind[Probe, Any]):
         self,
         *,
         perform: Perform | None = None,
-        record: Record | None = None,
+        plan: Planner | None = None,
         abandon: Abandon | None = None,
         max_attempts: int = 3,
     ) -> None:
@@ -73,10 +76,10 @@ class Scripted(JobKind[Probe, Any]):
             max_attempts=max_attempts, base_seconds=BASE, max_seconds=1.0, jitter=random.Random(3)
         )
         self._perform = perform
-        self._record = record
+        self._plan = plan
         self._abandon = abandon
         self.performed: list[tuple[Job[Probe], float]] = []  # with time.monotonic() at the start
-        self.recorded: list[tuple[Job[Probe], Any]] = []
+        self.planned: list[tuple[Job[Probe], Any]] = []
         self.abandoned: list[tuple[Job[Probe], str]] = []
 
     @classmethod
@@ -89,26 +92,25 @@ class Scripted(JobKind[Probe, Any]):
             return await self._perform(job)
         return f"result {job.payload.n}"
 
-    async def record(self, conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        assert conn.in_transaction()
-        self.recorded.append((job, result))
-        if self._record is not None:
-            return await self._record(conn, job, result)
-        return Done()
+    async def plan(self, job: Job[Probe], result: Any) -> Plan:
+        self.planned.append((job, result))
+        if self._plan is not None:
+            return await self._plan(job, result)
+        return Plan(Done())
 
-    async def abandon(self, conn: AsyncConnection, job: Job[Probe], reason: str) -> None:
-        assert conn.in_transaction()
+    async def abandon(self, job: Job[Probe], reason: str) -> Sequence[Execute]:
         self.abandoned.append((job, reason))
         if self._abandon is not None:
-            await self._abandon(conn, job, reason)
+            return await self._abandon(job, reason)
+        return ()
 
     def attempts(self) -> list[tuple[int, int]]:
         """(payload n, attempt) of every perform, in order."""
         return [(job.payload.n, job.attempts) for job, _ in self.performed]
 
 
-class Marker(DatabaseOnlyKind[Probe]):
-    """A job that only records. Once one enqueued after some moment is done, the worker has
+class Marker(JobKind[Probe, None]):
+    """A job with nothing to perform. Once one enqueued after some moment is done, the worker has
     claimed since that moment."""
 
     name = "marker"
@@ -116,21 +118,32 @@ class Marker(DatabaseOnlyKind[Probe]):
     retry = RetryPolicy(max_attempts=3, base_seconds=BASE, max_seconds=1.0)
 
     def __init__(self) -> None:
-        self.recorded: list[tuple[Job[Probe], Any]] = []
+        self.planned: list[tuple[Job[Probe], Any]] = []
 
-    async def record(self, conn: AsyncConnection, job: Job[Probe], result: None) -> Outcome:
-        self.recorded.append((job, result))
-        return Done()
+    async def perform(self, job: Job[Probe]) -> None:
+        return None
+
+    async def plan(self, job: Job[Probe], result: None) -> Plan:
+        self.planned.append((job, result))
+        return Plan(Done())
 
 
-class CountingShared(SharedTransactions):
-    """Counts the units handed over, so that a test can tell when they are all queued."""
+class RecordingWriter(GroupCommitWriter):
+    """The group commit, recording the worker's claims: how many were handed over, and the jobs
+    each of them leased once committed."""
 
-    submitted = 0
+    def __init__(self, database: Database) -> None:
+        super().__init__(database, max_batch=256, window_seconds=0)
+        self.claims_handed = 0
+        self.claims: list[list[int]] = []
 
-    async def run(self, work: Work[Any]) -> Any:
-        self.submitted += 1
-        return await super().run(work)
+    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+        claim = any(isinstance(s, Execute) and s.returning for s in statements)
+        self.claims_handed += claim
+        results = await super().write_background(statements)
+        if claim:
+            self.claims.append([job.id for job in claimed_jobs([r for rows in results for r in rows])])
+        return results
 
 
 @pytest.fixture
@@ -141,16 +154,23 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def shared(database: Database) -> AsyncIterator[CountingShared]:
-    transactions = CountingShared(database)
-    transactions.start()
-    yield transactions
-    await transactions.stop()
+def writes(database: Database) -> Writes:
+    return Writes(database.engine.dialect)
 
 
 @pytest.fixture
-async def workers(database: Database, shared: CountingShared) -> AsyncIterator[Callable[..., Worker]]:
-    """Builds and starts workers; stops whatever is still running at the end (before `shared`)."""
+async def writer(database: Database) -> AsyncIterator[RecordingWriter]:
+    group_commit = RecordingWriter(database)
+    group_commit.start()
+    yield group_commit
+    await group_commit.stop()
+
+
+@pytest.fixture
+async def workers(
+    database: Database, writer: RecordingWriter, writes: Writes
+) -> AsyncIterator[Callable[..., Worker]]:
+    """Builds and starts workers; stops whatever is still running at the end (before the writer)."""
     started: list[Worker] = []
 
     def build(
@@ -158,9 +178,16 @@ async def workers(database: Database, shared: CountingShared) -> AsyncIterator[C
         poll_seconds: float = 0.05,
         concurrency: int = 4,
         lease: timedelta = timedelta(seconds=60),
+        worker_writes: Writes | None = None,
     ) -> Worker:
         worker = Worker(
-            database, list(kinds), shared, concurrency=concurrency, poll_seconds=poll_seconds, lease=lease
+            database,
+            list(kinds),
+            writer,
+            worker_writes or writes,
+            concurrency=concurrency,
+            poll_seconds=poll_seconds,
+            lease=lease,
         )
         worker.start()
         started.append(worker)
@@ -180,9 +207,20 @@ async def add(db: Database, *new_jobs: NewJob) -> list[int]:
     return [i for i in after if i not in before]
 
 
-def note(job: Job[Probe], what: str) -> NewJob:
-    """A row a record or abandon writes in its transaction: it exists only if that committed."""
-    return NewJob(NOTE, {"job": job.id, "attempt": job.attempts, "what": what}, run_at=LATER)
+def note(writes: Writes, job: Job[Probe], what: str) -> list[Execute]:
+    """A row a plan or abandon writes: it exists only if the job's settle committed with it."""
+    new = NewJob(NOTE, {"job": job.id, "attempt": job.attempts, "what": what}, run_at=LATER)
+    return writes.enqueue([new], datetime.now(UTC))
+
+
+def failing(writes: Writes) -> list[Execute]:
+    """A write the database refuses (a job without a kind: NOT NULL)."""
+    return writes.enqueue([NewJob(cast(str, None), {}, run_at=LATER)], datetime.now(UTC))
+
+
+def prepared(database: Database, statement: Any, **values: Any) -> Execute:
+    """A statement of the test's own, rendered as the worker's writes are."""
+    return Prepared(statement, database.engine.dialect).bind(values)
 
 
 async def notes(db: Database) -> list[dict[str, Any]]:
@@ -234,35 +272,34 @@ def test_new_builds_the_job_its_kind_stores() -> None:
 # --- outcomes ----------------------------------------------------------------------------------
 
 
-async def test_a_job_performed_and_recorded_done_is_completed(
-    database: Database, workers: Callable[..., Worker]
+async def test_a_job_performed_and_planned_done_is_completed_with_its_writes(
+    database: Database, workers: Callable[..., Worker], writes: Writes
 ) -> None:
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        await job_store.enqueue(conn, [note(job, result)], now=datetime.now(UTC))
-        return Done()
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Done(), note(writes, job, result))
 
-    kind = Scripted(record=record)
+    kind = Scripted(plan=plan)
     (job_id,) = await add(database, Scripted.new(Probe(n=7)))
     worker = workers(kind)
     done = await until_state(database, job_id, DONE)
 
     job = Job(job_id, "scripted", Probe(n=7), 1)  # the payload parsed into the kind's model
     assert [performed for performed, _ in kind.performed] == [job]
-    assert kind.recorded == [(job, "result 7")]  # record gets what perform returned
+    assert kind.planned == [(job, "result 7")]  # plan gets what perform returned
     assert await notes(database) == [{"job": job_id, "attempt": 1, "what": "result 7"}]
     assert done["leased_by"] == worker.worker_id and done["attempts"] == 1
     assert done["finished_at"] is not None and done["lease_until"] is None and done["last_error"] is None
     assert kind.abandoned == []
 
 
-async def test_a_database_only_kind_records_without_performing(
+async def test_a_kind_with_nothing_to_perform_is_planned_and_done(
     database: Database, workers: Callable[..., Worker]
 ) -> None:
     marker = Marker()
     (job_id,) = await add(database, Marker.new(Probe(n=1)))
     workers(marker)
     await until_state(database, job_id, DONE)
-    assert marker.recorded == [(Job(job_id, "marker", Probe(n=1), 1), None)]
+    assert marker.planned == [(Job(job_id, "marker", Probe(n=1), 1), None)]
 
 
 @pytest.mark.parametrize(
@@ -270,12 +307,12 @@ async def test_a_database_only_kind_records_without_performing(
     [
         ("raise", repr(RuntimeError("boom"))),
         ("retry-later", "provider busy"),
-        ("record-retry", "receiver said 503"),
+        ("plan-retry", "receiver said 503"),
     ],
-    ids=["perform-raises", "retry-later-without-delay", "record-says-retry"],
+    ids=["perform-raises", "retry-later-without-delay", "plan-says-retry"],
 )
 async def test_failures_are_retried_with_backoff_then_buried_once(
-    database: Database, workers: Callable[..., Worker], failure: str, expected_error: str
+    database: Database, workers: Callable[..., Worker], writes: Writes, failure: str, expected_error: str
 ) -> None:
     async def perform(job: Job[Probe]) -> str:
         if failure == "raise":
@@ -284,10 +321,13 @@ async def test_failures_are_retried_with_backoff_then_buried_once(
             raise RetryLater("provider busy")
         return "sent"
 
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        return Retry("receiver said 503")
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Retry("receiver said 503"), note(writes, job, "attempt recorded"))
 
-    kind = Scripted(perform=perform, record=record, max_attempts=3)
+    async def abandon(job: Job[Probe], reason: str) -> Sequence[Execute]:
+        return note(writes, job, "abandoned")
+
+    kind = Scripted(perform=perform, plan=plan, abandon=abandon, max_attempts=3)
     (job_id,) = await add(database, Scripted.new(Probe()))
     workers(kind, Marker(), poll_seconds=0.01)
     dead = await until_state(database, job_id, DEAD)
@@ -299,6 +339,17 @@ async def test_failures_are_retried_with_backoff_then_buried_once(
     assert gaps[1] >= BASE * 0.9
     assert dead["last_error"] == expected_error
     assert [(job.id, job.attempts, reason) for job, reason in kind.abandoned] == [(job_id, 3, expected_error)]
+    # A retry's writes commit with it; the last attempt's, with the burial and what abandoning wrote.
+    recorded = [(n["attempt"], n["what"]) for n in await notes(database)]
+    if failure == "plan-retry":
+        assert recorded == [
+            (1, "attempt recorded"),
+            (2, "attempt recorded"),
+            (3, "attempt recorded"),
+            (3, "abandoned"),
+        ]
+    else:
+        assert recorded == [(3, "abandoned")]
 
     await a_claim_happens(database)  # nothing more happens to a dead job
     assert len(kind.performed) == 3 and len(kind.abandoned) == 1
@@ -318,12 +369,12 @@ async def test_a_job_that_succeeds_on_a_retry_is_done_and_not_buried(
     workers(kind, poll_seconds=0.01)
     done = await until_state(database, job_id, DONE)
     assert kind.attempts() == [(0, 1), (0, 2)]
-    assert [(job.attempts, result) for job, result in kind.recorded] == [(2, "ok")]
+    assert [(job.attempts, result) for job, result in kind.planned] == [(2, "ok")]
     assert done["last_error"] == repr(ValueError("first time fails"))
     assert kind.abandoned == []
 
 
-@pytest.mark.parametrize("source", ["retry-later", "record-retry"])
+@pytest.mark.parametrize("source", ["retry-later", "plan-retry"])
 async def test_a_retry_with_a_delay_puts_the_job_back_for_that_long(
     database: Database, workers: Callable[..., Worker], source: str
 ) -> None:
@@ -331,10 +382,10 @@ async def test_a_retry_with_a_delay_puts_the_job_back_for_that_long(
         if source == "retry-later":
             raise RetryLater("come back in a minute", timedelta(minutes=1))
 
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        return Retry("come back in a minute", timedelta(minutes=1))
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Retry("come back in a minute", timedelta(minutes=1)))
 
-    kind = Scripted(perform=perform, record=record)
+    kind = Scripted(perform=perform, plan=plan)
     (job_id,) = await add(database, Scripted.new(Probe()))
     before = datetime.now(UTC)
     workers(kind, Marker(), poll_seconds=0.01)
@@ -352,28 +403,30 @@ async def test_a_retry_with_a_delay_puts_the_job_back_for_that_long(
     assert (await row(database, job_id))["state"] == PENDING
 
 
-@pytest.mark.parametrize("source", ["permanent-failure", "record-bury"])
+@pytest.mark.parametrize("source", ["permanent-failure", "plan-bury"])
 async def test_a_permanent_failure_buries_at_once(
-    database: Database, workers: Callable[..., Worker], source: str
+    database: Database, workers: Callable[..., Worker], writes: Writes, source: str
 ) -> None:
     async def perform(job: Job[Probe]) -> None:
         if source == "permanent-failure":
             raise PermanentFailure("the account no longer exists")
 
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        await job_store.enqueue(conn, [note(job, "recorded")], now=datetime.now(UTC))
-        return Bury("the account no longer exists")
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Bury("the account no longer exists"), note(writes, job, "planned"))
 
-    kind = Scripted(perform=perform, record=record, max_attempts=5)
+    async def abandon(job: Job[Probe], reason: str) -> Sequence[Execute]:
+        return note(writes, job, "abandoned")
+
+    kind = Scripted(perform=perform, plan=plan, abandon=abandon, max_attempts=5)
     (job_id,) = await add(database, Scripted.new(Probe()))
     workers(kind)
     dead = await until_state(database, job_id, DEAD)
     assert len(kind.performed) == 1 and dead["attempts"] == 1
     assert dead["last_error"] == "the account no longer exists"
     assert [(job.id, reason) for job, reason in kind.abandoned] == [(job_id, "the account no longer exists")]
-    # What a record writes commits with the burial it asks for.
-    expected = [{"job": job_id, "attempt": 1, "what": "recorded"}] if source == "record-bury" else []
-    assert await notes(database) == expected
+    # What a plan writes commits with the burial it asks for, and so does what abandoning writes.
+    planned = [{"job": job_id, "attempt": 1, "what": "planned"}] if source == "plan-bury" else []
+    assert await notes(database) == [*planned, {"job": job_id, "attempt": 1, "what": "abandoned"}]
 
 
 async def test_a_job_of_unknown_kind_is_buried(database: Database, workers: Callable[..., Worker]) -> None:
@@ -401,18 +454,17 @@ async def test_a_job_whose_payload_does_not_fit_its_kind_is_buried_without_runni
 
 
 async def test_a_job_whose_workers_kept_dying_is_buried_without_running(
-    database: Database, workers: Callable[..., Worker]
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter, writes: Writes
 ) -> None:
     kind = Scripted(max_attempts=1)
     (job_id,) = await add(database, Scripted.new(Probe(n=5)))
     # A worker claimed it with a lease that has already run out, and never came back.
-    async with database.begin() as conn:
-        await job_store.claim(
-            conn, worker_id="dead-worker", limit=1, now=datetime.now(UTC), lease=timedelta(0)
-        )
+    claim = writes.claim(worker_id="dead-worker", limit=1, now=datetime.now(UTC), lease=timedelta(0))
+    (leased,) = await writer.write_background(claim)
+    assert [row[0] for row in leased] == [job_id]
     workers(kind)
     dead = await until_state(database, job_id, DEAD)
-    assert kind.performed == [] and kind.recorded == []
+    assert kind.performed == [] and kind.planned == []
     assert dead["attempts"] == 2 and "attempts exhausted" in dead["last_error"]
     assert [(job, "attempts exhausted" in reason) for job, reason in kind.abandoned] == [
         (Job(job_id, "scripted", Probe(n=5), 2), True)
@@ -422,38 +474,43 @@ async def test_a_job_whose_workers_kept_dying_is_buried_without_running(
 # --- burying and abandoning --------------------------------------------------------------------
 
 
-async def test_abandon_runs_in_the_transaction_that_buries_the_job(
-    database: Database, workers: Callable[..., Worker]
+async def test_what_abandoning_writes_is_applied_after_the_burial_in_its_transaction(
+    database: Database, workers: Callable[..., Worker], writes: Writes
 ) -> None:
-    seen_state: list[str] = []
-
     async def perform(job: Job[Probe]) -> None:
         raise PermanentFailure("gone")
 
-    async def abandon(conn: AsyncConnection, job: Job[Probe], reason: str) -> None:
-        # The burial is already written in this transaction, not yet committed anywhere else.
-        seen_state.append((await conn.execute(select(jobs.c.state).where(jobs.c.id == job.id))).scalar_one())
-        await job_store.enqueue(conn, [note(job, f"abandoned: {reason}")], now=datetime.now(UTC))
+    async def abandon(job: Job[Probe], reason: str) -> Sequence[Execute]:
+        # Changes the job only if it is already dead: the burial has been written before it.
+        seen_dead = prepared(
+            database,
+            update(jobs)
+            .where(jobs.c.id == bindparam("job"), jobs.c.state == DEAD)
+            .values(last_error=jobs.c.last_error + " (seen dead)"),
+            job=job.id,
+        )
+        return [*note(writes, job, f"abandoned: {reason}"), seen_dead]
 
     kind = Scripted(perform=perform, abandon=abandon)
     (job_id,) = await add(database, Scripted.new(Probe()))
     workers(kind)
-    await until_state(database, job_id, DEAD)
-    await until(lambda: len(kind.abandoned) == 1)
-    assert seen_state == [DEAD]
+    dead = await until_state(database, job_id, DEAD)
+    assert dead["last_error"] == "gone (seen dead)"
     assert await notes(database) == [{"job": job_id, "attempt": 1, "what": "abandoned: gone"}]
 
 
+@pytest.mark.parametrize("how", ["its-write-fails", "it-raises"])
 async def test_a_failing_abandon_rolls_back_the_burial_with_it(
-    database: Database, workers: Callable[..., Worker]
+    database: Database, workers: Callable[..., Worker], writes: Writes, how: str
 ) -> None:
     async def perform(job: Job[Probe]) -> None:
         raise PermanentFailure("gone")
 
-    async def abandon(conn: AsyncConnection, job: Job[Probe], reason: str) -> None:
-        await job_store.enqueue(conn, [note(job, "abandoned")], now=datetime.now(UTC))
-        if job.attempts == 1:
-            raise RuntimeError("could not reject the message")
+    async def abandon(job: Job[Probe], reason: str) -> Sequence[Execute]:
+        written = note(writes, job, "abandoned")
+        if job.attempts == 1 and how == "it-raises":
+            raise RuntimeError("could not work out how to reject the message")
+        return [*written, *failing(writes)] if job.attempts == 1 else written
 
     kind = Scripted(perform=perform, abandon=abandon, max_attempts=1)
     (job_id,) = await add(database, Scripted.new(Probe()))
@@ -468,11 +525,14 @@ async def test_a_failing_abandon_rolls_back_the_burial_with_it(
     assert await notes(database) == [{"job": job_id, "attempt": 2, "what": "abandoned"}]
 
 
-# --- shared transactions -----------------------------------------------------------------------
+# --- settling through the group commit -----------------------------------------------------------
 
 
-async def test_record_and_settle_commit_together_and_a_failing_record_fails_only_its_job(
-    database: Database, workers: Callable[..., Worker], shared: CountingShared
+async def test_writes_and_settle_commit_together_and_a_failing_write_fails_only_its_job(
+    database: Database,
+    workers: Callable[..., Worker],
+    writes: Writes,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     count = 4
     release = asyncio.Event()
@@ -481,78 +541,101 @@ async def test_record_and_settle_commit_together_and_a_failing_record_fails_only
         await release.wait()
         return f"result {job.payload.n}"
 
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        await job_store.enqueue(conn, [note(job, result)], now=datetime.now(UTC))
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        written = note(writes, job, result)
         if job.payload.n == count - 1 and job.attempts == 1:
-            raise RuntimeError("record failed")
-        return Done()
+            written += failing(writes)
+        return Plan(Done(), written)
 
-    kind = Scripted(perform=perform, record=record)
-    # The failing job is the newest: its record comes last in the shared transaction, after the
-    # others' records have written.
+    kind = Scripted(perform=perform, plan=plan)
+    # The failing job is the newest: its writes come last in the shared transaction, after the
+    # others' have been written.
     ids = await add(database, *(Scripted.new(Probe(n=n)) for n in range(count)))
-    workers(kind, concurrency=count, poll_seconds=0.01)
+    workers(kind, concurrency=count, poll_seconds=0.05, lease=timedelta(seconds=0.5))
     await until(lambda: len(kind.performed) == count)
 
-    # Hold the shared runner in a transaction of its own, so that every record queues behind it
-    # and all of them then run in one transaction.
-    gate_entered, gate_open = asyncio.Event(), asyncio.Event()
+    with caplog.at_level(logging.WARNING, logger="tidings"):
+        release.set()  # every job finishes at once: their settles go to the writer together
+        for job_id in ids[:-1]:
+            done = await until_state(database, job_id, DONE)
+            assert done["attempts"] == 1 and done["last_error"] is None
+        # The failing job's settle went with its failed write; its lease ran out and it ran again.
+        failed = await until_state(database, ids[-1], DONE)
+    assert failed["attempts"] == 2 and failed["last_error"] is None
 
-    async def gate(conn: AsyncConnection) -> None:
-        gate_entered.set()
-        await gate_open.wait()
-
-    gate_unit = asyncio.create_task(shared.run(gate))
-    await asyncio.wait_for(gate_entered.wait(), timeout=5)
-    submitted = shared.submitted
-    release.set()
-    await until(lambda: shared.submitted == submitted + count)
-    gate_open.set()
-    await gate_unit
-
-    for job_id in ids[:-1]:
-        done = await until_state(database, job_id, DONE)
-        assert done["attempts"] == 1 and done["last_error"] is None
-    failed = await until_state(database, ids[-1], DONE)
-    assert failed["attempts"] == 2 and failed["last_error"] == repr(RuntimeError("record failed"))
-
-    # The others ran twice: in the transaction that failed, then each in one of its own.
-    recorded = [(job.payload.n, job.attempts) for job, _ in kind.recorded]
-    assert sorted(recorded) == [(0, 1), (0, 1), (1, 1), (1, 1), (2, 1), (2, 1), (3, 1), (3, 1), (3, 2)]
-    # What committed: one note per job (the failed transaction's writes were rolled back), and
-    # none from the failing job's first attempt.
+    # They shared one transaction, which failed; then each was written in one of its own.
+    shared = [r for r in caplog.records if r.getMessage().startswith("group commit of")]
+    assert shared and all(isinstance(r.args, tuple) and r.args[0] >= count for r in shared)
+    settling = [r.getMessage() for r in caplog.records if r.getMessage().startswith("settling job")]
+    assert settling and all(f"job {ids[-1]} " in message for message in settling)
+    # What committed: one note per job, none from the failing job's first attempt.
     written = sorted((n["job"], n["attempt"]) for n in await notes(database))
     assert written == [(ids[0], 1), (ids[1], 1), (ids[2], 1), (ids[3], 2)]
+    assert sorted((job.payload.n, job.attempts) for job, _ in kind.planned) == [
+        (0, 1),
+        (1, 1),
+        (2, 1),
+        (3, 1),
+        (3, 2),
+    ]
     assert kind.abandoned == []
 
 
-async def test_a_settle_that_fails_takes_back_what_the_record_wrote(
-    database: Database, workers: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch
+async def test_a_plan_that_raises_is_retried_and_writes_nothing(
+    database: Database, workers: Callable[..., Worker], writes: Writes
 ) -> None:
-    original = job_store.complete
-
-    async def complete(conn: AsyncConnection, job: ClaimedJob, *, now: datetime) -> bool:
+    async def plan(job: Job[Probe], result: Any) -> Plan:
         if job.attempts == 1:
-            raise RuntimeError("settle failed")
-        return await original(conn, job, now=now)
+            raise RuntimeError("plan failed")
+        return Plan(Done(), note(writes, job, result))
 
-    monkeypatch.setattr(job_store, "complete", complete)
-
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        await job_store.enqueue(conn, [note(job, result)], now=datetime.now(UTC))
-        return Done()
-
-    kind = Scripted(record=record)
+    kind = Scripted(plan=plan)
     (job_id,) = await add(database, Scripted.new(Probe()))
     workers(kind, poll_seconds=0.01)
     done = await until_state(database, job_id, DONE)
-    assert done["attempts"] == 2 and done["last_error"] == repr(RuntimeError("settle failed"))
-    assert [job.attempts for job, _ in kind.recorded] == [1, 2]
+    assert done["attempts"] == 2 and done["last_error"] == repr(RuntimeError("plan failed"))
+    assert kind.attempts() == [(0, 1), (0, 2)]
+    assert await notes(database) == [{"job": job_id, "attempt": 2, "what": "result 0"}]
+    assert kind.abandoned == []
+
+
+class FailingFirstSettles(Writes):
+    """A job's first settle is refused by the database (it would leave the job without a kind)."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database.engine.dialect)
+        self._database = database
+
+    def _refused(self, job: ClaimedJob) -> Execute:
+        statement = update(jobs).where(jobs.c.id == bindparam("job")).values(kind=bindparam("kind"))
+        return prepared(self._database, statement, job=job.id, kind=None)
+
+    def complete(self, job: ClaimedJob, now: datetime) -> Execute:
+        return self._refused(job) if job.attempts == 1 else super().complete(job, now)
+
+
+async def test_a_settle_that_fails_takes_back_the_job_s_writes(
+    database: Database, workers: Callable[..., Worker], writes: Writes
+) -> None:
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Done(), note(writes, job, result))
+
+    kind = Scripted(plan=plan)
+    (job_id,) = await add(database, Scripted.new(Probe()))
+    workers(
+        kind,
+        poll_seconds=0.02,
+        lease=timedelta(seconds=0.3),
+        worker_writes=FailingFirstSettles(database),
+    )
+    done = await until_state(database, job_id, DONE)
+    assert done["attempts"] == 2 and done["kind"] == "scripted"
+    assert [job.attempts for job, _ in kind.planned] == [1, 2]
     assert await notes(database) == [{"job": job_id, "attempt": 2, "what": "result 0"}]
 
 
-async def test_many_jobs_finishing_together_share_a_transaction(
-    database: Database, workers: Callable[..., Worker], shared: CountingShared
+async def test_many_jobs_finishing_together_share_a_commit(
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter, writes: Writes
 ) -> None:
     count = 20
     release = asyncio.Event()
@@ -560,19 +643,23 @@ async def test_many_jobs_finishing_together_share_a_transaction(
     async def perform(job: Job[Probe]) -> None:
         await release.wait()
 
-    kind = Scripted(perform=perform)
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        return Plan(Done(), note(writes, job, "done"))
+
+    kind = Scripted(perform=perform, plan=plan)
     ids = await add(database, *(Scripted.new(Probe(n=n)) for n in range(count)))
-    workers(kind, concurrency=count, poll_seconds=0.01)
+    # It polls rarely: claims come from wakes only, and every one of them is counted.
+    workers(kind, concurrency=count, poll_seconds=30)
     await until(lambda: len(kind.performed) == count)
 
-    before = shared.transactions
+    batches, claims = writer.batches_committed, writer.claims_handed
     release.set()
     for job_id in ids:
         await until_state(database, job_id, DONE)
-    # Records and settles, all in one transaction: a transaction per job would be 20, and
-    # settling apart from recording would take a second.
-    assert shared.transactions - before == 1
-    assert len(kind.recorded) == count
+    # Settles and their writes, all in one commit (the rest were the claims the finished jobs
+    # woke): a commit per job would be 20.
+    assert (writer.batches_committed - batches) - (writer.claims_handed - claims) <= 1
+    assert len(kind.planned) == count and len(await notes(database)) == count
 
 
 # --- ordering ----------------------------------------------------------------------------------
@@ -620,27 +707,18 @@ async def test_jobs_with_the_same_ordering_key_run_one_at_a_time_oldest_first(
 
 
 async def test_wake_runs_a_new_job_before_the_next_poll(
-    database: Database, workers: Callable[..., Worker], monkeypatch: pytest.MonkeyPatch
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter
 ) -> None:
-    claims: list[list[ClaimedJob]] = []
-    original = job_store.claim
-
-    async def claim(conn: AsyncConnection, **kwargs: Any) -> list[ClaimedJob]:
-        claimed = await original(conn, **kwargs)
-        claims.append(claimed)
-        return claimed
-
-    monkeypatch.setattr(job_store, "claim", claim)
     kind = Scripted()
     worker = workers(kind, poll_seconds=60)
-    await until(lambda: len(claims) == 1)  # found nothing; next look in a minute
-    assert claims == [[]]
+    await until(lambda: len(writer.claims) == 1)  # found nothing; next look in a minute
+    assert writer.claims == [[]]
 
     (probe,) = await add(database, Scripted.new(Probe(n=1)))
     worker.wake()
     await until_state(database, probe, DONE, timeout=5)
     # Taken by the claim the wake caused: the poll is a minute away.
-    assert [[job.id for job in claimed] for claimed in claims[:2]] == [[], [probe]]
+    assert writer.claims[:2] == [[], [probe]]
 
 
 async def test_stop_waits_for_running_jobs_and_claims_nothing_more(
@@ -671,6 +749,7 @@ async def test_stop_waits_for_running_jobs_and_claims_nothing_more(
     asyncio.get_running_loop().call_later(0.2, release.set)
 
     assert await asyncio.wait_for(stopping, timeout=5), "stop returned while a job was still running"
+    # Its settle was written before stop returned.
     assert (await row(database, running))["state"] == DONE
     # The loop has ended: what it did not claim, it never will.
     assert (await row(database, later))["state"] == PENDING
@@ -702,7 +781,7 @@ async def test_stop_cancels_jobs_past_the_grace_period_and_leaves_their_lease(
     # Unsettled: another worker claims it again once the lease runs out.
     left = await row(database, job_id)
     assert left["state"] == LEASED and left["lease_until"] is not None
-    assert kind.recorded == [] and kind.abandoned == []
+    assert kind.planned == [] and kind.abandoned == []
 
 
 async def test_no_more_jobs_run_at_once_than_the_concurrency(
@@ -747,11 +826,50 @@ async def test_no_more_jobs_run_at_once_than_the_concurrency(
     assert peak == 2
 
 
+async def test_jobs_whose_worker_died_count_against_the_concurrency(
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter, writes: Writes
+) -> None:
+    release = asyncio.Event()
+    running: set[int] = set()
+    peak = 0
+
+    async def perform(job: Job[Probe]) -> None:
+        nonlocal peak
+        running.add(job.payload.n)
+        peak = max(peak, len(running))
+        try:
+            await release.wait()
+        finally:
+            running.discard(job.payload.n)
+
+    kind = Scripted(perform=perform)
+    ids = await add(database, *(Scripted.new(Probe(n=n)) for n in range(4)))
+    # A worker leased the first two and died: their leases have run out.
+    claim = writes.claim(worker_id="dead-worker", limit=2, now=datetime.now(UTC), lease=timedelta(0))
+    await writer.write_background(claim)
+    assert writer.claims == [ids[:2]]
+
+    workers(kind, concurrency=2, poll_seconds=0.01)
+    await until(lambda: len(writer.claims) >= 2)
+    assert writer.claims[1] == ids[:2]  # the dead worker's jobs, and no more than it has room for
+    await until(lambda: len(running) == 2)
+    release.set()
+    for job_id in ids:
+        await until_state(database, job_id, DONE)
+    assert peak == 2
+    assert sorted(kind.attempts()) == [(0, 2), (1, 2), (2, 1), (3, 1)]
+
+
 @pytest.mark.parametrize(
-    "late", ["perform-fails-permanently", "perform-fails", "record-says-done", "record-says-bury"]
+    "late",
+    ["perform-fails-permanently", "perform-fails", "plan-says-done", "plan-says-retry", "plan-says-bury"],
 )
-async def test_a_worker_that_outlives_its_lease_cannot_settle_the_job_another_took(
-    database: Database, workers: Callable[..., Worker], late: str
+async def test_a_worker_that_outlives_its_lease_changes_nothing(
+    database: Database,
+    workers: Callable[..., Worker],
+    writes: Writes,
+    caplog: pytest.LogCaptureFixture,
+    late: str,
 ) -> None:
     first_started, release_first = asyncio.Event(), asyncio.Event()
     second_started, release_second = asyncio.Event(), asyncio.Event()
@@ -769,12 +887,18 @@ async def test_a_worker_that_outlives_its_lease_cannot_settle_the_job_another_to
             raise RuntimeError("too late: would put back a job that is no longer ours")
         return "late"
 
-    async def record(conn: AsyncConnection, job: Job[Probe], result: Any) -> Outcome:
-        if result == "late" and late == "record-says-bury":
-            return Bury("too late")
-        return Done()
+    async def plan(job: Job[Probe], result: Any) -> Plan:
+        written = note(writes, job, result)
+        if result == "late" and late == "plan-says-bury":
+            return Plan(Bury("too late"), written)
+        if result == "late" and late == "plan-says-retry":
+            return Plan(Retry("too late"), written)
+        return Plan(Done(), written)
 
-    kind = Scripted(perform=perform, record=record)
+    async def abandon(job: Job[Probe], reason: str) -> Sequence[Execute]:
+        return note(writes, job, "abandoned")
+
+    kind = Scripted(perform=perform, plan=plan, abandon=abandon)
     (job_id,) = await add(database, Scripted.new(Probe()))
     # The slow worker polls rarely, so that it does not take its own expired job back first.
     slow = workers(kind, lease=timedelta(seconds=0.2), poll_seconds=60)
@@ -784,17 +908,24 @@ async def test_a_worker_that_outlives_its_lease_cannot_settle_the_job_another_to
     taken = dict(await row(database, job_id))
     assert (taken["state"], taken["leased_by"], taken["attempts"]) == (LEASED, fast.worker_id, 2)
 
-    # The slow worker finishes while the fast one holds the job: its settling must change nothing.
-    release_first.set()
-    await slow.stop(grace_seconds=5)  # its job has run to the end, settling included
+    # The slow worker finishes while the fast one holds the job: neither its settle nor the
+    # writes that came with it (its plan's, its abandon's) may change anything.
+    with caplog.at_level(logging.ERROR, logger="tidings.worker"):
+        release_first.set()
+        await slow.stop(grace_seconds=5)  # its job has run to the end, settling included
     assert dict(await row(database, job_id)) == taken
-    assert kind.abandoned == []  # the fenced bury changed nothing, so nothing is abandoned
+    assert await notes(database) == []
+    # Its writes were skipped by the guard, not lost to an error.
+    assert not [r for r in caplog.records if r.getMessage().startswith("settling job")]
+    # It did get as far as settling: a burial asked for what abandoning the job would write.
+    abandoning = late in ("perform-fails-permanently", "plan-says-bury")
+    assert [job.attempts for job, _ in kind.abandoned] == ([1] if abandoning else [])
 
     release_second.set()
     done = await until_state(database, job_id, DONE)
     assert (done["leased_by"], done["attempts"], done["last_error"]) == (fast.worker_id, 2, None)
-    assert kind.abandoned == []
+    assert await notes(database) == [{"job": job_id, "attempt": 2, "what": "on time"}]
     assert sorted(kind.attempts()) == [(0, 1), (0, 2)]
-    assert sorted(result for _, result in kind.recorded) == (
+    assert sorted(result for _, result in kind.planned) == (
         ["on time"] if late.startswith("perform") else ["late", "on time"]
     )

@@ -15,8 +15,9 @@ from sqlalchemy.engine import RowMapping
 
 from tidings.domain.content import Text
 from tidings.domain.message import Channel, Message, MessageType
+from tidings.queue.jobs import enqueue
 from tidings.runtime import Runtime
-from tidings.services.webhook_dispatch import SendWebhook, queue_webhook
+from tidings.services.webhook_dispatch import SendWebhook, webhook_job
 from tidings.store.accounts import get_account
 from tidings.store.tables import jobs, message_events, webhook_attempts
 
@@ -55,7 +56,7 @@ async def submit(runtime: Runtime, message: Message) -> None:
 async def queue(runtime: Runtime, **webhook: Any) -> None:
     """A webhook job queued as the status and inbound services queue theirs, then the worker woken."""
     async with runtime.database.begin() as conn:
-        await queue_webhook(conn, now=datetime.now(UTC), **webhook)
+        await enqueue(conn, [webhook_job(**webhook)], now=datetime.now(UTC))
     assert runtime.worker is not None
     runtime.worker.wake()
 

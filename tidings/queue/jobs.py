@@ -10,6 +10,7 @@ is declared with its kind (kinds.py).
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,23 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     ordering_key: str | None = None
+
+
+def claimed_jobs(rows: Sequence[Sequence[Any]]) -> list[ClaimedJob]:
+    """The jobs a claim leased (the rows its statements return, store/writes.py), by id."""
+    claimed = [
+        ClaimedJob(
+            id=int(row[0]), kind=row[1], payload=_json(row[2]), attempts=int(row[3]), ordering_key=row[4]
+        )
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda job: job.id)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column as the driver returns it raw: text (SQLite, asyncpg's json)."""
+    decoded: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else value
+    return decoded
 
 
 @dataclass(frozen=True)

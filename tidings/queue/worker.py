@@ -14,7 +14,6 @@ may still run more than once for one job (a crash before its commit), so it must
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -26,7 +25,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from tidings.queue import jobs as job_store
-from tidings.queue.jobs import ClaimedJob
+from tidings.queue.jobs import ClaimedJob, claimed_jobs
 from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
@@ -61,12 +60,6 @@ def _alive(worker_id: str) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
-
-
-def _json(value: Any) -> dict[str, Any]:
-    """A JSON column as the driver returns it raw: text (SQLite, asyncpg's json)."""
-    decoded: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else value
-    return decoded
 
 
 class Worker:
@@ -164,7 +157,9 @@ class Worker:
                 task = asyncio.create_task(self._execute(row), name=f"job-{row.id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
-            if len(claimed) < capacity or capacity == 0:
+            # Never loop without waiting: with as many jobs running as slots (or, should a claim
+            # ever return more than it was asked for, more), there is nothing to do until one ends.
+            if len(claimed) < capacity or capacity <= 0:
                 timeout = CLAIM_GATHER_SECONDS if gathering else self._poll_seconds
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=timeout)
@@ -172,19 +167,13 @@ class Worker:
                     pass
 
     async def _claim(self, capacity: int) -> list[ClaimedJob]:
-        """A claim rides the group commit like any write; jobs whose workers died come first (so
-        up to twice `capacity` may come back, all of them now this worker's to run)."""
+        """A claim rides the group commit like any write; jobs whose workers died come first, and
+        at most `capacity` come back in all: each is started at once, so more would run more jobs
+        at a time than `concurrency` allows."""
         statements = self._writes.claim(
             worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
         )
-        rows = [row for rows in await self._writer.write_background(statements) for row in rows]
-        claimed = [
-            ClaimedJob(
-                id=int(row[0]), kind=row[1], payload=_json(row[2]), attempts=int(row[3]), ordering_key=row[4]
-            )
-            for row in rows
-        ]
-        return sorted(claimed, key=lambda job: job.id)
+        return claimed_jobs([row for rows in await self._writer.write_background(statements) for row in rows])
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -20,7 +20,18 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, exists, insert, literal_column, or_, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import Dialect
 
 from tidings.domain.delivery_errors import DeliveryError
@@ -67,15 +78,15 @@ class Writes:
         return [prepared.bind(row) for row in rows]
 
     def claim(self, *, worker_id: str, limit: int, now: datetime, lease: timedelta) -> list[Execute]:
-        """Leases up to `limit` due jobs, twice over: first those whose worker died (their lease
-        ran out), then pending ones in order of due time. Each is its own statement so that each
-        walks the (state, run_at) index in order and stops at `limit`. PostgreSQL skips rows other
-        workers hold; SQLite has one writer. A job whose ordering key has an earlier job still
-        pending or leased waits its turn."""
+        """Leases up to `limit` due jobs: first those whose worker died (their lease ran out),
+        then pending ones in order of due time. Each of the two is chosen apart, so that each
+        walks the (state, run_at) index in order and stops at `limit`, and the first `limit` of
+        both together are leased: a worker never gets more jobs than it has room for. PostgreSQL
+        skips rows other workers hold; SQLite has one writer. A job whose ordering key has an
+        earlier job still pending or leased waits its turn."""
         values = {"until": now + lease, "worker": worker_id, "now": now, "limit": limit}
-        expired = self._prepared.get(("claim", LEASED), lambda: _claim_statement(LEASED))
-        pending = self._prepared.get(("claim", PENDING), lambda: _claim_statement(PENDING))
-        return [replace(prepared.bind(values), returning=True) for prepared in (expired, pending)]
+        prepared = self._prepared.get("claim", _claim_statement)
+        return [replace(prepared.bind(values), returning=True)]
 
     def complete(self, job: ClaimedJob, now: datetime) -> Execute:
         return self._settle("complete", job, state=DONE, finished_at=now)
@@ -303,7 +314,7 @@ class Writes:
         return prepared.bind(row)
 
 
-def _claim_statement(state: str) -> Any:
+def _claim_statement() -> Any:
     earlier = jobs.alias("earlier")
     blocked_by_earlier = exists().where(
         earlier.c.ordering_key == jobs.c.ordering_key,
@@ -311,20 +322,26 @@ def _claim_statement(state: str) -> Any:
         _one_of_states(earlier.c.state, (PENDING, LEASED)),
     )
     now = bindparam("now", type_=jobs.c.run_at.type)
-    if state == LEASED:
-        due, order = and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until
-    else:
-        due, order = and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at
-    chosen = (
-        select(jobs.c.id)
-        .where(due, or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
-        .order_by(order, jobs.c.id)
-        .limit(bindparam("limit", type_=Integer()))
-        .with_for_update(skip_locked=True)
-    )
+    limit = bindparam("limit", type_=Integer())
+
+    def due(tier: int, condition: Any, order: Any) -> Any:
+        chosen = (
+            select(jobs.c.id, literal_column(str(tier)).label("tier"), order.label("due"))
+            .where(condition, or_(jobs.c.ordering_key.is_(None), ~blocked_by_earlier))
+            .order_by(order, jobs.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .subquery()
+        )
+        return select(chosen.c.id, chosen.c.tier, chosen.c.due)
+
+    expired = due(0, and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until)
+    pending = due(1, and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at)
+    both = union_all(expired, pending).subquery()
+    first = select(both.c.id).order_by(both.c.tier, both.c.due, both.c.id).limit(limit)
     return (
         update(jobs)
-        .where(jobs.c.id.in_(chosen.scalar_subquery()))
+        .where(jobs.c.id.in_(first.scalar_subquery()))
         .values(
             state=LEASED,
             lease_until=bindparam("until", type_=jobs.c.lease_until.type),

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from tidings.webhooks.ssrf import ForbiddenDestination, IPNetwork, checked_addresses, destination, verdict
 
@@ -109,11 +110,22 @@ class WebhookSender:
         return AttemptResult(status, _elapsed(started), error_text)
 
     def _check_literal(self, url: str) -> None:
-        """The client connects to an address literal without asking the resolver: checked here."""
-        host = destination(url).host
+        """The client connects to an address literal without asking the resolver: checked here,
+        in the host as the client itself reads it from the URL. That is yarl's reading, which maps
+        a host through IDNA: 127.0.0.1 in fullwidth digits, or with ideographic full stops, is the
+        literal 127.0.0.1 to the client, though a name to urlsplit (and so to `destination`)."""
+        destination(url)
+        try:
+            host = URL(url).raw_host or ""
+        except ValueError as error:
+            raise ForbiddenDestination(f"not a valid URL: {error}") from None
         try:
             address = ipaddress.ip_address(host)
         except ValueError:
+            if ":" in host or host.replace(".", "").isdigit():
+                # The client takes it for an address too (aiohttp.helpers.is_ip_address), one
+                # spelled in a form (2130706433, 127.1, 0177.0.0.1) that is not checked here.
+                raise ForbiddenDestination(f"{host} is not an address in canonical form") from None
             return
         if not verdict(address, self._allowed):
             raise ForbiddenDestination(f"{address} is not a public address")

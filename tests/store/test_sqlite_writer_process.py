@@ -75,7 +75,7 @@ def balance(database: Path) -> int:
 
 def test_a_transaction_is_committed_before_the_answer(database: Path, writer: WriterProcess) -> None:
     answer = writer.commit([ExecuteMany(INSERT, [(1, "a"), (2, "b")]), Execute(DEBIT, (3, "ann", 3), "ann")])
-    assert answer == ("committed",)
+    assert answer == ("committed", [])
     assert notes(database) == [(1, "a"), (2, "b")]
     assert balance(database) == 7
 
@@ -87,24 +87,24 @@ def test_a_debit_that_does_not_fit_rolls_the_whole_transaction_back(
     assert answer == ("short", "ann")
     assert notes(database) == [] and balance(database) == 10
     # An unguarded statement that changes nothing is not a refusal.
-    assert writer.commit([Execute(DEBIT, (11, "bob", 11))]) == ("committed",)
+    assert writer.commit([Execute(DEBIT, (11, "bob", 11))]) == ("committed", [])
 
 
 def test_a_duplicate_key_is_reported_and_nothing_of_its_transaction_kept(
     database: Path, writer: WriterProcess
 ) -> None:
-    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed",)
+    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed", [])
     answer = writer.commit([Execute(DEBIT, (1, "ann", 1)), ExecuteMany(INSERT, [(2, "b"), (1, "again")])])
     assert answer[0] == "integrity" and answer[1] == INSERT and "UNIQUE" in answer[2]
     assert notes(database) == [(1, "a")] and balance(database) == 10
-    assert writer.commit([ExecuteMany(INSERT, [(2, "b")])]) == ("committed",)  # and it goes on
+    assert writer.commit([ExecuteMany(INSERT, [(2, "b")])]) == ("committed", [])  # and it goes on
 
 
 def test_any_other_error_fails_only_its_transaction(database: Path, writer: WriterProcess) -> None:
     answer = writer.commit([ExecuteMany(INSERT, [(1, "a")]), Execute("UPDATE nowhere SET x = 1", ())])
     assert answer[0] == "failed" and "no such table" in answer[1]
     assert notes(database) == []
-    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed",)
+    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed", [])
 
 
 def test_it_outlives_interrupts_and_stops_when_its_input_closes(
@@ -112,12 +112,12 @@ def test_it_outlives_interrupts_and_stops_when_its_input_closes(
 ) -> None:
     # A service manager's SIGTERM reaches every process of the service; the server decides when
     # writing stops.
-    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed",)  # it is running
+    assert writer.commit([ExecuteMany(INSERT, [(1, "a")])]) == ("committed", [])  # it is running
     writer.process.send_signal(signal.SIGINT)
     writer.process.send_signal(signal.SIGTERM)
     time.sleep(0.3)
     assert writer.process.poll() is None
-    assert writer.commit([ExecuteMany(INSERT, [(2, "b")])]) == ("committed",)
+    assert writer.commit([ExecuteMany(INSERT, [(2, "b")])]) == ("committed", [])
     assert writer.close() == 0
     assert notes(database) == [(1, "a"), (2, "b")]
 

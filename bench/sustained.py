@@ -23,14 +23,13 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bench import targets
 
-SETUPS = ("sqlite-all", "pg-1api-1worker", "pg-1api-2workers")
+SETUPS = ("sqlite-all", "pg-1api-1worker", "pg-1api-2workers")  # see TOPOLOGIES
 RATES = (50, 100, 200, 400, 800)
 MAX_CONNECTIONS = 256
 _QUEUED = "SELECT count(*) FROM jobs WHERE state IN ('pending', 'leased')"
@@ -77,14 +76,24 @@ class Row:
 
 @dataclass
 class Deployment:
-    api_url: str
+    api_urls: list[str]
     authorization: str
     api_key: str
     signature_secret: str
     env: dict[str, str]
-    queued: Any  # () -> int
+    query: Callable[[str], int]  # a count, by SQL
     processes: list[subprocess.Popen[bytes]]
     workdir: Path
+
+    @property
+    def api_url(self) -> str:
+        return self.api_urls[0]
+
+    def queued(self) -> int:
+        return self.query(_QUEUED)
+
+    def start_worker(self, index: int) -> None:
+        self.processes.append(_serve(self.env, self.workdir, "worker", f"worker{index}")[0])
 
 
 def _credentials(env: dict[str, str], cwd: Path) -> dict[str, str]:
@@ -100,10 +109,29 @@ def _serve(env: dict[str, str], workdir: Path, role: str, name: str) -> tuple[su
     return targets._start(command, env, workdir / f"{name}.log", workdir), port
 
 
+@dataclass(frozen=True)
+class Topology:
+    """Which processes serve: on SQLite one `--role all` process; on PostgreSQL `api_processes`
+    `--role api` processes and `workers` `--role worker` processes."""
+
+    postgresql: bool
+    api_processes: int = 1
+    workers: int = 0
+
+
+TOPOLOGIES = {
+    "sqlite-all": Topology(postgresql=False),
+    "pg-1api-1worker": Topology(postgresql=True, workers=1),
+    "pg-1api-2workers": Topology(postgresql=True, workers=2),
+}
+
+
 @contextlib.contextmanager
-def deployment(setup: str, workdir: Path, admin_url: str, extra_env: dict[str, str]) -> Iterator[Deployment]:
+def deployment(
+    topology: Topology, workdir: Path, admin_url: str, extra_env: dict[str, str]
+) -> Iterator[Deployment]:
     database_name = None
-    if setup.startswith("pg"):
+    if topology.postgresql:
         database_name = f"tidings_sustained_{uuid.uuid4().hex[:10]}"
         targets._pg_admin(admin_url, f'CREATE DATABASE "{database_name}"')
     processes: list[subprocess.Popen[bytes]] = []
@@ -112,42 +140,46 @@ def deployment(setup: str, workdir: Path, admin_url: str, extra_env: dict[str, s
             plain = targets._with_database(admin_url, database_name)
             url = "postgresql+asyncpg://" + plain.split("://", 1)[1]
             env = targets._tidings_env(workdir / "home", url, 0.0, None) | extra_env
-            targets._tidings_cli(["db", "upgrade"], env, workdir)
 
-            def queued() -> int:
-                return targets._pg_query(plain, _QUEUED)
+            def query(sql: str) -> int:
+                return targets._pg_query(plain, sql)
 
         else:
             env = targets._tidings_env(workdir / "home", None, 0.0, None) | extra_env
-            targets._tidings_cli(["db", "upgrade"], env, workdir)
             database = workdir / "home" / "tidings.db"
 
-            def queued() -> int:
+            def query(sql: str) -> int:
                 import sqlite3
 
                 with contextlib.closing(sqlite3.connect(database, timeout=30)) as conn:
-                    return int(conn.execute(_QUEUED).fetchone()[0])
+                    return int(conn.execute(sql).fetchone()[0])
 
+        targets._tidings_cli(["db", "upgrade"], env, workdir)
         credentials = _credentials(env, workdir)
         token = base64.b64encode(f"{credentials['api_key']}:{credentials['api_secret']}".encode()).decode()
-        role = "all" if setup == "sqlite-all" else "api"
-        api, port = _serve(env, workdir, role, "api")
-        processes.append(api)
-        workers = {"pg-1api-1worker": 1, "pg-1api-2workers": 2}.get(setup, 0)
-        for index in range(workers):
-            processes.append(_serve(env, workdir, "worker", f"worker{index}")[0])
-        server = targets.Server("tidings", setup, port, api, workdir / "api.log", f"Basic {token}")
-        targets._wait_ready(server)
-        yield Deployment(
-            api_url=server.url,
-            authorization=server.authorization,
+        role = "api" if topology.postgresql else "all"
+        servers = []
+        for index in range(topology.api_processes):
+            api, port = _serve(env, workdir, role, f"api{index}")
+            processes.append(api)
+            servers.append(
+                targets.Server("tidings", role, port, api, workdir / f"api{index}.log", f"Basic {token}")
+            )
+        deployed = Deployment(
+            api_urls=[server.url for server in servers],
+            authorization=f"Basic {token}",
             api_key=credentials["api_key"],
             signature_secret=credentials["signature_secret"],
             env=env,
-            queued=queued,
+            query=query,
             processes=processes,
             workdir=workdir,
         )
+        for index in range(topology.workers):
+            deployed.start_worker(index)
+        for server in servers:
+            targets._wait_ready(server)
+        yield deployed
     finally:
         for process in processes:
             targets.Server("", "", 0, process, workdir / "x.log").stop()
@@ -165,8 +197,7 @@ def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Pop
         "bench.webhook_sink",
         "--port",
         str(port),
-        "--secret",
-        secret,
+        f"--secret={secret}",  # a secret may begin with "-"
         "--out",
         str(out),
     ]
@@ -263,7 +294,7 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
     row = Row(setup, rate)
     with tempfile.TemporaryDirectory(prefix="tidings-sustained-") as tmp:
         workdir = Path(tmp)
-        with deployment(setup, workdir, args.postgres_url, {}) as deployed:
+        with deployment(TOPOLOGIES[setup], workdir, args.postgres_url, {}) as deployed:
             with sink(workdir, deployed.signature_secret) as (port, out, sink_process):
                 targets._tidings_cli(
                     ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],

@@ -1,0 +1,251 @@
+"""`python -m bench.scale`: does Tidings grow with its processes, and hold up as its data grows?
+
+Three measurements, each on fresh data, each a ratio against its own baseline in the same run:
+
+- **api**: accepts/s of two `--role api` processes on one PostgreSQL database against one (the
+  same total connections, split evenly; each process driven by its own wrk, as behind a balancer).
+- **workers**: deliveries/s of 1, 2 and 4 `--role worker` processes. A backlog of `--backlog`
+  SMS is accepted first with no worker running; then the workers start, and the rate is how many
+  signed `delivered` webhooks reached a local receiver per second until the queue was empty.
+- **stored**: accepts/s of one `--role api` process with `--stored` messages already in the
+  database (ten million by default, spread over 90 days, as a busy account's history) against the
+  same server empty, on SQLite and on PostgreSQL.
+
+    python -m bench.scale                           # everything, about 25 minutes (seeding dominates)
+    python -m bench.scale --parts api,workers       # without the ten million rows
+    python -m bench.scale --parts stored --stored 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import targets
+from bench.sustained import Deployment, Topology, deployment, offer_load, sink
+from bench.wrk import WrkResult, find_wrk, run_wrk
+
+PARTS = ("api", "workers", "stored")
+WORKER_COUNTS = (1, 2, 4)
+SEED_CHUNK = 1_000_000
+_DELIVERED = "SELECT count(*) FROM messages WHERE status = 'delivered'"
+
+
+@dataclass
+class Row:
+    part: str
+    setup: str
+    value: float  # per second
+    unit: str
+    note: str = ""
+    ratio: float | None = None
+
+
+def _accepts(deployed: Deployment, wrk: str, args: argparse.Namespace) -> tuple[float, int]:
+    """Drives every API process of `deployed` at once, each with its share of the connections;
+    returns the summed requests/s and the errors."""
+    share = max(1, args.connections // len(deployed.api_urls))
+
+    def drive(url: str, seconds: float) -> WrkResult:
+        return run_wrk(
+            wrk,
+            url,
+            authorization=deployed.authorization,
+            connections=share,
+            threads=1,
+            duration_s=seconds,
+            count_status=False,
+        )
+
+    with ThreadPoolExecutor(len(deployed.api_urls)) as pool:
+        list(pool.map(lambda url: drive(url, args.warmup), deployed.api_urls))
+        results = list(pool.map(lambda url: drive(url, args.duration), deployed.api_urls))
+    return (
+        sum(result.requests_per_second for result in results),
+        sum(result.socket_errors + result.failed_responses for result in results),
+    )
+
+
+def measure_api(wrk: str, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for processes in (1, 2):
+        with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
+            topology = Topology(postgresql=True, api_processes=processes)
+            with deployment(topology, Path(tmp), args.postgres_url, {}) as deployed:
+                rate, errors = _accepts(deployed, wrk, args)
+        rows.append(
+            Row("api", f"postgresql, {processes} api process(es)", rate, "accepts/s", f"errors {errors}")
+        )
+        print(f"api x{processes}: {rate:.0f} accepts/s", flush=True)
+    rows[1].ratio = rows[1].value / rows[0].value if rows[0].value else None
+    return rows
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not reached in {timeout:g}s")
+        time.sleep(0.2)
+
+
+def measure_workers(args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for count in WORKER_COUNTS:
+        with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
+            workdir = Path(tmp)
+            with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
+                with sink(workdir, deployed.signature_secret) as (port, out, receiver):
+                    targets._tidings_cli(
+                        ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
+                        deployed.env,
+                        workdir,
+                    )
+                    accepted, _, _ = asyncio.run(
+                        offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
+                    )
+                    for index in range(count):
+                        deployed.start_worker(index)
+                    _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
+                    receiver.terminate()
+                    receiver.wait(timeout=30)
+                arrivals = [
+                    arrived
+                    for arrived, uuid, status, signed in map(json.loads, out.read_text().splitlines())
+                    if status == "delivered" and signed and uuid in accepted
+                ]
+        # From the first delivered webhook to the last: the workers' start-up (imports, connecting)
+        # is not delivery.
+        span = max(arrivals) - min(arrivals) if len(arrivals) > 1 else 0.0
+        rate = (len(arrivals) - 1) / span if span else 0.0
+        lost = len(accepted) - len(arrivals)
+        rows.append(
+            Row(
+                "workers",
+                f"postgresql, {count} worker(s)",
+                rate,
+                "deliveries/s",
+                f"{len(accepted)} sent, lost {lost}",
+            )
+        )
+        print(f"workers x{count}: {rate:.0f} deliveries/s (lost {lost})", flush=True)
+    for row in rows[1:]:
+        row.ratio = row.value / rows[0].value if rows[0].value else None
+    return rows
+
+
+def _seed_postgresql(deployed: Deployment, count: int) -> None:
+    for start in range(0, count, SEED_CHUNK):
+        size = min(SEED_CHUNK, count - start)
+        deployed.query(
+            f"""WITH seeded AS (
+              INSERT INTO messages (uuid, account_id, direction, channel, message_type, to_address,
+                from_address, content, options, status, segments, price, currency, connector,
+                created_at, updated_at)
+              SELECT gen_random_uuid()::text, '{deployed.api_key}', 'outbound', 'sms', 'text',
+                '4477009' || lpad((i % 100000)::text, 5, '0'), 'Acme', '{{"text": "seeded"}}', '{{}}',
+                'delivered', 1, 0.0070, 'EUR', 'simulator',
+                now() - (i % 7776000) * interval '1 second', now() - (i % 7776000) * interval '1 second'
+              FROM generate_series(1, {size}) AS i
+              RETURNING 1)
+            SELECT count(*) FROM seeded"""
+        )
+        print(f"  seeded {start + size:,} of {count:,}", flush=True)
+
+
+def _seed_sqlite(deployed: Deployment, count: int) -> None:
+    database = deployed.workdir / "home" / "tidings.db"
+    with contextlib.closing(sqlite3.connect(database, timeout=60)) as conn:
+        conn.execute("PRAGMA cache_size = -262144")  # 256 MB: random-key inserts into a big index
+        for start in range(0, count, SEED_CHUNK):
+            size = min(SEED_CHUNK, count - start)
+            with conn:
+                conn.execute(
+                    f"""WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {size})
+                    INSERT INTO messages (uuid, account_id, direction, channel, message_type, to_address,
+                      from_address, content, options, status, segments, price, currency, connector,
+                      created_at, updated_at)
+                    SELECT lower(hex(randomblob(16))), ?, 'outbound', 'sms', 'text',
+                      '4477009' || substr('00000' || (i % 100000), -5), 'Acme', '{{"text": "seeded"}}', '{{}}',
+                      'delivered', 1, 0.0070, 'EUR', 'simulator',
+                      strftime('%Y-%m-%d %H:%M:%S.000000', 'now', '-' || (i % 7776000) || ' seconds'),
+                      strftime('%Y-%m-%d %H:%M:%S.000000', 'now', '-' || (i % 7776000) || ' seconds')
+                    FROM seq""",
+                    (deployed.api_key,),
+                )
+            print(f"  seeded {start + size:,} of {count:,}", flush=True)
+
+
+def measure_stored(wrk: str, args: argparse.Namespace) -> list[Row]:
+    rows = []
+    for postgresql in (False, True):
+        backend = "postgresql" if postgresql else "sqlite"
+        with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
+            topology = Topology(postgresql=postgresql, api_processes=1)
+            with deployment(topology, Path(tmp), args.postgres_url, {}) as deployed:
+                empty, errors_empty = _accepts(deployed, wrk, args)
+                print(f"stored {backend}: empty {empty:.0f} accepts/s; seeding {args.stored:,}", flush=True)
+                (_seed_postgresql if postgresql else _seed_sqlite)(deployed, args.stored)
+                full, errors_full = _accepts(deployed, wrk, args)
+        rows.append(Row("stored", f"{backend}, empty", empty, "accepts/s", f"errors {errors_empty}"))
+        rows.append(
+            Row(
+                "stored",
+                f"{backend}, {args.stored:,} stored",
+                full,
+                "accepts/s",
+                f"errors {errors_full}",
+                full / empty if empty else None,
+            )
+        )
+        print(f"stored {backend}: {full:.0f} accepts/s with {args.stored:,} stored", flush=True)
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    print("\n| part | setup | per second | ratio | notes |\n|---|---|---|---|---|")
+    for row in rows:
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "1.00 (baseline)"
+        print(f"| {row.part} | {row.setup} | {row.value:.0f} {row.unit} | {ratio} | {row.note} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}")
+    parser.add_argument("--connections", type=int, default=64, help="wrk connections in all (64)")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per accept measurement (10)")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each (3)")
+    parser.add_argument("--backlog", type=int, default=6000, help="messages the workers drain (6000)")
+    parser.add_argument("--drain", type=float, default=300, help="longest wait for the workers (300 s)")
+    parser.add_argument("--stored", type=int, default=10_000_000, help="messages stored before (10M)")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "scale.json")
+    args = parser.parse_args(argv)
+    parts = [part for part in args.parts.split(",") if part]
+    if set(parts) - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(set(parts) - set(PARTS)))}")
+    wrk = find_wrk()
+    rows: list[Row] = []
+    if "api" in parts:
+        rows += measure_api(wrk, args)
+    if "workers" in parts:
+        rows += measure_workers(args)
+    if "stored" in parts:
+        rows += measure_stored(wrk, args)
+    print_table(rows)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps([row.__dict__ for row in rows], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tidings.metrics import JOBS_DEAD
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, claimed_jobs
 from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
@@ -239,5 +240,6 @@ class Worker:
             delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
             return guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes)
         log.error("job %s (%s) dead after %s attempts: %s", row.id, row.kind, row.attempts, outcome.reason)
+        JOBS_DEAD.labels(row.kind).inc()
         abandoned = await kind.abandon(job, outcome.reason) if kind is not None and job is not None else ()
         return guarded(self._writes.bury(row, now, outcome.reason[:2000]), [*writes, *abandoned])

@@ -1,0 +1,73 @@
+"""configure_logging: every logger of the process, uvicorn's and Python's warnings included,
+writes one format through one handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+
+import pytest
+
+from tidings.logs import configure_logging
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    uvicorn = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    kept = [(lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in uvicorn]
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for lg, lg_handlers, propagate, disabled in kept:
+        lg.handlers[:], lg.propagate, lg.disabled = lg_handlers, propagate, disabled
+    logging.captureWarnings(False)
+
+
+def _configure(log_format: str) -> None:
+    # A handler of uvicorn's own, as its default logging config would install: taken away.
+    logging.getLogger("uvicorn.error").addHandler(logging.StreamHandler())
+    configure_logging("INFO", log_format)
+
+
+def _emit_a_bit_of_everything() -> None:
+    logging.getLogger("uvicorn.error").info("Started server process [1]")
+    logging.getLogger("uvicorn.access").info("127.0.0.1 - GET / 200")  # ours replace these
+    logging.getLogger("tidings.webhooks").info(
+        "webhook delivered", extra={"message_uuid": "m-1", "host": "example.com", "status": 200}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("something old", DeprecationWarning, stacklevel=1)
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        logging.getLogger("tidings.api").exception("it broke")
+
+
+def test_json_lines_only(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    _configure("json")
+    _emit_a_bit_of_everything()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["logger"] for line in lines] == [
+        "uvicorn.error",
+        "tidings.webhooks",
+        "py.warnings",
+        "tidings.api",
+    ]
+    webhook = lines[1]
+    assert (webhook["message_uuid"], webhook["host"], webhook["status"]) == ("m-1", "example.com", 200)
+    assert webhook["level"] == "info" and webhook["message"] == "webhook delivered"
+    assert "ValueError: bad" in lines[3]["exception"]
+
+
+def test_text_lines_for_a_terminal(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    _configure("text")
+    _emit_a_bit_of_everything()
+    err = capsys.readouterr().err
+    assert "INFO    tidings.webhooks: webhook delivered message_uuid=m-1 host=example.com status=200" in err
+    assert "INFO    uvicorn.error: Started server process [1]" in err
+    assert not any(line.startswith("{") for line in err.splitlines())

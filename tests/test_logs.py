@@ -34,7 +34,9 @@ def _configure(log_format: str) -> None:
 
 
 def _emit_a_bit_of_everything() -> None:
-    logging.getLogger("uvicorn.error").info("Started server process [1]")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [1]", extra={"color_message": "Started server process [\x1b[36m1\x1b[0m]"}
+    )
     logging.getLogger("uvicorn.access").info("127.0.0.1 - GET / 200")  # ours replace these
     logging.getLogger("tidings.webhooks").info(
         "webhook delivered", extra={"message_uuid": "m-1", "host": "example.com", "status": 200}
@@ -62,6 +64,7 @@ def test_json_lines_only(restored_logging: None, capsys: pytest.CaptureFixture[s
     assert (webhook["message_uuid"], webhook["host"], webhook["status"]) == ("m-1", "example.com", 200)
     assert webhook["level"] == "info" and webhook["message"] == "webhook delivered"
     assert "ValueError: bad" in lines[3]["exception"]
+    assert "color_message" not in lines[0]  # uvicorn's coloured copy of its message
 
 
 def test_text_lines_for_a_terminal(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:

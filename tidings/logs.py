@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 # What every LogRecord carries of its own; anything else on a record came in through `extra`.
+# uvicorn adds `color_message`, its message with terminal colours: not a field.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message",
     "asctime",
     "taskName",
+    "color_message",
 }
 # uvicorn's loggers: they must reach the root handler, not handlers of their own.
 _SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.api.live import free_port, serving
-from tidings.api.app import create_app
+from tidings.api.app import create_app, create_ops_app
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 
@@ -68,3 +68,23 @@ async def test_redis_is_checked_where_it_is_configured(settings: Settings) -> No
             await runtime.stop()
         assert ready.json()["checks"] == {"database": "ok", "redis": expected}, redis_url
         assert ready.status_code == (200 if expected == "ok" else 503)
+
+
+async def test_a_worker_answers_probes_and_metrics_on_the_operations_listener(settings: Settings) -> None:
+    runtime = Runtime(settings, role=Role.WORKER)
+    await runtime.start()
+    try:
+        async with serving(create_ops_app(runtime)) as url, httpx.AsyncClient(base_url=url) as http:
+            ready = await http.get("/ready")
+            metrics = await http.get("/metrics")
+            send = await http.post("/v1/messages", json={})
+    finally:
+        await runtime.stop()
+    assert ready.status_code == 200
+    assert ready.json() == {
+        "status": "ok",
+        "role": "worker",
+        "checks": {"database": "ok", "connectors": "ok"},
+    }
+    assert metrics.status_code == 200 and "tidings_queue_jobs" in metrics.text
+    assert send.status_code == 404  # nothing but operations there

@@ -22,6 +22,7 @@ from tidings.api.access_log import AccessLog
 from tidings.api.body_limit import BodySizeLimit
 from tidings.api.direct_routes import DirectRoutes
 from tidings.api.problems import install_problem_handlers
+from tidings.api.traced_requests import TracedRequests
 from tidings.runtime import Runtime
 
 
@@ -62,7 +63,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> ASGIApp:
     limited = BodySizeLimit(
         DirectRoutes(app, messages_v1.DIRECT_ROUTES), max_bytes=runtime.settings.max_body_bytes
     )
-    return AccessLog(limited, log_requests=runtime.settings.log_access)
+    traced = TracedRequests(limited) if runtime.settings.otel_enabled else limited
+    return AccessLog(traced, log_requests=runtime.settings.log_access)
 
 
 def create_ops_app(runtime: Runtime) -> ASGIApp:

@@ -15,6 +15,7 @@ from typing import Any
 import typer
 import uvicorn
 
+from tidings import tracing
 from tidings.api.app import create_app, create_ops_app
 from tidings.cli.accounts import print_credentials
 from tidings.config import Settings
@@ -79,6 +80,11 @@ def serve(
     """Run Tidings."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.otel_enabled:
+        try:
+            tracing.enable(settings.otel_service_name)
+        except tracing.TracingUnavailable as error:
+            raise typer.BadParameter(str(error)) from None
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if tls_cert and tls_key:
@@ -101,7 +107,10 @@ def serve(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         pass
-    asyncio.run(_serve(settings, role, host, port, certificate, tls_port))
+    try:
+        asyncio.run(_serve(settings, role, host, port, certificate, tls_port))
+    finally:
+        tracing.disable()  # sends the spans still waiting in the exporter's batch
 
 
 async def _serve(

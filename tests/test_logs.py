@@ -7,10 +7,11 @@ import json
 import logging
 import warnings
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
-from tidings.logs import configure_logging
+from tidings.logs import JsonFormatter, configure_logging
 
 
 @pytest.fixture
@@ -74,3 +75,15 @@ def test_text_lines_for_a_terminal(restored_logging: None, capsys: pytest.Captur
     assert "INFO    tidings.webhooks: webhook delivered message_uuid=m-1 host=example.com status=200" in err
     assert "INFO    uvicorn.error: Started server process [1]" in err
     assert not any(line.startswith("{") for line in err.splitlines())
+
+
+@pytest.mark.parametrize(
+    "created", [0.0, 1764381935.0, 1764381935.4189, 1764381939.8219998, 1764381935.9999996, 1764381936.0005]
+)
+def test_json_time_is_utc_with_milliseconds_as_datetime_renders_it(created: float) -> None:
+    formatter = JsonFormatter()
+    record = logging.LogRecord("tidings", logging.INFO, __file__, 1, "m", None, None)
+    for _ in range(2):  # the second time from the formatter's per-second cache
+        record.created = created
+        line = json.loads(formatter.format(record))
+        assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

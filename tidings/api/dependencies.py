@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from tidings.api.access_log import remember_account
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidJson, Unauthorized, UnsupportedContentType
 from tidings.domain.principal import Principal
@@ -20,7 +21,9 @@ def get_runtime(request: Request) -> Runtime:
 
 async def basic_account(request: Request) -> Account:
     """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
-    return await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+    account = await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+    remember_account(request.scope, account.api_key)
+    return account
 
 
 async def principal(request: Request) -> Principal:
@@ -29,12 +32,15 @@ async def principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        return Principal(account=await runtime.authenticator.authenticate(authorization))
+        basic = await runtime.authenticator.authenticate(authorization)
+        remember_account(request.scope, basic.api_key)
+        return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
     application = await runtime.jwt_authenticator.authenticate(token.strip(), path)
     account = await runtime.accounts.get(application.account_id)
     if account is None or not account.is_active:
         raise Unauthorized()
+    remember_account(request.scope, account.api_key)
     return Principal(account=account, application=application)
 
 

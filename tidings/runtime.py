@@ -32,7 +32,7 @@ from tidings.services.receipts import ApplyReceipt, ReceiptApplier
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
-from tidings.store import migrate
+from tidings.store import schema
 from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
@@ -217,8 +217,8 @@ class Runtime:
 
     async def start(self) -> None:
         if self.settings.should_auto_migrate:
-            await migrate.upgrade(self.database.url)
-        elif not await migrate.is_current(self.database):
+            await schema.upgrade(self.database)
+        elif not await schema.is_current(self.database):
             raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
         self.shared.start()
         self.writer.start()

@@ -10,8 +10,6 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
-from redis.asyncio import Redis
-
 
 class ReplayCache(Protocol):
     async def first_use(self, jti: str, expires_at: datetime) -> bool:
@@ -38,6 +36,9 @@ class RedisReplayCache:
     one script call: a round trip and its client-side overhead per batch, not per request."""
 
     def __init__(self, url: str, *, prefix: str = "tidings:jti:", max_batch: int = 256) -> None:
+        # Imported here: redis-py takes ~8 MB that a process without Redis configured should not pay.
+        from redis.asyncio import Redis
+
         self._redis: Redis = Redis.from_url(url)
         self._first_uses = self._redis.register_script(_FIRST_USES)
         self._prefix = prefix

@@ -54,3 +54,18 @@ async def is_current(database: Database) -> bool:
     async with database.engine.connect() as conn:
         current = await conn.run_sync(_current)
     return current == head
+
+
+def _main() -> int:
+    """`python -m tidings.store.migrate upgrade`, the database URL on stdin (store/schema.py)."""
+    import sys
+
+    if sys.argv[1:] != ["upgrade"]:
+        print("usage: python -m tidings.store.migrate upgrade < url", file=sys.stderr)
+        return 2
+    asyncio.run(upgrade(sys.stdin.readline().strip()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import os
 import shutil
 import subprocess
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BACKENDS, empty_database, run_async
+from tests.e2e.private_services import PrivatePostgres
 from tests.e2e.server import Credentials, TidingsServer
 from tidings.store import migrate
 
@@ -24,20 +27,28 @@ MakeServer = Callable[..., TidingsServer]
 
 @pytest.fixture
 def make_server(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[MakeServer]:
-    """Builds a (not yet started) server on the test's database: `make_server(TIDINGS_X="1", ...)`.
+    """Builds a (not yet started) server on the test's database: `make_server(TIDINGS_X="1", ...)`,
+    or `make_server(role="worker", ...)` for one role alone.
 
     Every server made here is stopped at the end of the test, and killed if it will not stop.
     """
+    yield from _servers(database_url, tmp_path, request)
+
+
+def _servers(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest, shared: Mapping[str, str] | None = None
+) -> Iterator[MakeServer]:
     made: list[TidingsServer] = []
     request.node.stash[SERVERS] = made
 
-    def make(**settings: str) -> TidingsServer:
+    def make(role: str = "all", **settings: str) -> TidingsServer:
         index = len(made)
         server = TidingsServer(
             home=tmp_path / f"home{index}",
             database_url=database_url,
-            log_path=tmp_path / f"tidings-{index}.log",
-            settings=settings,
+            log_path=tmp_path / f"tidings-{index}-{role}.log",
+            settings={**(shared or {}), **settings},
+            role=role,
         )
         made.append(server)
         return server
@@ -45,6 +56,33 @@ def make_server(database_url: str, tmp_path: Path, request: pytest.FixtureReques
     yield make
     for server in made:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the module's own, which its tests may stop and restart."""
+    cluster = PrivatePostgres()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def private_database_url(private_postgres: PrivatePostgres) -> str:
+    """A new, migrated database on the module's own PostgreSQL cluster."""
+    return private_postgres.new_database()
+
+
+@pytest.fixture
+def make_private_server(
+    private_database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[MakeServer]:
+    """As `make_server`, on the private PostgreSQL cluster's database. The servers share one
+    secret key, as every process of a deployment must (each one seals and opens secrets)."""
+    key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    yield from _servers(private_database_url, tmp_path, request, {"TIDINGS_SECRET_KEY": key})
 
 
 @pytest.fixture(scope="module", params=BACKENDS)

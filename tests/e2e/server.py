@@ -53,8 +53,19 @@ class TidingsServer:
     through `cli`) are appended to one log file, shown when a test fails.
     """
 
-    def __init__(self, home: Path, database_url: str, log_path: Path, settings: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        home: Path,
+        database_url: str,
+        log_path: Path,
+        settings: Mapping[str, str],
+        *,
+        role: str = "all",
+    ) -> None:
+        """`role` api or worker starts that role alone, without HTTPS; a worker's `url` is its
+        operations listener (TIDINGS_OPS_PORT), the only thing it serves."""
         self.home = home
+        self.role = role
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith("TIDINGS_")}
         env.update(
@@ -140,23 +151,19 @@ class TidingsServer:
         assert not self.running, "already running"
         self._runs += 1
         self.port, self.tls_port = free_port(), free_port()
-        self._log(f"=== start #{self._runs}: http {self.port}, https {self.tls_port} ===")
+        self._log(f"=== start #{self._runs} ({self.role}): http {self.port}, https {self.tls_port} ===")
+        command = [sys.executable, "-m", "tidings", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        env = self.env
+        if self.role == "all":
+            command += ["--tls", "--tls-port", str(self.tls_port)]
+        else:
+            command += ["--role", self.role]
+        if self.role == "worker":
+            env = {**env, "TIDINGS_OPS_PORT": str(self.port)}
         with self.log_path.open("ab") as log, self._stderr() as stderr:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tidings",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--tls",
-                    "--tls-port",
-                    str(self.tls_port),
-                ],
-                env=self.env,
+                command,
+                env=env,
                 stdout=log,
                 stderr=stderr if stderr is not None else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -173,9 +180,10 @@ class TidingsServer:
                 raise AssertionError(f"tidings serve exited {self.process.returncode}:\n{self.log()}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    # HTTPS starts in the same gather(); it is up within a moment, check anyway.
-                    verify = ssl.create_default_context(cafile=str(self.ca_path))
-                    httpx.get(f"{self.tls_url}/health", verify=verify, timeout=2.0)
+                    if self.role == "all":
+                        # HTTPS starts in the same gather(); it is up within a moment, check anyway.
+                        verify = ssl.create_default_context(cafile=str(self.ca_path))
+                        httpx.get(f"{self.tls_url}/health", verify=verify, timeout=2.0)
                     if self.process.poll() is None:  # not some other process on a reused port
                         return
             except httpx.HTTPError:

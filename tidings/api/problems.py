@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -20,10 +24,12 @@ from tidings.domain.errors import (
     InvalidParameter,
     InvalidParams,
     NotFound,
+    ServiceUnavailable,
     TidingsError,
     Unauthorized,
     WrongVerb,
 )
+from tidings.store.outage import database_unavailable
 from tidings.wire.responses import ProblemDetails
 
 log = logging.getLogger("tidings.api")
@@ -33,6 +39,20 @@ PROBLEM_JSON = "application/problem+json"
 # it shows in the access line.
 CLIENT_CLOSED_REQUEST = 499
 _REPORTED = "_tidings_reported"
+# While the database is down every request says so; one line per this many seconds is enough.
+OUTAGE_LOG_EVERY_SECONDS = 10.0
+# What a client is told to wait before sending again while the database is out of reach.
+OUTAGE_RETRY_AFTER_SECONDS = 1
+# The errors a database outage raises (classified by store/outage.py). They get handlers of their
+# own: Starlette's catch-all (`Exception`) answers and then raises again, as a crash of the server.
+_OUTAGE_TYPES: tuple[type[Exception], ...] = (
+    OSError,
+    DBAPIError,
+    PoolTimeout,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+_last_outage_log = 0.0
 
 
 def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -74,6 +94,9 @@ def error_response(request: Request, error: Exception) -> Response:
     if isinstance(error, ClientDisconnect):
         log.debug("client disconnected during %s %s", request.method, request.scope["path"])
         return Response(status_code=CLIENT_CLOSED_REQUEST)
+    if database_unavailable(error):
+        _report_outage(error)
+        return problem_response(ServiceUnavailable(), {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
     report_unexpected(error, request.method, request.scope["path"])
     return problem_response(TidingsError())
 
@@ -87,6 +110,14 @@ def report_unexpected(error: BaseException, method: str, path: str) -> None:
     log.error("unhandled error on %s %s", method, path, exc_info=error)
     with contextlib.suppress(AttributeError):  # an exception type with __slots__ cannot be marked
         setattr(error, _REPORTED, True)
+
+
+def _report_outage(error: BaseException) -> None:
+    global _last_outage_log
+    now = time.monotonic()
+    if now - _last_outage_log >= OUTAGE_LOG_EVERY_SECONDS:
+        _last_outage_log = now
+        log.warning("the database cannot be reached; answering 503 meanwhile: %r", error)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -125,6 +156,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientDisconnect, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    for outage_type in _OUTAGE_TYPES:
+        app.add_exception_handler(outage_type, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
     _document_validation_problems(app)
 

@@ -270,3 +270,13 @@ class ProviderUnreachable(TidingsError):
     type_url = "about:blank"
     title = "Service Unavailable"
     default_detail = "The provider could not be reached; try again later."
+
+
+class ServiceUnavailable(TidingsError):
+    """Something Tidings needs (its database) cannot be reached right now; nothing was stored, and
+    the same request may simply be sent again. Vonage documents no type for this."""
+
+    status = 503
+    type_url = "about:blank"
+    title = "Service Unavailable"
+    default_detail = "Tidings cannot reach its database right now; nothing was stored. Try again shortly."

@@ -31,6 +31,7 @@ from tidings.queue.jobs import ClaimedJob, claimed_jobs
 from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.outage import database_unavailable
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
 
@@ -38,6 +39,10 @@ log = logging.getLogger("tidings.worker")
 
 CLAIM_GATHER_SECONDS = 0.02
 SETTLING_PER_SLOT = 4
+# How often a settle is tried again while the database is out of reach: soon at first, then
+# every couple of seconds, so that a restarted database is not met by every settle at once.
+SETTLE_RETRY_FIRST_SECONDS = 0.1
+SETTLE_RETRY_MAX_SECONDS = 2.0
 AnyKind = JobKind[Any, Any]
 
 
@@ -100,6 +105,7 @@ class Worker:
         self._inflight: set[asyncio.Task[None]] = set()  # performing
         self._settling: set[asyncio.Task[None]] = set()  # handed to the commit, not yet landed
         self._loop_task: asyncio.Task[None] | None = None
+        self._database_lost = False  # the last claim found the database out of reach
 
     def wake(self) -> None:
         """Called after a commit that made a job due, so it runs without waiting for the next poll."""
@@ -160,8 +166,18 @@ class Worker:
                 last_claim = loop.time()
                 try:
                     claimed = await self._claim(capacity)
-                except Exception:
-                    log.exception("claiming jobs failed; retrying")
+                except Exception as error:
+                    if not database_unavailable(error):
+                        log.exception("claiming jobs failed; retrying")
+                    elif not self._database_lost:
+                        log.warning(
+                            "the database cannot be reached; claiming again until it is back: %r", error
+                        )
+                    self._database_lost = database_unavailable(error)
+                else:
+                    if self._database_lost:
+                        log.warning("the database is back; claiming jobs again")
+                    self._database_lost = False
             for row in claimed:
                 task = asyncio.create_task(self._execute(row), name=f"job-{row.id}")
                 self._inflight.add(task)
@@ -228,13 +244,28 @@ class Worker:
         self._wake.set()  # what it wrote may have made other jobs due, and a settle slot is free
 
     async def _settle(self, kind: AnyKind | None, row: ClaimedJob, plan: Plan, job: Job[Any] | None) -> None:
-        """Settles the job and applies its writes, together; a failure leaves the job leased, to
-        be claimed again when its lease runs out."""
-        try:
-            statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
-            await self._writer.write_background(statements)
-        except Exception as error:
-            log.error("settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error)
+        """Settles the job and applies its writes, together. While the database is out of reach
+        the outcome is kept and written once it is back: the work is done (a webhook sent), and
+        doing it again after the lease ran out would only repeat it. The writes are guarded by
+        the lease, so a late settle of a job another worker has taken since changes nothing.
+        Any other failure, or a worker told to stop, leaves the job to its lease."""
+        delay = SETTLE_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
+                await self._writer.write_background(statements)
+                return
+            except Exception as error:
+                if not database_unavailable(error) or self._stopping.is_set():
+                    log.error(
+                        "settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error
+                    )
+                    return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
 
     async def _settle_statements(
         self,

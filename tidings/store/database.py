@@ -18,6 +18,7 @@ from tidings.store.write_priority import WritePriority
 # a background transaction holds the one write lock across several event-loop turns, and every
 # accept waits it out.
 BACKGROUND_MAX_WAIT_SECONDS = {"sqlite": 0.25, "postgresql": 0.05}
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 5.0
 
 
 def make_sqlite_directory(url: str) -> None:
@@ -39,6 +40,9 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+            # A database host that drops packets (rather than refusing) would hold each new
+            # connection, and the request waiting for it, for asyncpg's default of a minute.
+            kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # Reads on SQLite get engines of their own whose transactions start deferred, so that a
         # read never holds the write lock; on PostgreSQL one engine serves both.

@@ -6,7 +6,9 @@ waiting at most a moment for more), inserts it all with one executemany per tabl
 only then wakes each waiting request. Nobody is answered before their rows are durable.
 On PostgreSQL the next batch gathers while the last one commits, on a connection of its own: the
 server flushes one while this process parses the requests of the next (SQLite has one writer).
-If a batch fails, its writes are retried one by one so that one bad write cannot fail the others;
+If a batch fails, its writes are retried one by one so that one bad write cannot fail the others
+(unless the database is out of reach: then they all fail at once, after one more try on a new
+connection should the kept one have died while the server restarted);
 if an account cannot pay for all of its writes in a batch, the others commit together and that
 account's writes one at a time, in order of arrival, as many as its credit allows.
 
@@ -36,6 +38,7 @@ from tidings.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_SECONDS
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
+from tidings.store.outage import database_unavailable
 from tidings.store.statements import CreditRunsShort, Rows, Statement, returning_count
 
 log = logging.getLogger("tidings.store")
@@ -145,12 +148,17 @@ class GroupCommitWriter:
         except Exception as error:
             if not isinstance(error, IntegrityError):
                 await runner.discard()  # the next batch starts on a fresh connection
-            if len(batch) == 1:
-                if reused and retry_on_new_connection and not isinstance(error, IntegrityError):
+            if database_unavailable(error):
+                if reused and retry_on_new_connection:
                     # The kept connection may have died while idle (server restart, idle timeout):
-                    # one more try on a new one before the caller is failed.
+                    # one more try on a new one before the callers are failed.
                     await self._commit(runner, batch, retry_on_new_connection=False)
                     return
+                # No write of the batch is at fault, and one by one each would fail alike.
+                for pending in batch:
+                    _settle(pending, error)
+                return
+            if len(batch) == 1:
                 _settle(batch[0], error)
                 return
             log.warning("group commit of %d writes failed (%r); writing them one by one", len(batch), error)

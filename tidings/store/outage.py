@@ -1,0 +1,38 @@
+"""Telling "the database cannot be reached right now" apart from every other database error.
+
+A refused or dropped connection, a server shutting down or still starting, a pool or connect
+timeout: none of these says anything about the request, and all of them end when the database
+is back. The API answers them with a 503 (never a 500), the group commit does not split a batch
+over them, and the worker keeps a finished job's outcome until it can be written.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # refused, reset, unreachable; TimeoutError (a connect that never completes) is one too
+    PoolTimeout,
+    OperationalError,  # SQLite's "database is locked" past its busy timeout, PostgreSQL's class 08
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.OperatorInterventionError,  # 57P01 admin shutdown, 57P03 "the database system is starting up"
+    asyncpg.InterfaceError,  # "connection is closed": the server went away mid-session
+)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error`, or what caused it, means the database is out of reach for now. SQLAlchemy
+    wraps the driver's error (`orig`), and the driver's adapter raises its own from it."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False

@@ -14,6 +14,7 @@ from typing import Protocol
 from tidings.auth.basic import BasicAuthenticator
 from tidings.auth.jwt_auth import JwtAuthenticator
 from tidings.auth.replay import RedisReplayCache, ReplayCache
+from tidings.auth.replay_fallback import FallbackReplayCache
 from tidings.auth.secret_box import SecretBox
 from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
@@ -125,8 +126,14 @@ class Runtime:
             AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
-        self._redis_replays = RedisReplayCache(settings.redis_url) if settings.redis_url else None
-        self.replays = self._redis_replays or DatabaseReplayCache(self.writer)
+        database_replays = DatabaseReplayCache(self.writer)
+        if settings.redis_url:
+            self._redis_replays = RedisReplayCache(settings.redis_url)
+            self.replays = FallbackReplayCache(
+                self._redis_replays, database_replays, leeway_seconds=settings.jwt_leeway_seconds
+            )
+        else:
+            self.replays = database_replays
         self.jwt_authenticator = JwtAuthenticator(
             ApplicationKeyStore(self.database),
             self.replays,

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from tests.auth.test_jwt_attacks import Stored, assert_unauthorized, create_application, send, stored
 from tidings.api.app import create_app
 from tidings.auth.replay import RedisReplayCache
+from tidings.auth.replay_fallback import FallbackReplayCache
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import create_account
@@ -168,7 +169,7 @@ async def test_two_runtimes_share_the_redis_replay_cache(tmp_path: Path) -> None
     one, two = runtime("one"), runtime("two")
     jti = f"test-{uuid.uuid4().hex}"
     try:
-        assert isinstance(one.replays, RedisReplayCache) and isinstance(two.replays, RedisReplayCache)
+        assert isinstance(one.replays, FallbackReplayCache) and isinstance(two.replays, FallbackReplayCache)
         assert await one.replays.first_use(jti, in_a_minute()) is True
         assert await two.replays.first_use(jti, in_a_minute()) is False
         assert await two.replays.first_use(jti + "-b", in_a_minute()) is True
@@ -291,7 +292,7 @@ async def test_replayed_jwt_is_refused_through_the_api_with_redis(
     redis_runtimes: tuple[Runtime, Runtime],
 ) -> None:
     one, two = redis_runtimes
-    assert isinstance(one.replays, RedisReplayCache)
+    assert isinstance(one.replays, FallbackReplayCache)
     account = await create_account(one.database, one.box, name="replay")
     app = await create_application(one, account.api_key)
     jti = str(uuid.uuid4())

@@ -41,8 +41,10 @@ def make_application(api: TidingsServer, credentials: Credentials) -> tuple[str,
     return body["id"], body["keys"]["private_key"]
 
 
-def token_maker(application_id: str, private_key: str) -> BearerAuth:
-    now = int(time.time())
+def token_maker(application_id: str, private_key: str, *, ahead_seconds: int = 0) -> BearerAuth:
+    """A new JWT for the application, issued now (or `ahead_seconds` later, as a client whose
+    clock runs ahead would)."""
+    now = int(time.time()) + ahead_seconds
     claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
     return BearerAuth(jwt.encode(claims, private_key, algorithm="RS256"))
 

@@ -92,7 +92,8 @@ class JwtAuthenticator:
         jti = claims["jti"]
         if not _is_token_id(jti, MAX_JTI_LENGTH):
             raise Unauthorized()
-        if not await self._replays.first_use(f"{application_id}:{jti}", expires_at):
+        issued_at = datetime.fromtimestamp(claims["iat"], UTC)
+        if not await self._replays.first_use(f"{application_id}:{jti}", expires_at, issued_at):
             raise Unauthorized()
         return application
 

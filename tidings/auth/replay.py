@@ -1,7 +1,8 @@
 """Remembering JWT ids (`jti`) until their tokens expire, so no token is accepted twice.
 
 Shared by every Tidings process: in Redis when configured (one SET NX), else in the database
-(one insert against a primary key, tidings/store/jwt_replays.py).
+(one insert against a primary key, tidings/store/jwt_replays.py); while Redis is out of reach,
+in the database too (replay_fallback.py).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Protocol
 
 
 class ReplayCache(Protocol):
-    async def first_use(self, jti: str, expires_at: datetime) -> bool:
-        """True the first time `jti` is seen before `expires_at`; False for a replay."""
+    async def first_use(self, jti: str, expires_at: datetime, issued_at: datetime | None = None) -> bool:
+        """True the first time `jti` is seen before `expires_at`; False for a replay. `issued_at`
+        (the token's `iat`) matters only to a cache that changes where it remembers (replay_fallback.py)."""
         ...
 
     async def close(self) -> None: ...
@@ -31,6 +33,9 @@ return fresh
 """
 
 
+REDIS_TIMEOUT_SECONDS = 1.0
+
+
 class RedisReplayCache:
     """One `SET key NX PX ttl` per token. The checks of concurrent requests are sent together in
     one script call: a round trip and its client-side overhead per batch, not per request."""
@@ -38,15 +43,25 @@ class RedisReplayCache:
     def __init__(self, url: str, *, prefix: str = "tidings:jti:", max_batch: int = 256) -> None:
         # Imported here: redis-py takes ~8 MB that a process without Redis configured should not pay.
         from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-        self._redis: Redis = Redis.from_url(url)
+        # A request waits on this: a dead Redis must fail it quickly (the caller falls back to the
+        # database), not after redis-py's default backoff of seconds. One immediate retry still
+        # covers a pooled connection that went stale when Redis restarted.
+        self._redis: Redis = Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), 1),
+        )
         self._first_uses = self._redis.register_script(_FIRST_USES)
         self._prefix = prefix
         self._max_batch = max_batch
         self._pending: list[tuple[str, int, asyncio.Future[bool]]] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def first_use(self, jti: str, expires_at: datetime) -> bool:
+    async def first_use(self, jti: str, expires_at: datetime, issued_at: datetime | None = None) -> bool:
         ttl_ms = max(1000, int((expires_at - datetime.now(UTC)).total_seconds() * 1000))
         answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append((self._prefix + jti, ttl_ms, answer))

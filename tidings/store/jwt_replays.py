@@ -20,7 +20,7 @@ class DatabaseReplayCache:
     def __init__(self, writer: GroupCommitWriter) -> None:
         self._writer = writer
 
-    async def first_use(self, jti: str, expires_at: datetime) -> bool:
+    async def first_use(self, jti: str, expires_at: datetime, issued_at: datetime | None = None) -> bool:
         try:
             await self._writer.write([(jwt_replays, {"jti": jti, "expires_at": expires_at})])
         except IntegrityError:

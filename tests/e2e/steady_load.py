@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 
 import httpx
 import jwt
 
-from tests.e2e.server import Credentials
+from tests.e2e.server import Credentials, TidingsServer
 from tests.receiver import Received, WebhookReceiver
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,6 +46,24 @@ class BearerAuth(httpx.Auth):
         yield request
 
 
+def make_application(api: TidingsServer, credentials: Credentials) -> tuple[str, str]:
+    """A new application's id and the private key Tidings made for it."""
+    response = httpx.post(
+        f"{api.url}/v2/applications", json={"name": "faults"}, auth=credentials.basic, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return body["id"], body["keys"]["private_key"]
+
+
+def token_maker(application_id: str, private_key: str, *, ahead_seconds: int = 0) -> BearerAuth:
+    """A new JWT for the application, issued now (or `ahead_seconds` later, as a client whose
+    clock runs ahead would)."""
+    now = int(time.time()) + ahead_seconds
+    claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
+    return BearerAuth(jwt.encode(claims, private_key, algorithm="RS256"))
+
+
 class SteadySends:
     def __init__(
         self,
@@ -54,13 +73,17 @@ class SteadySends:
         *,
         threads: int = 4,
         timeout: float = 10.0,
+        pause: float = 0.02,
     ) -> None:
         """`url` is asked before every request (a restarted API process listens on a new port);
-        `auth` makes each request's credentials (a fresh JWT each time, or Basic)."""
+        `auth` makes each request's credentials (a fresh JWT each time, or Basic). Each thread
+        waits `pause` between sends: a steady stream, not a flood that leaves the worker a
+        backlog of thousands to deliver after the test's event."""
         self._url = url
         self._receiver = receiver
         self._auth = auth
         self._timeout = timeout
+        self._pause = pause
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._threads = [threading.Thread(target=self._send, args=(n,), daemon=True) for n in range(threads)]
@@ -99,7 +122,7 @@ class SteadySends:
     def _send(self, thread: int) -> None:
         with httpx.Client(timeout=self._timeout) as client:
             i = 0
-            while not self._stopping.is_set():
+            while not self._stopping.wait(self._pause):
                 i += 1
                 client_ref = f"t{thread}-{i}"
                 try:
@@ -112,7 +135,6 @@ class SteadySends:
                 except httpx.TransportError:
                     with self._lock:
                         self.connection_errors += 1
-                    time.sleep(0.02)  # the API process is down; do not spin while it restarts
                     continue
                 with self._lock:
                     self.answers[response.status_code] += 1
@@ -121,8 +143,6 @@ class SteadySends:
                         continue
                 if not _is_unavailable_problem(response):
                     self._record_unexpected(f"{response.status_code} {response.text[:300]}")
-                else:
-                    time.sleep(0.01)
 
     def _record_unexpected(self, what: str) -> None:
         with self._lock:

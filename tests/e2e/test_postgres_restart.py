@@ -8,17 +8,14 @@ signed webhook. Nothing is restarted but PostgreSQL (a cluster of the test's own
 from __future__ import annotations
 
 import itertools
-import time
-import uuid
 
 import httpx
-import jwt
 import pytest
 
 from tests.e2e.conftest import MakeServer
 from tests.e2e.private_services import PrivatePostgres
-from tests.e2e.server import Credentials, TidingsServer, wait_for_statuses
-from tests.e2e.steady_load import BearerAuth, SteadySends, signed_by
+from tests.e2e.server import wait_for_statuses
+from tests.e2e.steady_load import SteadySends, make_application, signed_by, token_maker
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -29,24 +26,6 @@ SETTINGS = {
     # the cache (a lookup that fails must be a 503 too).
     "TIDINGS_AUTH_CACHE_SECONDS": "0.5",
 }
-
-
-def make_application(api: TidingsServer, credentials: Credentials) -> tuple[str, str]:
-    """A new application's id and the private key Tidings made for it."""
-    response = httpx.post(
-        f"{api.url}/v2/applications", json={"name": "faults"}, auth=credentials.basic, timeout=10
-    )
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return body["id"], body["keys"]["private_key"]
-
-
-def token_maker(application_id: str, private_key: str, *, ahead_seconds: int = 0) -> BearerAuth:
-    """A new JWT for the application, issued now (or `ahead_seconds` later, as a client whose
-    clock runs ahead would)."""
-    now = int(time.time()) + ahead_seconds
-    claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
-    return BearerAuth(jwt.encode(claims, private_key, algorithm="RS256"))
 
 
 def test_sends_get_503_while_postgres_restarts_and_every_202_is_delivered(

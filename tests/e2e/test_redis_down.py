@@ -17,8 +17,7 @@ import pytest
 from tests.e2e.conftest import MakeServer
 from tests.e2e.private_services import PrivateRedis
 from tests.e2e.server import TidingsServer, wait_for_statuses
-from tests.e2e.steady_load import BearerAuth, SteadySends, signed_by, sms
-from tests.e2e.test_postgres_restart import make_application, token_maker
+from tests.e2e.steady_load import BearerAuth, SteadySends, make_application, signed_by, sms, token_maker
 from tests.receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import MakeServer
 from tests.e2e.private_services import PrivatePostgres
-from tests.e2e.server import wait_for_statuses
+from tests.e2e.server import TidingsServer, wait_for_statuses
 from tests.e2e.steady_load import SteadySends, make_application, signed_by, token_maker
 from tests.receiver import WebhookReceiver
 
@@ -28,8 +28,16 @@ SETTINGS = {
 }
 
 
+def database_ready(server: TidingsServer) -> bool:
+    checks = httpx.get(f"{server.url}/ready", timeout=5).json()["checks"]
+    return bool(checks["database"] == "ok")
+
+
+# fast: PostgreSQL ends every session and stops cleanly; immediate: it crashes, and recovers
+# from its log when started again.
+@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_sends_get_503_while_postgres_restarts_and_every_202_is_delivered(
-    make_private_server: MakeServer, private_postgres: PrivatePostgres, receiver: WebhookReceiver
+    mode: str, make_private_server: MakeServer, private_postgres: PrivatePostgres, receiver: WebhookReceiver
 ) -> None:
     api = make_private_server("api", **SETTINGS)
     worker = make_private_server("worker", **SETTINGS)
@@ -45,14 +53,20 @@ def test_sends_get_503_while_postgres_restarts_and_every_202_is_delivered(
 
     with SteadySends(lambda: api.url, receiver, auth, threads=4, timeout=10) as load:
         load.wait_for(lambda: load.count(202) >= 20, timeout=15, what="sends before the outage")
-        private_postgres.stop("fast")
-        load.wait_for(lambda: load.count(503) >= 10, timeout=15, what="503s while PostgreSQL is down")
+        private_postgres.stop(mode)
+        # Down long enough for the worker to notice too (its readiness probe asks the database).
+        load.wait_for(
+            lambda: load.count(503) >= 10 and not database_ready(worker),
+            timeout=15,
+            what="503s, and the worker unready, while PostgreSQL is down",
+        )
         private_postgres.start()
         before = load.count(202)
         load.wait_for(lambda: load.count(202) >= before + 40, timeout=20, what="sends after the restart")
 
     assert load.unexpected == []
     assert load.connection_errors == 0
+    assert "unhandled error" not in api.log()
     received = wait_for_statuses(receiver, load.accepted, ["delivered"], timeout=30)
     delivered = [
         w for w in received if w.json()["status"] == "delivered" and w.json()["message_uuid"] in load.accepted

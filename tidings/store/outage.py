@@ -24,7 +24,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 
 def database_unavailable(error: BaseException) -> bool:
     """Whether `error`, or what caused it, means the database is out of reach for now. SQLAlchemy
-    wraps the driver's error (`orig`), and the driver's adapter raises its own from it."""
+    wraps the driver's error (`orig`), and the driver's adapter raises its own from it. An error
+    raised while handling a lost connection counts as well: asyncpg, rolling back a transaction
+    whose connection the server just closed, fails with a state error of its own ("cannot switch
+    to state …; another operation is in progress") whose context is the real cause."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -34,5 +37,8 @@ def database_unavailable(error: BaseException) -> bool:
         if isinstance(current, _UNAVAILABLE):
             return True
         orig = current.orig if isinstance(current, DBAPIError) else None
-        current = orig if isinstance(orig, BaseException) else current.__cause__
+        if isinstance(orig, BaseException):
+            current = orig
+        else:
+            current = current.__cause__ or current.__context__
     return False

@@ -7,9 +7,11 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope, Send
 
@@ -87,6 +89,10 @@ def make_app(max_bytes: int = LIMIT) -> tuple[FastAPI, list[int]]:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("internal detail that must not leak")
+
+    @app.get("/outage/{name}")
+    async def outage(name: str) -> None:
+        raise OUTAGES[name]
 
     return app, bodies_read
 
@@ -224,6 +230,30 @@ async def test_framework_validation_errors_are_invalid_params(client: httpx.Asyn
     assert sorted(p["name"] for p in body["invalid_parameters"]) == ["flag", "n"]
     missing = (await client.get("/typed")).json()
     assert [p["name"] for p in missing["invalid_parameters"]] == ["n"]
+
+
+OUTAGES: dict[str, Exception] = {
+    "refused": ConnectionRefusedError(111, "Connection refused"),
+    "starting": asyncpg.CannotConnectNowError("the database system is starting up"),
+    "wrapped": DBAPIError(
+        "SELECT 1", None, asyncpg.ConnectionDoesNotExistError("closed"), connection_invalidated=True
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OUTAGES))
+async def test_a_database_out_of_reach_is_a_503_problem_with_retry_after(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The app's own errors reach this client: a handler that answered and raised again would fail it.
+    app, _ = make_app()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://problems.test") as client:
+        response = await client.get(f"/outage/{name}")
+    body = assert_problem(response, 503, "about:blank", "Service Unavailable")
+    assert response.headers["retry-after"] == "1"
+    assert "nothing was stored" in body["detail"]
+    assert "unhandled error" not in caplog.text
 
 
 async def test_an_unexpected_exception_is_a_500_problem_without_internals(client: httpx.AsyncClient) -> None:

@@ -929,3 +929,41 @@ async def test_a_worker_that_outlives_its_lease_changes_nothing(
     assert sorted(result for _, result in kind.planned) == (
         ["on time"] if late.startswith("perform") else ["late", "on time"]
     )
+
+
+class SettlesDuringAnOutage(RecordingWriter):
+    """Refuses the first `failures` settles as a database that is down refuses a connection."""
+
+    def __init__(self, database: Database, failures: int) -> None:
+        super().__init__(database)
+        self.failures = failures
+
+    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+        claim = any(isinstance(s, Execute) and s.returning for s in statements)
+        if not claim and self.failures > 0:
+            self.failures -= 1
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await super().write_background(statements)
+
+
+async def test_a_settle_the_database_could_not_take_is_written_once_it_is_back(
+    database: Database, writes: Writes
+) -> None:
+    """The job is performed once: its outcome waits for the database, not for its lease (a
+    minute) to run out and the work (a webhook sent) to be done again."""
+    writer = SettlesDuringAnOutage(database, failures=3)
+    writer.start()
+    kind = Scripted()
+    (job_id,) = await add(database, Scripted.new(Probe()))
+    worker = Worker(
+        database, [kind], writer, writes, concurrency=4, poll_seconds=0.02, lease=timedelta(seconds=60)
+    )
+    worker.start()
+    try:
+        done = await until_state(database, job_id, DONE)
+    finally:
+        await worker.stop(grace_seconds=1)
+        await writer.stop()
+    assert writer.failures == 0
+    assert done["attempts"] == 1
+    assert kind.attempts() == [(0, 1)]

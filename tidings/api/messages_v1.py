@@ -47,7 +47,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Not JSON",
         422: "Invalid request",
         429: "Throttled",
-        503: "The provider could not be reached",
+        503: "Something Tidings needs (the provider, its database) cannot be reached now; try again",
     }
     return documented_problems({status: described[status] for status in statuses})
 
@@ -69,7 +69,7 @@ def _idempotency_key(request: Request, body: Any) -> IdempotencyKey | None:
     "/v1/messages",
     status_code=202,
     response_model=SendMessageResponse,
-    responses=_errors(401, 402, 413, 415, 422, 429),
+    responses=_errors(401, 402, 413, 415, 422, 429, 503),
     openapi_extra={
         "requestBody": request_body_schema(),
         "parameters": [

@@ -25,6 +25,7 @@ def raised_while_handling(cause: BaseException, error: BaseException) -> BaseExc
         ConnectionRefusedError(111, "Connection refused"),
         ConnectionResetError(104, "Connection reset by peer"),
         TimeoutError(),
+        OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 5432), [Errno 111] …"),
         asyncpg.CannotConnectNowError("the database system is starting up"),
         asyncpg.AdminShutdownError("terminating connection due to administrator command"),
         asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
@@ -50,6 +51,8 @@ def test_out_of_reach(error: BaseException) -> None:
         DBAPIError("SELECT", None, Exception("syntax error")),
         ValueError("bad input"),
         RuntimeError("bug"),
+        FileNotFoundError(2, "No such file or directory"),
+        PermissionError(13, "Permission denied"),
     ],
     ids=repr,
 )

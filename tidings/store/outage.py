@@ -12,8 +12,18 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+# A file that is missing or may not be read is a fault of its own, not the database's.
+_FILESYSTEM: tuple[type[OSError], ...] = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # refused, reset, unreachable; TimeoutError (a connect that never completes) is one too
+    # Refused, reset, unreachable, a name that does not resolve, several addresses that all
+    # failed ("Multiple exceptions", no errno); TimeoutError, a connect that never completes.
+    OSError,
     PoolTimeout,
     OperationalError,  # SQLite's "database is locked" past its busy timeout, PostgreSQL's class 08
     asyncpg.PostgresConnectionError,  # class 08
@@ -34,7 +44,7 @@ def database_unavailable(error: BaseException) -> bool:
         seen.add(id(current))
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
-        if isinstance(current, _UNAVAILABLE):
+        if isinstance(current, _UNAVAILABLE) and not isinstance(current, _FILESYSTEM):
             return True
         orig = current.orig if isinstance(current, DBAPIError) else None
         if isinstance(orig, BaseException):

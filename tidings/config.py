@@ -84,12 +84,15 @@ class Settings(BaseSettings):
     # Hot path
     group_commit_max_batch: int = Field(default=256, ge=1)
     group_commit_window_ms: float = Field(default=1.0, ge=0)
+    group_commit_background_window_ms: float = Field(
+        default=3.0, ge=0, description="How long the worker's writes wait for more to share a commit."
+    )
     auth_cache_seconds: float = Field(default=10.0, ge=0)
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, description="Longest a JWT may live.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 
     # Queue
-    worker_concurrency: int = Field(default=64, ge=1)
+    worker_concurrency: int = Field(default=256, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=12, ge=1)

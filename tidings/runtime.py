@@ -120,6 +120,7 @@ class Runtime:
             self.database,
             max_batch=settings.group_commit_max_batch,
             window_seconds=settings.group_commit_window_ms / 1000,
+            background_window_seconds=settings.group_commit_background_window_ms / 1000,
         )
         self.authenticator = BasicAuthenticator(
             AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds

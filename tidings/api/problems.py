@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from tidings.domain.errors import (
     InvalidParameter,
@@ -59,10 +60,24 @@ def problem_response(error: TidingsError, headers: Mapping[str, str] | None = No
     )
 
 
+def generic_problem(status: int, detail: str) -> TidingsError:
+    """No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status."""
+    problem = TidingsError(detail)
+    problem.status = status
+    problem.type_url = "about:blank"
+    problem.title = _status_phrase(status, detail)
+    return problem
+
+
 def error_response(request: Request, error: Exception) -> JSONResponse:
     """A documented error as itself; anything else logged and answered as a 500."""
     if isinstance(error, TidingsError):
         return problem_response(error)
+    if isinstance(error, ClientDisconnect):
+        # The client left before its request was read, or the front door's body deadline closed
+        # the connection (tidings/api/front_door.py): an ordinary event, and nobody reads this answer.
+        log.debug("client disconnected during %s %s", request.method, request.url.path)
+        return problem_response(generic_problem(400, "The client closed the connection."))
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
     return problem_response(TidingsError())
 
@@ -79,12 +94,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             wrong_verb = WrongVerb(f"Request method '{request.method}' not supported")
             return problem_response(wrong_verb, error.headers)
-        # No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status.
-        generic = TidingsError(str(error.detail))
-        generic.status = error.status_code
-        generic.type_url = "about:blank"
-        generic.title = _status_phrase(error.status_code, str(error.detail))
-        return problem_response(generic, error.headers)
+        return problem_response(generic_problem(error.status_code, str(error.detail)), error.headers)
 
     async def on_validation_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)

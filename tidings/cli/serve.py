@@ -15,6 +15,7 @@ import typer
 import uvicorn
 
 from tidings.api.app import create_app
+from tidings.api.front_door import FrontDoorLimits, GuardedHttpProtocol, guarded_protocol
 from tidings.cli.accounts import print_credentials
 from tidings.config import Settings
 from tidings.logs import configure_logging
@@ -118,20 +119,21 @@ async def _serve(
             await stop.wait()
             return
         app = create_app(runtime)
-        listeners = [_listener(app, host, port, None)]
+        protocol = guarded_protocol(FrontDoorLimits.from_settings(settings))
+        listeners = [listener(app, settings, protocol, host, port, None)]
         if certificate:
-            listeners.append(_listener(app, host, tls_port, certificate))
-        for listener in listeners:
-            scheme = "https" if listener.config.ssl_certfile else "http"
-            typer.echo(f"Tidings listening on {scheme}://{host}:{listener.config.port}", err=True)
+            listeners.append(listener(app, settings, protocol, host, tls_port, certificate))
+        for each in listeners:
+            scheme = "https" if each.config.ssl_certfile else "http"
+            typer.echo(f"Tidings listening on {scheme}://{host}:{each.config.port}", err=True)
 
         async def stop_listeners() -> None:
             await stop.wait()
-            for listener in listeners:
-                listener.should_exit = True
+            for each in listeners:
+                each.should_exit = True
 
         stopper = asyncio.create_task(stop_listeners())
-        await asyncio.gather(*(listener.serve() for listener in listeners))
+        await asyncio.gather(*(each.serve() for each in listeners))
         stopper.cancel()
     finally:
         # Only now, with every connection drained, do the writer and the worker stop.
@@ -148,7 +150,16 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _listener(app: object, host: str, port: int, certificate: tuple[Path, Path] | None) -> _Listener:
+def listener(
+    app: object,
+    settings: Settings,
+    protocol: type[GuardedHttpProtocol],
+    host: str,
+    port: int,
+    certificate: tuple[Path, Path] | None,
+) -> _Listener:
+    """One uvicorn server behind the front door. Listeners given the same `protocol` class share
+    its connection budget: every listener of a process gets the same one."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -156,7 +167,9 @@ def _listener(app: object, host: str, port: int, certificate: tuple[Path, Path] 
         lifespan="off",
         log_config=None,
         access_log=False,
-        http="httptools",
+        http=protocol,
+        ws="none",  # no WebSocket routes: an upgrade request is answered as plain HTTP
+        timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=30,
         ssl_certfile=str(certificate[0]) if certificate else None,
         ssl_keyfile=str(certificate[1]) if certificate else None,

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import select
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -288,3 +291,33 @@ def test_a_body_still_trickling_after_its_413_is_cut_off(serve: Server) -> None:
                 except ConnectionResetError:
                     pass
                 return
+
+
+NODE_CLIENT = """
+const http = require('http');
+const body = Buffer.alloc(4 * 1024 * 1024, 97);
+const request = http.request(
+  {host: '127.0.0.1', port: Number(process.argv[2]), path: '/x', method: 'POST',
+   headers: {'Content-Type': 'application/json', 'Content-Length': body.length}},
+  (response) => {
+    let text = '';
+    response.on('data', (chunk) => { text += chunk; });
+    response.on('end', () => console.log(JSON.stringify(
+      {status: response.statusCode, type: response.headers['content-type'], body: JSON.parse(text)})));
+  });
+request.on('error', (error) => { console.log(JSON.stringify({error: String(error)})); });
+request.end(body);
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js")
+def test_node_reads_the_413_of_a_large_body(serve: Server, tmp_path: Path) -> None:
+    script = tmp_path / "client.js"
+    script.write_text(NODE_CLIENT)
+    with serve(http_body_timeout_seconds=GENEROUS) as port:
+        done = subprocess.run(
+            ["node", str(script), str(port)], capture_output=True, text=True, timeout=GENEROUS, check=True
+        )
+    answer = json.loads(done.stdout)
+    assert (answer.get("status"), answer.get("type")) == (413, "application/problem+json"), answer
+    assert answer["body"]["title"] == "Payload too large"

@@ -110,6 +110,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TidingsError, on_tidings_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    # Its own entry: a handler for Exception runs in Starlette's outermost middleware, which
+    # re-raises to the server after answering, and the server would log a departed client as an error.
+    app.add_exception_handler(ClientDisconnect, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
     _document_validation_problems(app)
 

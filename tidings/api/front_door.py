@@ -105,7 +105,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             if self._refused:  # a callback of ours stopped the parser and has answered already
                 return
-            self.logger.debug("Invalid HTTP request received.")
+            self.logger.warning("Invalid HTTP request received.")
             self.send_400_response("Invalid HTTP request received.")
             return
         except httptools.HttpParserUpgrade:
@@ -163,14 +163,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        answered = cycle is None or cycle.response_complete
         if self._awaiting_head:
-            if answered and self._head_bytes:
+            if self._head_bytes:
                 self._refuse(408, "The request line and headers did not arrive in time.")
             else:
-                # Silent since it connected (nobody to answer), or a pipelined head behind a
-                # request still being answered (an answer now would interleave with that one).
-                self.transport.close()
+                self.transport.close()  # silent since it connected: nobody to answer
         elif cycle is not None and not cycle.response_started:
             # The app may be waiting for the rest of the body: it now reads a disconnect, and
             # anything it still sends goes nowhere, so our 408 is the only answer on the wire.
@@ -185,6 +182,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _refuse(self, status: int, detail: str) -> None:
         self._refused = True
         self._disarm()
+        cycle = self.cycle
+        if cycle is not None and not (cycle.response_complete or cycle.disconnected):
+            # A pipelined request is still being answered: ours would interleave with that answer.
+            self.transport.close()
+            return
         body = json.dumps(problem_body(generic_problem(status, detail))).encode()
         lines = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:

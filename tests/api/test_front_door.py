@@ -12,6 +12,7 @@ import json
 import select
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -28,6 +29,7 @@ from tidings.api.body_limit import BodySizeLimit
 from tidings.api.front_door import FrontDoorLimits, guarded_protocol
 from tidings.cli.serve import listener
 from tidings.config import Settings
+from tidings.tls import TlsFiles, ensure_local_tls
 
 GENEROUS = 15.0  # an upper bound on any wait: a deadline missed by this much is a failure
 HEAD_TIMEOUT = 0.5
@@ -52,8 +54,9 @@ async def whole_body_app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextmanager
-def running(**overrides: Any) -> Iterator[int]:
-    """A listener built as `tidings serve` builds it, serving in a thread; yields its port."""
+def running_listeners(tls: TlsFiles | None = None, **overrides: Any) -> Iterator[list[int]]:
+    """Listeners built as `tidings serve` builds them, HTTP and (given `tls`) HTTPS on one shared
+    protocol class, serving in a thread of their own; yields their ports."""
     values: dict[str, Any] = {
         "http_head_timeout_seconds": HEAD_TIMEOUT,
         "http_body_timeout_seconds": BODY_TIMEOUT,
@@ -67,19 +70,32 @@ def running(**overrides: Any) -> Iterator[int]:
     settings = Settings(**values)
     protocol = guarded_protocol(FrontDoorLimits.from_settings(settings))
     app = BodySizeLimit(whole_body_app, max_bytes=settings.max_body_bytes)
-    server = listener(app, settings, protocol, "127.0.0.1", 0, None)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    servers = [listener(app, settings, protocol, "127.0.0.1", 0, None)]
+    if tls is not None:
+        servers.append(listener(app, settings, protocol, "127.0.0.1", 0, (tls.cert, tls.key)))
+
+    async def serve_all() -> None:
+        await asyncio.gather(*(server.serve() for server in servers))
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve_all()), daemon=True)
     thread.start()
     deadline = time.monotonic() + GENEROUS
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the listener did not start"
+    while not all(server.started for server in servers):
+        assert thread.is_alive() and time.monotonic() < deadline, "the listeners did not start"
         time.sleep(0.01)
-    port = int(server.servers[0].sockets[0].getsockname()[1])
     try:
-        yield port
+        yield [int(server.servers[0].sockets[0].getsockname()[1]) for server in servers]
     finally:
-        server.should_exit = True
+        for server in servers:
+            server.should_exit = True
         thread.join(GENEROUS)
+
+
+@contextmanager
+def running(**overrides: Any) -> Iterator[int]:
+    """One plain HTTP listener; yields its port."""
+    with running_listeners(None, **overrides) as ports:
+        yield ports[0]
 
 
 Server = Callable[..., AbstractContextManager[int]]
@@ -259,6 +275,18 @@ def test_connections_over_the_budget_are_refused_and_the_budget_comes_back(serve
         finally:
             for sock in held:
                 sock.close()
+
+
+def test_http_and_https_listeners_share_one_connection_budget(tmp_path: Path) -> None:
+    tls = ensure_local_tls(tmp_path / "tls")
+    context = ssl.create_default_context(cafile=str(tls.ca_cert))
+    with running_listeners(tls, http_max_connections=2, http_head_timeout_seconds=GENEROUS * 2) as ports:
+        plain, secure = ports
+        with connect(plain), context.wrap_socket(connect(secure), server_hostname="localhost") as held:
+            with connect(plain) as extra:
+                assert_problem(read_until_closed(extra), 503)
+            held.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert parse(read_until_closed(held))[0] == 200
 
 
 def test_python_requests_reads_the_413_of_a_large_body(serve: Server) -> None:

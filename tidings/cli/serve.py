@@ -168,7 +168,9 @@ def listener(
         log_config=None,
         access_log=False,
         http=protocol,
-        ws="none",  # no WebSocket routes: an upgrade request is answered as plain HTTP
+        # No WebSocket routes, and an upgrade would hand the connection to a protocol outside the
+        # front door's limits: an upgrade request is answered as plain HTTP.
+        ws="none",
         timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=30,
         ssl_certfile=str(certificate[0]) if certificate else None,

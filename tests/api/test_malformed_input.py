@@ -134,7 +134,10 @@ async def test_any_authorization_header_gets_a_documented_answer(
 FIELDS = [
     "to", "from", "channel", "message_type", "text", "image", "client_ref", "status", "name",
     "capabilities", "keys", "secret", "country", "msisdn", "moHttpUrl", "app_id", "api_key",
-    "api_secret", "amount", "trx", "moCallBackUrl", "drCallBackUrl", "webhook_url", "sms",
+    "api_secret", "amount", "trx", "moCallBackUrl", "drCallBackUrl", "webhook_url", "sms", "ttl",
+    "whatsapp", "rcs", "messenger", "viber_service", "mms", "audio", "video", "file", "custom",
+    "webhook_version", "encoding_type", "category", "policy", "locale", "file_size", "duration",
+    "latitude", "longitude", "context", "webhooks", "voice", "privacy", "keys", "public_key",
 ]  # fmt: skip
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -153,7 +156,38 @@ def long_integer(digits: int, field: str, nested: bool) -> bytes:
     return b'{"' + field.encode() + b'": ' + value + b"}"
 
 
+# A valid request to each kind of endpoint, for bodies that are wrong in only a member or two.
+VALID_BODIES: list[dict[str, Any]] = [
+    {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "hi"},
+    {"channel": "whatsapp", "message_type": "image", "to": "447700900000", "from": "447700900001",
+     "image": {"url": "https://example.com/a.png"}},
+    {"name": "app", "capabilities": {"messages": {"version": "v1", "webhooks": {
+        "inbound_url": {"address": "https://example.com/in", "http_method": "POST"}}}}},
+    {"secret": "Abcdefgh1234"},
+    {"status": "read"},
+    {"country": "GB", "msisdn": "447400123000", "moHttpUrl": "https://example.com/in"},
+    {"channel": "sms", "message_type": "text", "from": "447700900000", "to": "Acme", "text": "hi"},
+]  # fmt: skip
+EXTREMES = st.one_of(
+    st.integers(min_value=-(10**60), max_value=10**60),
+    st.sampled_from([2**63, -(2**63) - 1, 10**4000, 1e308, -1e308, 5e-324, 0, -1, True]),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),
+    st.sampled_from(["\x00", "\u202e", "\ud7ff", "x" * 5000, "https://example.com/\x01", "", " "]),
+    JSON_VALUES,
+)
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> bytes:
+    body = dict(draw(st.sampled_from(VALID_BODIES)))
+    names = st.sampled_from(sorted(body)) | st.sampled_from(FIELDS)
+    for name in draw(st.lists(names, min_size=1, max_size=3)):
+        body[name] = draw(EXTREMES)
+    return json.dumps(body).encode()
+
+
 BODIES = st.one_of(
+    near_valid(),
     JSON_VALUES.map(lambda value: json.dumps(value).encode()),
     st.dictionaries(st.sampled_from(FIELDS), JSON_VALUES, max_size=6).map(lambda v: json.dumps(v).encode()),
     st.binary(max_size=200),

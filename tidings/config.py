@@ -58,6 +58,23 @@ class Settings(BaseSettings):
 
     # HTTP surface
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The front door (tidings/api/front_door.py): what a client may take of one process.
+    http_head_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request's body must arrive within this of its headers."
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Request line and headers together; larger gets 431."
+    )
+    http_max_headers: int = Field(default=100, ge=10, description="Header lines; more gets 431.")
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="Connections open at once per process; more are refused (503)."
+    )
     log_format: str = Field(
         default="auto",
         pattern="^(auto|json|text)$",

@@ -54,3 +54,6 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidJson(str(error)) from None
+    except ValueError:
+        # An integer longer than Python's int-to-string limit (4,300 digits) fails as a plain ValueError.
+        raise InvalidJson("A number in the body has too many digits.") from None

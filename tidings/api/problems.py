@@ -66,6 +66,15 @@ def problem_response(error: TidingsError, headers: Mapping[str, str] | None = No
     )
 
 
+def generic_problem(status: int, detail: str) -> TidingsError:
+    """No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status."""
+    problem = TidingsError(detail)
+    problem.status = status
+    problem.type_url = "about:blank"
+    problem.title = _status_phrase(status, detail)
+    return problem
+
+
 def error_response(request: Request, error: Exception) -> Response:
     """A documented error as itself; a client that went away as nothing (it is not there to
     read an answer); anything else logged and answered as a 500."""
@@ -101,12 +110,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             wrong_verb = WrongVerb(f"Request method '{request.method}' not supported")
             return problem_response(wrong_verb, error.headers)
-        # No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status.
-        generic = TidingsError(str(error.detail))
-        generic.status = error.status_code
-        generic.type_url = "about:blank"
-        generic.title = _status_phrase(error.status_code, str(error.detail))
-        return problem_response(generic, error.headers)
+        return problem_response(generic_problem(error.status_code, str(error.detail)), error.headers)
 
     async def on_validation_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
@@ -125,6 +129,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientDisconnect, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    # Its own entry: a handler for Exception runs in Starlette's outermost middleware, which
+    # re-raises to the server after answering, and the server would log a departed client as an error.
+    app.add_exception_handler(ClientDisconnect, on_unexpected)
     app.add_exception_handler(Exception, on_unexpected)
     _document_validation_problems(app)
 

@@ -30,7 +30,7 @@ async def request_params(request: Request) -> dict[str, str]:
         # JSON body that is not an object adds nothing; what it lacks is reported as missing.
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # decode errors, and integers past the int-string limit
             body = _form(raw)
         if isinstance(body, dict):
             params.update({str(k): _flat(v) for k, v in body.items() if v is not None})

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import re
 import time
@@ -33,8 +32,10 @@ def parse_basic(authorization: str) -> tuple[str, str] | None:
     if scheme.lower() != "basic" or not value:
         return None
     try:
+        # Headers arrive decoded as latin-1, so bytes above 0x7f are characters b64decode refuses
+        # with a plain ValueError (binascii.Error and UnicodeDecodeError are ValueErrors too).
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         return None
     api_key, sep, secret = decoded.partition(":")
     if not sep or not api_key or not secret:

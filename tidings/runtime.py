@@ -17,6 +17,7 @@ from tidings.auth.secret_box import SecretBox
 from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
 from tidings.config import Settings
+from tidings.limits.limiter import RateLimiter
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
@@ -77,6 +78,7 @@ class Runtime:
     jwt_authenticator: JwtAuthenticator = field(init=False)
     accounts: AccountDirectory = field(init=False)
     replays: ReplayCache = field(init=False)
+    limiter: RateLimiter = field(init=False)
     pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
     shared: SharedTransactions = field(init=False)
@@ -102,6 +104,8 @@ class Runtime:
             settings.resolved_database_url, pool_size=WORKER_CONNECTIONS + API_CONNECTIONS
         )
         self.box = secret_box(settings)
+        # One limiter for every limit of the process: failed logins, sends, connector throughput.
+        self.limiter = RateLimiter.from_url(settings.redis_url)
         self.writer = GroupCommitWriter(
             self.database,
             max_batch=settings.group_commit_max_batch,
@@ -229,4 +233,5 @@ class Runtime:
         for closer in self._closers:
             await closer.close()
         await self.replays.close()
+        await self.limiter.close()
         await self.database.dispose()

@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     group_commit_max_batch: int = Field(default=256, ge=1)
     group_commit_window_ms: float = Field(default=1.0, ge=0)
     auth_cache_seconds: float = Field(default=10.0, ge=0)
+    auth_failures_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="Failed Basic authentications one API key may have in a burst, refilled over a minute.",
+    )
+    auth_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Failed Basic authentications one client address may have in a burst, refilled over a minute.",
+    )
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, description="Longest a JWT may live.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 

@@ -11,12 +11,14 @@ from enum import StrEnum
 from typing import Protocol
 
 from tidings.auth.basic import BasicAuthenticator
+from tidings.auth.failure_throttle import FailureThrottle
 from tidings.auth.jwt_auth import JwtAuthenticator
 from tidings.auth.replay import RedisReplayCache, ReplayCache
 from tidings.auth.secret_box import SecretBox
 from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
 from tidings.config import Settings
+from tidings.limits.gcra import Rate
 from tidings.limits.limiter import RateLimiter
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
@@ -111,8 +113,15 @@ class Runtime:
             max_batch=settings.group_commit_max_batch,
             window_seconds=settings.group_commit_window_ms / 1000,
         )
+        throttle = FailureThrottle(
+            self.limiter,
+            per_key=Rate.per_minute(settings.auth_failures_per_key),
+            per_address=Rate.per_minute(settings.auth_failures_per_address),
+        )
         self.authenticator = BasicAuthenticator(
-            AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds
+            AccountCredentialStore(self.database),
+            cache_seconds=settings.auth_cache_seconds,
+            throttle=throttle,
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
         self.replays = (

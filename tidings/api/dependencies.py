@@ -18,9 +18,15 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address (uvicorn's proxy-header handling, when enabled, puts the client's here)."""
+    return request.client.host if request.client else None
+
+
 async def basic_account(request: Request) -> Account:
     """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
-    return await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    return await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
 
 
 async def principal(request: Request) -> Principal:
@@ -29,7 +35,9 @@ async def principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        return Principal(account=await runtime.authenticator.authenticate(authorization))
+        return Principal(
+            account=await runtime.authenticator.authenticate(authorization, client_address(request))
+        )
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
     application = await runtime.jwt_authenticator.authenticate(token.strip(), path)
     account = await runtime.accounts.get(application.account_id)

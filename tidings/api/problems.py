@@ -48,12 +48,17 @@ def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, 
     return body
 
 
+def retry_after_header(error: TidingsError) -> dict[str, str]:
+    """A 429 says when to come back in its header too, which clients and proxies read."""
+    if error.status == 429 and "retry_after" in error.extra():
+        return {"Retry-After": str(error.extra()["retry_after"])}
+    return {}
+
+
 def problem_response(error: TidingsError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    headers = dict(headers or {})
+    headers = dict(headers or {}) | retry_after_header(error)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Basic realm="Tidings", Bearer'
-    if error.status == 429 and "retry_after" in error.extra():
-        headers["Retry-After"] = str(error.extra()["retry_after"])
     return JSONResponse(
         problem_body(error), status_code=error.status, headers=headers, media_type=PROBLEM_JSON
     )

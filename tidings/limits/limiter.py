@@ -23,8 +23,9 @@ from tidings.limits.redis_backend import RedisRateLimiter
 log = logging.getLogger("tidings.limits")
 
 RETRY_REDIS_AFTER_SECONDS = 5.0
-# A check that waits on a dead Redis holds up a request; fail over well before a client notices.
-REDIS_TIMEOUT_SECONDS = 0.25
+# A check that waits on a dead Redis holds up a request: fail over well before a client gives up,
+# but not so eagerly that a busy moment (a burst opening connections) counts as an outage.
+REDIS_TIMEOUT_SECONDS = 1.0
 
 Bucket = tuple[str, Rate]
 
@@ -80,12 +81,14 @@ class RateLimiter:
         self._local.refund_now(buckets)
 
     def _shared_failed(self, error: Exception) -> None:
+        was_up = self.is_shared
         self._shared_down_until = self._clock() + RETRY_REDIS_AFTER_SECONDS
-        log.warning(
-            "rate limits fall back to this process for %.0fs: Redis did not answer (%s)",
-            RETRY_REDIS_AFTER_SECONDS,
-            type(error).__name__,
-        )
+        if was_up:  # once per outage, not once per request in flight when it began
+            log.warning(
+                "rate limits fall back to this process for %.0fs: Redis did not answer (%s)",
+                RETRY_REDIS_AFTER_SECONDS,
+                type(error).__name__,
+            )
 
     async def close(self) -> None:
         if self._redis is not None:

@@ -75,6 +75,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Failed Basic authentications one client address may have in a burst, refilled over a minute.",
     )
+    messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an account may make unless it has its own limit; unset or 0: no limit.",
+    )
+    application_messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an application may make unless it has its own limit; unset or 0: no limit.",
+    )
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, description="Longest a JWT may live.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 

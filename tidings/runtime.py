@@ -30,6 +30,7 @@ from tidings.services.maintenance import Maintenance
 from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier
+from tidings.services.send_limits import SendLimits
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
@@ -83,6 +84,7 @@ class Runtime:
     limiter: RateLimiter = field(init=False)
     pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
+    send_limits: SendLimits = field(init=False)
     shared: SharedTransactions = field(init=False)
     connectors: Connectors = field(init=False)
     router: Router = field(init=False)
@@ -141,6 +143,11 @@ class Runtime:
         )
         self.submitter = MessageSubmitter(
             self.writer, self.pricing, self.database, wake_worker=self._wake_worker
+        )
+        self.send_limits = SendLimits(
+            self.limiter,
+            account_default=settings.messages_per_second,
+            application_default=settings.application_messages_per_second,
         )
         self.shared = SharedTransactions(self.database)
         self.connectors = Connectors(settings.connector_settings)

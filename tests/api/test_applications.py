@@ -601,7 +601,9 @@ async def test_delete_is_204_then_404_and_its_jwts_fail_at_once(
     assert (await client.get("/v2/applications", headers=basic(account))).json()["total_items"] == 0
 
 
-@pytest.mark.parametrize("application_id", ["2efc5b9a-bcd3-424c-b687-64879ebc1ddb", "x" * 80, "a%00b", "not%20an%20id"])
+@pytest.mark.parametrize(
+    "application_id", ["2efc5b9a-bcd3-424c-b687-64879ebc1ddb", "x" * 80, "a%00b", "not%20an%20id"]
+)
 async def test_unknown_ids_are_404(
     client: httpx.AsyncClient, account: NewAccountCredentials, application_id: str
 ) -> None:

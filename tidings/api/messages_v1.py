@@ -99,7 +99,11 @@ async def send_message(request: Request) -> JSONResponse:
             application_id=caller.application_id,
             created_at=datetime.now(UTC),
         )
-        accepted = await runtime.submitter.submit(message, caller.account, _idempotency_key(request, body))
+        idempotency = _idempotency_key(request, body)
+        # Past validation, so a malformed request costs no share of the rate; before the write,
+        # so a refused send stores nothing.
+        await runtime.send_limits.check(caller)
+        accepted = await runtime.submitter.submit(message, caller.account, idempotency)
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
     return JSONResponse({"message_uuid": accepted.message_uuid}, status_code=202, headers=headers)
 

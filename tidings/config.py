@@ -18,6 +18,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
+    # Kept by Tidings, not the connector: how many messages a second the provider account (the
+    # carrier bind, the platform's sender) takes, across every worker process. None: no limit.
+    messages_per_second: float | None = Field(default=None, gt=0)
 
     @property
     def options(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from tidings.limits.limiter import RateLimiter
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
+from tidings.services.connector_throughput import ConnectorThroughput, connector_rate
 from tidings.services.delivery import DeliverMessages
 from tidings.services.inbound import InboundReceiver
 from tidings.services.ingress import MessageIngress
@@ -186,6 +187,14 @@ class Runtime:
             self._recorder,
             self._writes,
             retry=self._retry_policy(settings.job_max_attempts),
+            throughput=ConnectorThroughput(
+                self.limiter,
+                {
+                    name: connector_rate(entry.messages_per_second)
+                    for name, entry in settings.connector_settings.items()
+                    if entry.messages_per_second
+                },
+            ),
         )
         webhooks = SendWebhook(
             sender,

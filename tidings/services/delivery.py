@@ -15,6 +15,7 @@ from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.message import Message, Status
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, Plan, RetryLater
+from tidings.services.connector_throughput import ConnectorThroughput
 from tidings.services.statuses import Handover, StatusRecorder, WebhookTarget
 from tidings.store.lookups import Lookups
 from tidings.store.statements import Execute
@@ -68,7 +69,9 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
         writes: Writes,
         *,
         retry: RetryPolicy,
+        throughput: ConnectorThroughput | None = None,
     ) -> None:
+        self._throughput = throughput
         self._lookups = lookups
         self._router = router
         self._recorder = recorder
@@ -86,6 +89,8 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
             connector = self._router.route(message)
         except NoRoute as error:
             return Refused(message, target, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
+        if self._throughput is not None:
+            await self._throughput.take_turn(connector.name)
         try:
             submission = await connector.submit(message)
         except SubmitRejected as rejected:

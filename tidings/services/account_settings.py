@@ -23,8 +23,8 @@ from tidings.store.database import Database
 
 log = logging.getLogger("tidings.accounts")
 
-# Tidings enforces no per-account request rates of its own yet; these are Vonage's defaults, the
-# figures clients read from the settings response to pace themselves.
+# Vonage's defaults, the figures clients read from the settings response to pace themselves. The
+# send rates Tidings enforces are the operator's (services/send_limits.py), not these.
 MAX_OUTBOUND_REQUESTS = 30
 MAX_INBOUND_REQUESTS = 30
 MAX_CALLS_PER_SECOND = 30

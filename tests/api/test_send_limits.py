@@ -122,3 +122,18 @@ async def test_a_refused_idempotent_send_can_be_sent_again_later(
     runtime.authenticator.invalidate(account.api_key)  # as the cache would expire
     accepted = await client.post("/v1/messages", json=SMS, headers=keyed)
     assert accepted.status_code == 202 and "Idempotent-Replayed" not in accepted.headers
+
+
+async def test_with_redis_unreachable_sends_are_limited_in_this_process(settings: Settings) -> None:
+    runtime = Runtime(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}), role=Role.API)
+    await runtime.start()
+    try:
+        account = await create_account(runtime.database, runtime.box, name="t")
+        await account_settings.set_rate_limit(runtime.database, account.api_key, SLOW)
+        async with await api(runtime) as client:
+            answers = [await client.post("/v1/messages", json=SMS, headers=basic(account)) for _ in range(2)]
+        assert [a.status_code for a in answers] == [202, 429]
+        assert answers[1].json()["title"] == "Rate Limit Hit"
+        assert not runtime.limiter.is_shared
+    finally:
+        await runtime.stop()

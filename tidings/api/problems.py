@@ -21,7 +21,7 @@ from tidings.domain.errors import (
     Unauthorized,
     WrongVerb,
 )
-from tidings.wire.responses import ProblemDetails
+from tidings.wire.responses import ProblemDetails, ThrottledProblem
 
 log = logging.getLogger("tidings.api")
 
@@ -30,9 +30,12 @@ PROBLEM_JSON = "application/problem+json"
 
 def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for errors, documented as they are sent: RFC 7807 bodies in its own media type."""
-    schema = ProblemDetails.model_json_schema()
+    schema, throttled = ProblemDetails.model_json_schema(), ThrottledProblem.model_json_schema()
     return {
-        status: {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        status: {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": throttled if status == 429 else schema}},
+        }
         for status, text in descriptions.items()
     }
 

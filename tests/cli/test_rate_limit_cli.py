@@ -36,6 +36,7 @@ def test_an_account_rate_is_set_shown_and_reset(env: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "12.5/s" in result.stdout
     assert shown(env, api_key)["messages_per_second"] == 12.5
+    assert "sends 12.5/s" in tidings(env, "accounts", "show", api_key).stdout
     assert tidings(env, "accounts", "set-rate-limit", api_key, "--default").exit_code == 0
     assert shown(env, api_key)["messages_per_second"] is None
 

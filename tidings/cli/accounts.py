@@ -236,7 +236,7 @@ def show(
     api_key: str = typer.Argument(..., help="The account's API key."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show the account's status, balance and credit limit."""
+    """Show the account's status, balance, credit limit and send rate."""
 
     async def work(database: Database, _settings: Settings) -> dict[str, str | bool | float | None]:
         async with database.engine.connect() as conn:
@@ -262,6 +262,9 @@ def show(
         typer.echo(json.dumps(found))
         return
     limit = found["credit_limit"] if found["credit_limit"] is not None else "unlimited"
+    rate = found["messages_per_second"]
+    sends = "default" if rate is None else ("unlimited" if rate == 0 else f"{rate:g}/s")
     typer.echo(
         f"{api_key}  {found['status']}  balance {found['balance']} {found['currency']}  credit {limit}"
+        f"  sends {sends}"
     )

@@ -61,8 +61,28 @@ class Settings(BaseSettings):
 
     # HTTP surface
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
-    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
-    log_level: str = Field(default="INFO")
+    log_format: str = Field(
+        default="auto",
+        pattern="^(auto|json|text)$",
+        description="json: one object a line; text: readable lines; auto: text on a terminal, else json.",
+    )
+    log_level: str = Field(default="INFO", pattern="(?i)^(debug|info|warning|error|critical)$")
+    log_access: bool = Field(default=True, description="One line per HTTP request (tidings.access).")
+
+    # Operations: /health, /ready, /metrics, traces
+    metrics_enabled: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    ops_host: str = Field(default="127.0.0.1", description="Address of the operations listener.")
+    ops_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="A listener of its own for /health, /ready and /metrics; /metrics then leaves the "
+        "public listener. A worker process serves HTTP only here.",
+    )
+    otel_enabled: bool = Field(
+        default=False, description="Trace requests through to their webhooks with OpenTelemetry."
+    )
+    otel_service_name: str = Field(default="tidings", min_length=1)
 
     # Hot path
     group_commit_max_batch: int = Field(default=256, ge=1)

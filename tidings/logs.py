@@ -1,4 +1,10 @@
-"""Structured logs: one JSON object a line in production, plain lines in a terminal."""
+"""Structured logs: one JSON object a line in production, readable lines in a terminal.
+
+Every logger of the process, uvicorn's included, writes through the one handler set up here, so
+the stream is never a mix of JSON and plain text. A line's structured fields are passed as
+`extra={...}`: the JSON form puts them beside the message, the text form appends them as
+key=value. Nothing that calls these loggers passes a secret, a token or a message body.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,92 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+# What every LogRecord carries of its own; anything else on a record came in through `extra`.
+# uvicorn adds `color_message`, its message with terminal colours: not a field.
+_RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+# uvicorn's loggers: they must reach the root handler, not handlers of their own.
+_SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {key: value for key, value in record.__dict__.items() if key not in _RECORD_FIELDS}
 
 
 class JsonFormatter(logging.Formatter):
+    """A line per accepted message and per request are written on the send path, so the
+    per-line work is kept small: one encoder made once, and the timestamp's date and time
+    rendered once per second."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoder = json.JSONEncoder(ensure_ascii=False, default=str)
+        self._second: tuple[int, str] = (-1, "")  # one tuple, replaced whole: safe across threads
+
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        entry: dict[str, Any] = {
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
+        entry.update(extra_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return self._encoder.encode(entry)
+
+    def _time(self, created: float) -> str:
+        """ISO 8601 in UTC with milliseconds: 2026-01-01T12:00:00.000+00:00."""
+        whole = int(created)
+        # Rounded to the microsecond first, as datetime does: .8219998 is .822000.
+        micro = round((created - whole) * 1_000_000)
+        if micro == 1_000_000:
+            whole, micro = whole + 1, 0
+        second, text = self._second
+        if whole != second:
+            text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._second = (whole, text)
+        return f"{text}.{micro // 1000:03d}+00:00"
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-01-01 12:00:00,000 INFO    tidings.access: POST /v1/messages 202 method=POST …`:
+    the message first, for the eye, then the same fields the JSON form has."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = extra_fields(record)
+        if fields:
+            line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        return line
+
+
+def use_json(log_format: str) -> bool:
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
 
 
 def configure_logging(level: str, log_format: str) -> None:
-    use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter()
-        if use_json
-        else logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    )
+    handler.setFormatter(JsonFormatter() if use_json(log_format) else TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in _SERVER_LOGGERS:
+        server_logger = logging.getLogger(name)
+        server_logger.handlers[:] = []
+        server_logger.propagate = True
+    # Tidings writes its own access lines (api/access_log.py), with the account and the latency.
+    logging.getLogger("uvicorn.access").disabled = True
+    # Python's warnings go through the handler too rather than straight to stderr.
+    logging.captureWarnings(True)
     # httpx logs every request URL at INFO; webhook URLs can carry tokens in their query strings.
     logging.getLogger("httpx").setLevel(logging.WARNING)

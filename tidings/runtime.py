@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -30,6 +31,7 @@ from tidings.services.ingress import MessageIngress
 from tidings.services.maintenance import Maintenance
 from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
+from tidings.services.queue_metrics import QueueGauges
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier
 from tidings.services.send_limits import SendLimits
 from tidings.services.statuses import StatusRecorder
@@ -53,6 +55,16 @@ API_CONNECTIONS = 8  # database connections the API side of a process may hold a
 # The worker's reads are coalesced (store/lookups.py): a few connections serve any concurrency.
 WORKER_CONNECTIONS = 8
 MAINTENANCE_EVERY = timedelta(minutes=5)
+# A readiness probe must answer even when the database hangs rather than refuses (a network
+# partition): a check that takes longer than this counts as failed.
+READY_CHECK_SECONDS = 2.0
+
+
+async def _within(seconds: float, check: Awaitable[bool]) -> bool:
+    try:
+        return await asyncio.wait_for(check, seconds)
+    except TimeoutError:
+        return False
 
 
 class Closeable(Protocol):
@@ -98,6 +110,8 @@ class Runtime:
     _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
     _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
+    _redis_replays: RedisReplayCache | None = field(init=False, default=None)
+    queue_gauges: QueueGauges = field(init=False)
     _listener: JobListener | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -127,9 +141,8 @@ class Runtime:
             throttle=throttle,
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
-        self.replays = (
-            RedisReplayCache(settings.redis_url) if settings.redis_url else DatabaseReplayCache(self.writer)
-        )
+        self._redis_replays = RedisReplayCache(settings.redis_url) if settings.redis_url else None
+        self.replays = self._redis_replays or DatabaseReplayCache(self.writer)
         self.jwt_authenticator = JwtAuthenticator(
             ApplicationKeyStore(self.database),
             self.replays,
@@ -165,10 +178,21 @@ class Runtime:
             InboundReceiver(),
             wake_worker=self._wake_worker,
         )
+        self.queue_gauges = QueueGauges(self.database)
         self.maintenance = Maintenance(self.database, message_retention=settings.message_retention)
         self.updates = MessageUpdates(
             self.database, self._lookups, self.connectors, self._recorder, self.writer, self._writes
         )
+
+    async def readiness(self) -> dict[str, bool]:
+        """What this process needs to do its work, each checked: the database; Redis, where
+        configured; the connectors, in a process that delivers."""
+        checks = {"database": await _within(READY_CHECK_SECONDS, self.database.ping())}
+        if self._redis_replays is not None:
+            checks["redis"] = await _within(READY_CHECK_SECONDS, self._redis_replays.ping())
+        if self.role in (Role.ALL, Role.WORKER):
+            checks["connectors"] = self.connectors.all_started
+        return checks
 
     def _wake_worker(self) -> None:
         if self.worker is not None:

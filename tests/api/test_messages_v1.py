@@ -7,11 +7,9 @@ import asyncio
 import base64
 import json
 import re
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +21,6 @@ from sqlalchemy.engine import RowMapping
 from vonage_messages import SendMessageResponse, Sms, SmsOptions
 
 from tidings.api import messages_v1
-from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
@@ -698,37 +695,6 @@ async def test_arbitrary_json_objects_get_202_or_422_and_only_202s_are_stored(
 
 
 # --- operational endpoints beside the send path --------------------------------------------------
-
-
-async def test_health_is_200_while_the_database_answers(client: httpx.AsyncClient) -> None:
-    response = await client.get("/health")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "role": "api"}
-
-
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def test_health_is_503_when_the_database_is_unreachable(tmp_path: Path) -> None:
-    settings = Settings(
-        home=tmp_path / "home",
-        database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{_unused_port()}/nothing",
-        auto_migrate=False,
-    )
-    runtime = Runtime(settings)  # not started: start() would refuse an unreachable database
-    app = create_app(runtime)
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://tidings.test"
-        ) as client:
-            response = await client.get("/health")
-    finally:
-        await runtime.database.dispose()
-    assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "unreachable", "role": "all"}
 
 
 async def test_docs_are_served(client: httpx.AsyncClient) -> None:

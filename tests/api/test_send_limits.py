@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from tests.api.support import assert_problem, basic
@@ -31,6 +32,10 @@ async def stored_messages(runtime: Runtime) -> int:
         return int((await conn.execute(select(func.count()).select_from(messages))).scalar_one())
 
 
+def throttled_count() -> float:
+    return REGISTRY.get_sample_value("tidings_throttled_total", {"reason": "send_rate"}) or 0.0
+
+
 async def api(runtime: Runtime) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://t")
 
@@ -48,8 +53,10 @@ async def test_an_account_past_its_rate_gets_vonages_429(
     runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
     await account_settings.set_rate_limit(runtime.database, account.api_key, SLOW)
+    counted_before = throttled_count()
     assert (await client.post("/v1/messages", json=SMS, headers=basic(account))).status_code == 202
     refused = await client.post("/v1/messages", json=SMS, headers=basic(account))
+    assert throttled_count() == counted_before + 1
     body = assert_problem(refused, 429, *RATE_LIMIT_HIT)
     assert body["detail"] == "Please wait, then retry your request"
     assert body["retry_after"] == 5 and refused.headers["Retry-After"] == "5"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from sqlalchemy import select
@@ -72,6 +73,8 @@ class TidingsServer:
         )
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        # Where the process's stderr (its log) goes when a test reads it apart from stdout.
+        self.stderr_path: Path | None = None
         self.port = 0
         self.tls_port = 0
         self._runs = 0
@@ -138,7 +141,7 @@ class TidingsServer:
         self._runs += 1
         self.port, self.tls_port = free_port(), free_port()
         self._log(f"=== start #{self._runs}: http {self.port}, https {self.tls_port} ===")
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log, self._stderr() as stderr:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
@@ -155,9 +158,12 @@ class TidingsServer:
                 ],
                 env=self.env,
                 stdout=log,
-                stderr=subprocess.STDOUT,
+                stderr=stderr if stderr is not None else subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
+
+    def _stderr(self) -> contextlib.AbstractContextManager[IO[bytes] | None]:
+        return self.stderr_path.open("ab") if self.stderr_path else contextlib.nullcontext()
 
     def _wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from tidings.api.access_log import remember_account
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidJson, Unauthorized, UnsupportedContentType
 from tidings.domain.principal import Principal
@@ -26,7 +27,9 @@ def client_address(request: Request) -> str | None:
 async def basic_account(request: Request) -> Account:
     """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
     authorization = request.headers.get("authorization")
-    return await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
+    account = await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
+    remember_account(request.scope, account.api_key)
+    return account
 
 
 async def principal(request: Request) -> Principal:
@@ -35,14 +38,15 @@ async def principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        return Principal(
-            account=await runtime.authenticator.authenticate(authorization, client_address(request))
-        )
+        basic = await runtime.authenticator.authenticate(authorization, client_address(request))
+        remember_account(request.scope, basic.api_key)
+        return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
     application = await runtime.jwt_authenticator.authenticate(token.strip(), path)
     account = await runtime.accounts.get(application.account_id)
     if account is None or not account.is_active:
         raise Unauthorized()
+    remember_account(request.scope, account.api_key)
     return Principal(account=account, application=application)
 
 

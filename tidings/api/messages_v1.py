@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -12,11 +13,13 @@ from fastapi.responses import JSONResponse
 
 from tidings.api.dependencies import get_runtime, json_body, principal
 from tidings.api.problems import documented_problems
+from tidings.api.send_metrics import count_refused_send
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound
 from tidings.domain.history import MessageFilter
 from tidings.domain.ids import new_uuid
 from tidings.domain.message import Channel, Direction, Status
 from tidings.domain.principal import Principal
+from tidings.metrics import ACCEPTED, REPLAYED
 from tidings.services.submission import IdempotencyKey
 from tidings.store import message_views
 from tidings.wire.message_updates import parse_update_request
@@ -30,6 +33,7 @@ from tidings.wire.message_views import (
 from tidings.wire.messages_v1 import parse_send_request, request_body_schema, to_message
 from tidings.wire.responses import SendMessageResponse
 
+log = logging.getLogger("tidings.messages")
 router = APIRouter(tags=["Messages v1"])
 extensions = APIRouter(tags=["Messages v1: Tidings extensions"])
 
@@ -85,25 +89,36 @@ async def send_message(request: Request) -> JSONResponse:
     # The send path is what users measure: its steps are called directly rather than declared as
     # dependencies, which FastAPI would resolve per request at a measurable cost.
     runtime = get_runtime(request)
+    body: Any = None
     # Pending from arrival, not only once queued for the commit: while it authenticates (a Redis
     # round trip for a JWT) a background write would otherwise take the write lock, and under
     # load every send would wait out a worker transaction.
-    with runtime.database.urgent_demand():
-        caller = await principal(request)
-        body = await json_body(request)
-        parsed = parse_send_request(body)
-        message = to_message(
-            parsed,
-            uuid=new_uuid(),
-            account_id=caller.account.api_key,
-            application_id=caller.application_id,
-            created_at=datetime.now(UTC),
-        )
-        idempotency = _idempotency_key(request, body)
-        # Past validation, so a malformed request costs no share of the rate; before the write,
-        # so a refused send stores nothing.
-        await runtime.send_limits.check(caller)
-        accepted = await runtime.submitter.submit(message, caller.account, idempotency)
+    try:
+        with runtime.database.urgent_demand():
+            caller = await principal(request)
+            body = await json_body(request)
+            parsed = parse_send_request(body)
+            message = to_message(
+                parsed,
+                uuid=new_uuid(),
+                account_id=caller.account.api_key,
+                application_id=caller.application_id,
+                created_at=datetime.now(UTC),
+            )
+            idempotency = _idempotency_key(request, body)
+            # Past validation, so a malformed request costs no share of the rate; before the
+            # write, so a refused send stores nothing.
+            await runtime.send_limits.check(caller)
+            accepted = await runtime.submitter.submit(message, caller.account, idempotency)
+    except Exception as error:
+        count_refused_send(body, error)
+        raise
+    channel = message.channel.value
+    (REPLAYED if accepted.replayed else ACCEPTED)[channel].inc()
+    log.info(
+        "message replayed" if accepted.replayed else "message accepted",
+        extra={"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id},
+    )
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
     return JSONResponse({"message_uuid": accepted.message_uuid}, status_code=202, headers=headers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
 from tidings.domain.errors import (
     InvalidParameter,
@@ -26,6 +29,10 @@ from tidings.wire.responses import ProblemDetails, ThrottledProblem
 log = logging.getLogger("tidings.api")
 
 PROBLEM_JSON = "application/problem+json"
+# nginx's status for a request whose client closed the connection before the answer: never sent,
+# it shows in the access line.
+CLIENT_CLOSED_REQUEST = 499
+_REPORTED = "_tidings_reported"
 
 
 def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
@@ -67,16 +74,31 @@ def problem_response(error: TidingsError, headers: Mapping[str, str] | None = No
     )
 
 
-def error_response(request: Request, error: Exception) -> JSONResponse:
-    """A documented error as itself; anything else logged and answered as a 500."""
+def error_response(request: Request, error: Exception) -> Response:
+    """A documented error as itself; a client that went away as nothing (it is not there to
+    read an answer); anything else logged and answered as a 500."""
     if isinstance(error, TidingsError):
         return problem_response(error)
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    if isinstance(error, ClientDisconnect):
+        log.debug("client disconnected during %s %s", request.method, request.scope["path"])
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    report_unexpected(error, request.method, request.scope["path"])
     return problem_response(TidingsError())
 
 
+def report_unexpected(error: BaseException, method: str, path: str) -> None:
+    """Logs an unexpected error with its traceback, once: Starlette answers it through our
+    handler and then raises it again for the server (see api/access_log.py), which must not
+    log it a second time."""
+    if getattr(error, _REPORTED, False):
+        return
+    log.error("unhandled error on %s %s", method, path, exc_info=error)
+    with contextlib.suppress(AttributeError):  # an exception type with __slots__ cannot be marked
+        setattr(error, _REPORTED, True)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_tidings_error(request: Request, error: Exception) -> JSONResponse:
+    async def on_tidings_error(request: Request, error: Exception) -> Response:
         return error_response(request, error)
 
     async def on_http_error(request: Request, error: Exception) -> JSONResponse:
@@ -102,10 +124,13 @@ def install_problem_handlers(app: FastAPI) -> None:
         ]
         return problem_response(InvalidParams(params))
 
-    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, error: Exception) -> Response:
         return error_response(request, error)
 
     app.add_exception_handler(TidingsError, on_tidings_error)
+    # Its own handler, so that Starlette answers it below its error middleware, which would
+    # raise it again to the server as a crash.
+    app.add_exception_handler(ClientDisconnect, on_unexpected)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(Exception, on_unexpected)

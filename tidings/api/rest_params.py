@@ -10,6 +10,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
+from tidings.api.access_log import remember_account
 from tidings.api.dependencies import client_address, get_runtime
 from tidings.domain.account import Account
 
@@ -44,7 +45,9 @@ async def rest_caller(request: Request, params: dict[str, str]) -> Account:
     api_key, api_secret = params.get("api_key", ""), params.get("api_secret", "")
     if not (authorization or "").lower().startswith("basic ") and api_key and api_secret:
         authorization = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
-    return await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
+    account = await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
+    remember_account(request.scope, account.api_key)
+    return account
 
 
 def _form(raw: bytes) -> dict[str, str]:

@@ -15,6 +15,9 @@ import math
 from tidings.domain.errors import Throttled
 from tidings.limits.gcra import Rate
 from tidings.limits.limiter import Bucket, RateLimiter
+from tidings.metrics import THROTTLED
+
+_COUNTED = THROTTLED.labels("auth_failures")
 
 LOCKED_OUT = "Too many failed authentication attempts; wait before trying again."
 
@@ -33,6 +36,7 @@ class FailureThrottle:
             buckets.append((f"auth-address:{address}", self._per_address))
         decision = await self._limiter.acquire(buckets)
         if not decision.allowed:
+            _COUNTED.inc()
             raise Throttled(retry_after=max(1, math.ceil(decision.wait)), detail=LOCKED_OUT)
         return buckets
 

@@ -69,6 +69,13 @@ class RedisReplayCache:
                 if not answer.done():
                     answer.set_result(bool(stored))
 
+    async def ping(self) -> bool:
+        """Whether Redis answers (for readiness)."""
+        try:
+            return bool(await self._redis.ping())
+        except Exception:
+            return False
+
     async def close(self) -> None:
         if self._flushing is not None:
             await asyncio.gather(self._flushing, return_exceptions=True)

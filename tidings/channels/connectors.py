@@ -90,6 +90,10 @@ class Connectors:
     def by_name(self) -> Mapping[str, Connector]:
         return self._connectors
 
+    @property
+    def all_started(self) -> bool:
+        return len(self._started) == len(self._connectors)
+
     async def start(self, ingress: Ingress) -> None:
         for connector in self._connectors.values():
             await connector.start(ingress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tidings.cli import accounts, db, external_accounts, numbers, prices, serve, sim
+from tidings.cli import accounts, db, external_accounts, numbers, prices, serve, sim, webhooks
 
 app = typer.Typer(
     help="Tidings: a self-hostable messaging gateway that speaks the Vonage Messages API.",
@@ -17,6 +17,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(numbers.app, name="numbers")
 app.add_typer(sim.app, name="sim")
 app.add_typer(external_accounts.app, name="external-accounts")
+app.add_typer(webhooks.app, name="webhooks")
 
 
 def run() -> None:

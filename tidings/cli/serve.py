@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import signal
 import socket
 from collections.abc import Iterator
@@ -14,7 +15,8 @@ from typing import Any
 import typer
 import uvicorn
 
-from tidings.api.app import create_app
+from tidings import tracing
+from tidings.api.app import create_app, create_ops_app
 from tidings.cli.accounts import print_credentials
 from tidings.config import Settings
 from tidings.logs import configure_logging
@@ -22,6 +24,7 @@ from tidings.runtime import Role, Runtime
 from tidings.services.accounts import create_account, has_accounts
 from tidings.tls import ensure_local_tls, load_tls_pair
 
+log = logging.getLogger("tidings.serve")
 # How long a closed TLS connection may wait for the client's close_notify before it is dropped.
 TLS_CLOSE_GRACE_SECONDS = 1.0
 
@@ -77,6 +80,11 @@ def serve(
     """Run Tidings."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    if settings.otel_enabled:
+        try:
+            tracing.enable(settings.otel_service_name)
+        except tracing.TracingUnavailable as error:
+            raise typer.BadParameter(str(error)) from None
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     if tls_cert and tls_key:
@@ -85,8 +93,12 @@ def serve(
     elif tls:
         files = ensure_local_tls(settings.home / "tls")
         certificate = (files.cert, files.key)
-        typer.echo(f"HTTPS certificate authority: {files.ca_cert.resolve()}")
-        typer.echo(f"  point clients at it, e.g. REQUESTS_CA_BUNDLE={files.ca_cert.resolve()}")
+        log.info(
+            "HTTPS certificate authority: %s (point clients at it, e.g. REQUESTS_CA_BUNDLE=%s)",
+            files.ca_cert.resolve(),
+            files.ca_cert.resolve(),
+            extra={"ca": str(files.ca_cert.resolve())},
+        )
     else:
         certificate = None
     try:
@@ -95,7 +107,10 @@ def serve(
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         pass
-    asyncio.run(_serve(settings, role, host, port, certificate, tls_port))
+    try:
+        asyncio.run(_serve(settings, role, host, port, certificate, tls_port))
+    finally:
+        tracing.disable()  # sends the spans still waiting in the exporter's batch
 
 
 async def _serve(
@@ -110,20 +125,25 @@ async def _serve(
     try:
         if role in (Role.ALL, Role.API) and not await has_accounts(runtime.database):
             credentials = await create_account(runtime.database, runtime.box, name="demo")
-            typer.echo("Created the demo account.")
+            log.info("Created the demo account; its credentials are printed once, on stdout")
             print_credentials(credentials, as_json=False)
         _tune_garbage_collector()
-        if role is Role.WORKER:
-            typer.echo("Tidings worker running", err=True)
+        listeners = []
+        if role is not Role.WORKER:
+            app = create_app(runtime)
+            listeners.append(_listener(app, host, port, None))
+            if certificate:
+                listeners.append(_listener(app, host, tls_port, certificate))
+        if settings.ops_port is not None:
+            listeners.append(_listener(create_ops_app(runtime), settings.ops_host, settings.ops_port, None))
+        if not listeners:
+            log.info("Tidings worker running", extra={"role": role.value})
             await stop.wait()
             return
-        app = create_app(runtime)
-        listeners = [_listener(app, host, port, None)]
-        if certificate:
-            listeners.append(_listener(app, host, tls_port, certificate))
         for listener in listeners:
             scheme = "https" if listener.config.ssl_certfile else "http"
-            typer.echo(f"Tidings listening on {scheme}://{host}:{listener.config.port}", err=True)
+            address = f"{scheme}://{listener.config.host}:{listener.config.port}"
+            log.info("Tidings listening on %s", address, extra={"role": role.value, "address": address})
 
         async def stop_listeners() -> None:
             await stop.wait()

@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from tidings import tracing
 from tidings.queue.jobs import NewJob, RetryPolicy
 from tidings.store.statements import Execute
 
@@ -106,9 +107,13 @@ class JobKind(ABC, Generic[P, R]):
 
     @classmethod
     def new(cls, payload: P, *, run_at: datetime | None = None) -> NewJob:
+        stored = payload.model_dump(mode="json")
+        trace = tracing.current_context()
+        if trace is not None:  # the job's span will continue this one's trace (payload models ignore it)
+            stored[tracing.TRACE_KEY] = trace
         return NewJob(
             kind=cls.name,
-            payload=payload.model_dump(mode="json"),
+            payload=stored,
             ordering_key=cls.ordering_key(payload),
             run_at=run_at,
         )

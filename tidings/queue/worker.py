@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tidings import tracing
+from tidings.metrics import JOBS_DEAD
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, claimed_jobs
 from tidings.queue.kinds import (
@@ -53,6 +55,13 @@ AnyKind = JobKind[Any, Any]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _traced(row: ClaimedJob) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {"tidings.job.id": row.id, "tidings.job.attempt": row.attempts}
+    if isinstance(row.payload.get("message_uuid"), str):
+        attributes["tidings.message_uuid"] = row.payload["message_uuid"]
+    return attributes
 
 
 def _alive(worker_id: str) -> bool:
@@ -205,7 +214,10 @@ class Worker:
             self._finish(kind, row, Plan(Bury("attempts exhausted (the job's worker kept dying)")), job)
             return
         try:
-            plan = await kind.plan(job, await kind.perform(job))
+            with tracing.span(
+                f"job {row.kind}", parent=row.payload.get(tracing.TRACE_KEY), attributes=_traced(row)
+            ):
+                plan = await kind.plan(job, await kind.perform(job))
         except asyncio.CancelledError:
             raise
         except RetryLater as retry:
@@ -255,5 +267,6 @@ class Worker:
             delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
             return guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes)
         log.error("job %s (%s) dead after %s attempts: %s", row.id, row.kind, row.attempts, outcome.reason)
+        JOBS_DEAD.labels(row.kind).inc()
         abandoned = await kind.abandon(job, outcome.reason) if kind is not None and job is not None else ()
         return guarded(self._writes.bury(row, now, outcome.reason[:2000]), [*writes, *abandoned])

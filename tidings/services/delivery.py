@@ -13,6 +13,7 @@ from tidings.channels.base import ProviderUnavailable, Submission, SubmitRejecte
 from tidings.channels.routing import NoRoute, Router
 from tidings.domain.delivery_errors import DeliveryError, DeliveryErrorCode
 from tidings.domain.message import Message, Status
+from tidings.metrics import CONNECTOR_SUBMITS
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, Plan, RetryLater
 from tidings.services.connector_throughput import ConnectorThroughput
@@ -94,9 +95,12 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
         try:
             submission = await connector.submit(message)
         except SubmitRejected as rejected:
+            CONNECTOR_SUBMITS.labels(connector.name, "refused").inc()
             return Refused(message, target, rejected.error)
         except ProviderUnavailable as unavailable:
+            CONNECTOR_SUBMITS.labels(connector.name, "unavailable").inc()
             raise RetryLater(str(unavailable), unavailable.retry_after) from None
+        CONNECTOR_SUBMITS.labels(connector.name, "submitted").inc()
         return HandedOver(message, target, connector.name, submission)
 
     async def plan(self, job: Job[DeliverMessage], result: DeliveryResult) -> Plan:

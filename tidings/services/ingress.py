@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.events import Receipt
 from tidings.domain.inbound import InboundArrival, Received, Unroutable
+from tidings.metrics import CONNECTOR_RECEIPTS
 from tidings.services.inbound import InboundReceiver
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier, ReceiptPayload
 from tidings.store.group_commit import GroupCommitWriter
@@ -41,14 +42,19 @@ class MessageIngress:
         self._wake_worker = wake_worker
 
     async def report(self, receipt: Receipt) -> None:
+        _count(receipt)
         addressed = await self._receipts.address(receipt)
         if addressed is None:
-            await self.schedule(receipt, at=datetime.now(UTC) + ApplyReceipt.UNKNOWN_PART_FIRST_WAIT)
+            await self._schedule(receipt, at=datetime.now(UTC) + ApplyReceipt.UNKNOWN_PART_FIRST_WAIT)
             return
         await self._writer.write_background(self._receipts.writes(addressed))
         self._wake_worker()
 
     async def schedule(self, receipt: Receipt, *, at: datetime) -> None:
+        _count(receipt)
+        await self._schedule(receipt, at=at)
+
+    async def _schedule(self, receipt: Receipt, *, at: datetime) -> None:
         job = ApplyReceipt.new(ReceiptPayload.of(receipt), run_at=at)
         await self._writer.write_background(self._writes.enqueue([job], datetime.now(UTC)))
         self._wake_worker()
@@ -61,3 +67,9 @@ class MessageIngress:
         if isinstance(outcome, Received) and outcome.route.url:
             self._wake_worker()
         return outcome
+
+
+def _count(receipt: Receipt) -> None:
+    """Counted as a connector hands it in (a scheduled one too: the simulator hands in its
+    receipts ahead of their time)."""
+    CONNECTOR_RECEIPTS.labels(receipt.connector, receipt.status.value).inc()

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import phonenumbers
-from phonenumbers.geodata.locale import LOCALE_DATA
 
+from tidings.domain.country_names import COUNTRY_NAMES
 from tidings.domain.pricing import PriceList
 from tidings.services.pricing import Pricing
 
@@ -41,11 +41,7 @@ class CountryPrice:
 
 
 def country_name(region: str) -> str:
-    names = LOCALE_DATA.get(region, {})
-    name = names.get("en", "")
-    if name.startswith("*"):  # phonenumbers' pointer to the entry of another language
-        name = names.get(name[1:], "")
-    return name or region
+    return COUNTRY_NAMES.get(region, region)
 
 
 def calling_code_of(prefix: str) -> int | None:

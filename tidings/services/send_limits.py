@@ -16,6 +16,9 @@ from tidings.domain.errors import RateLimitHit
 from tidings.domain.principal import Principal
 from tidings.limits.gcra import Rate
 from tidings.limits.limiter import Bucket, RateLimiter
+from tidings.metrics import THROTTLED
+
+_COUNTED = THROTTLED.labels("send_rate")
 
 
 def _rate(own: float | None, default: float | None) -> Rate | None:
@@ -51,4 +54,5 @@ class SendLimits:
             return
         decision = await self._limiter.acquire(buckets)
         if not decision.allowed:
+            _COUNTED.inc()
             raise RateLimitHit(retry_after=max(1, math.ceil(decision.wait)))

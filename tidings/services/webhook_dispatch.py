@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
+from tidings.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tidings.queue.jobs import NewJob, RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Retry
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
 from tidings.store.writes import Writes
-from tidings.webhooks.delivery import AttemptResult, WebhookSender
+from tidings.webhooks.delivery import FORBIDDEN, AttemptResult, WebhookSender
 
 log = logging.getLogger("tidings.webhooks")
 
@@ -118,7 +120,45 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
                 "error": result.error,
             }
         )
+        outcome = _outcome(result)
+        WEBHOOK_DELIVERIES.labels(outcome).inc()
+        WEBHOOK_LATENCY.observe(result.latency_ms / 1000)
+        log.info(
+            "webhook %s",
+            outcome,
+            extra={
+                "message_uuid": payload.message_uuid,
+                "event_id": payload.event_id,
+                # The host only: a receiver's path or query string may carry its own token.
+                "host": _host(payload.url),
+                "status": result.status_code,
+                "attempt": job.attempts,
+                "latency_ms": result.latency_ms,
+                "error": _error_kind(result.error),
+            },
+        )
         if result.delivered:
             return Plan(Done(), [attempt])
-        log.info("webhook %s attempt %s failed: %s", payload.event_id, job.attempts, result.error)
         return Plan(Retry(result.error or "not delivered"), [attempt])
+
+
+def _outcome(result: AttemptResult) -> str:
+    if result.delivered:
+        return "delivered"
+    if result.status_code is not None:
+        return "http_error"
+    if result.error and result.error.startswith(FORBIDDEN):
+        return "forbidden"
+    return "network_error"
+
+
+def _host(url: str) -> str | None:
+    try:
+        return urlsplit(url).hostname
+    except ValueError:
+        return None
+
+
+def _error_kind(error: str | None) -> str | None:
+    """The error's kind without its detail (a client error's text can quote the whole URL)."""
+    return error.split(":", 1)[0] if error else None

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import IntegrityError
 
 from tidings.domain.errors import LowBalance
+from tidings.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_SECONDS
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
@@ -133,6 +135,7 @@ class GroupCommitWriter:
         self, runner: BatchRunner, batch: list[PendingWrite], *, retry_on_new_connection: bool = True
     ) -> None:
         reused = runner.connected
+        started = time.perf_counter()
         try:
             async with self._database.writing(urgent=True):
                 results = await runner.run([pending.write for pending in batch])
@@ -155,6 +158,8 @@ class GroupCommitWriter:
                 await self._commit(runner, [pending])
             return
         self.batches_committed += 1
+        GROUP_COMMIT_SECONDS.observe(time.perf_counter() - started)
+        GROUP_COMMIT_BATCH.observe(len(batch))
         for pending in batch:
             count = returning_count(pending.write.statements)
             _settle(pending, None, results[:count])

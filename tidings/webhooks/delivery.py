@@ -25,6 +25,7 @@ from tidings.webhooks.ssrf import ForbiddenDestination, IPNetwork, checked_addre
 USER_AGENT = "Tidings-Webhooks/1.0"
 # What a receiver may answer with is read (and thrown away) only this far: the status is what counts.
 MAX_ANSWER_BYTES = 64 * 1024
+FORBIDDEN = "forbidden destination"  # how a refusal of the SSRF guard's begins
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,10 @@ class WebhookSender:
                 await response.content.read(MAX_ANSWER_BYTES)
                 status = response.status
         except ForbiddenDestination as error:
-            return AttemptResult(None, _elapsed(started), f"forbidden destination: {error}")
+            return AttemptResult(None, _elapsed(started), f"{FORBIDDEN}: {error}")
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, ForbiddenDestination):
-                return AttemptResult(None, _elapsed(started), f"forbidden destination: {error.os_error}")
+                return AttemptResult(None, _elapsed(started), f"{FORBIDDEN}: {error.os_error}")
             return AttemptResult(None, _elapsed(started), f"{type(error).__name__}: {error}")
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             return AttemptResult(None, _elapsed(started), f"{type(error).__name__}: {error}")

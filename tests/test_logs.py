@@ -1,0 +1,89 @@
+"""configure_logging: every logger of the process, uvicorn's and Python's warnings included,
+writes one format through one handler."""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from tidings.logs import JsonFormatter, configure_logging
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    uvicorn = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    kept = [(lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in uvicorn]
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for lg, lg_handlers, propagate, disabled in kept:
+        lg.handlers[:], lg.propagate, lg.disabled = lg_handlers, propagate, disabled
+    logging.captureWarnings(False)
+
+
+def _configure(log_format: str) -> None:
+    # A handler of uvicorn's own, as its default logging config would install: taken away.
+    logging.getLogger("uvicorn.error").addHandler(logging.StreamHandler())
+    configure_logging("INFO", log_format)
+
+
+def _emit_a_bit_of_everything() -> None:
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [1]", extra={"color_message": "Started server process [\x1b[36m1\x1b[0m]"}
+    )
+    logging.getLogger("uvicorn.access").info("127.0.0.1 - GET / 200")  # ours replace these
+    logging.getLogger("tidings.webhooks").info(
+        "webhook delivered", extra={"message_uuid": "m-1", "host": "example.com", "status": 200}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("something old", DeprecationWarning, stacklevel=1)
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        logging.getLogger("tidings.api").exception("it broke")
+
+
+def test_json_lines_only(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    _configure("json")
+    _emit_a_bit_of_everything()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["logger"] for line in lines] == [
+        "uvicorn.error",
+        "tidings.webhooks",
+        "py.warnings",
+        "tidings.api",
+    ]
+    webhook = lines[1]
+    assert (webhook["message_uuid"], webhook["host"], webhook["status"]) == ("m-1", "example.com", 200)
+    assert webhook["level"] == "info" and webhook["message"] == "webhook delivered"
+    assert "ValueError: bad" in lines[3]["exception"]
+    assert "color_message" not in lines[0]  # uvicorn's coloured copy of its message
+
+
+def test_text_lines_for_a_terminal(restored_logging: None, capsys: pytest.CaptureFixture[str]) -> None:
+    _configure("text")
+    _emit_a_bit_of_everything()
+    err = capsys.readouterr().err
+    assert "INFO    tidings.webhooks: webhook delivered message_uuid=m-1 host=example.com status=200" in err
+    assert "INFO    uvicorn.error: Started server process [1]" in err
+    assert not any(line.startswith("{") for line in err.splitlines())
+
+
+@pytest.mark.parametrize(
+    "created", [0.0, 1764381935.0, 1764381935.4189, 1764381939.8219998, 1764381935.9999996, 1764381936.0005]
+)
+def test_json_time_is_utc_with_milliseconds_as_datetime_renders_it(created: float) -> None:
+    formatter = JsonFormatter()
+    record = logging.LogRecord("tidings", logging.INFO, __file__, 1, "m", None, None)
+    for _ in range(2):  # the second time from the formatter's per-second cache
+        record.created = created
+        line = json.loads(formatter.format(record))
+        assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")

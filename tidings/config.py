@@ -18,6 +18,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
+    # Kept by Tidings, not the connector: how many messages a second the provider account (the
+    # carrier bind, the platform's sender) takes, across every worker process. None: no limit.
+    messages_per_second: float | None = Field(default=None, gt=0)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -105,6 +108,26 @@ class Settings(BaseSettings):
         default=3.0, ge=0, description="How long the worker's writes wait for more to share a commit."
     )
     auth_cache_seconds: float = Field(default=10.0, ge=0)
+    auth_failures_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="Failed Basic authentications one API key may have in a burst, refilled over a minute.",
+    )
+    auth_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Failed Basic authentications one client address may have in a burst, refilled over a minute.",
+    )
+    messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an account may make unless it has its own limit; unset or 0: no limit.",
+    )
+    application_messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an application may make unless it has its own limit; unset or 0: no limit.",
+    )
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, description="Longest a JWT may live.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 

@@ -19,9 +19,15 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address (uvicorn's proxy-header handling, when enabled, puts the client's here)."""
+    return request.client.host if request.client else None
+
+
 async def basic_account(request: Request) -> Account:
     """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
-    account = await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    account = await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
     remember_account(request.scope, account.api_key)
     return account
 
@@ -32,7 +38,7 @@ async def principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        basic = await runtime.authenticator.authenticate(authorization)
+        basic = await runtime.authenticator.authenticate(authorization, client_address(request))
         remember_account(request.scope, basic.api_key)
         return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs

@@ -24,7 +24,7 @@ from tidings.domain.errors import (
     Unauthorized,
     WrongVerb,
 )
-from tidings.wire.responses import ProblemDetails
+from tidings.wire.responses import ProblemDetails, ThrottledProblem
 
 log = logging.getLogger("tidings.api")
 
@@ -37,9 +37,12 @@ _REPORTED = "_tidings_reported"
 
 def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for errors, documented as they are sent: RFC 7807 bodies in its own media type."""
-    schema = ProblemDetails.model_json_schema()
+    schema, throttled = ProblemDetails.model_json_schema(), ThrottledProblem.model_json_schema()
     return {
-        status: {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        status: {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": throttled if status == 429 else schema}},
+        }
         for status, text in descriptions.items()
     }
 
@@ -55,12 +58,17 @@ def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, 
     return body
 
 
+def retry_after_header(error: TidingsError) -> dict[str, str]:
+    """A 429 says when to come back in its header too, which clients and proxies read."""
+    if error.status == 429 and "retry_after" in error.extra():
+        return {"Retry-After": str(error.extra()["retry_after"])}
+    return {}
+
+
 def problem_response(error: TidingsError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    headers = dict(headers or {})
+    headers = dict(headers or {}) | retry_after_header(error)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Basic realm="Tidings", Bearer'
-    if error.status == 429 and "retry_after" in error.extra():
-        headers["Retry-After"] = str(error.extra()["retry_after"])
     return JSONResponse(
         problem_body(error), status_code=error.status, headers=headers, media_type=PROBLEM_JSON
     )

@@ -67,6 +67,10 @@ class _Listener(uvicorn.Server):
                     transport.abort()
 
 
+app = typer.Typer()
+
+
+@app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Plain HTTP port."),
@@ -78,7 +82,7 @@ def serve(
     ),
     tls_port: int = typer.Option(8443, help="HTTPS port, with --tls or --tls-cert/--tls-key."),
 ) -> None:
-    """Run Tidings."""
+    """Run Tidings: the API, the worker, or both."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.otel_enabled:

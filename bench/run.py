@@ -212,6 +212,7 @@ def _measure(
             )
         return result
 
+    idle = server.memory()
     if args.warmup > 0:
         _say(f"  {label}: warm-up {args.warmup:g}s")
         load("warm-up", args.warmup)
@@ -226,6 +227,8 @@ def _measure(
         "payload": payload,
         "connections": connections,
         **result.as_dict(),
+        # Resident memory before this row's load, and the most it reached (since start).
+        "memory_mb": {"idle": round(idle.rss_mb, 1), "peak": round(server.memory().peak_mb, 1)},
     }
     if pool:
         row["tokens"] = pool.as_dict()
@@ -387,6 +390,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "errors",
         "ratio vs bare",
         "ratio JWT/Basic",
+        "RSS idle MB",
+        "RSS peak MB",
     ]
     lines = [
         [
@@ -402,6 +407,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             str(row["errors"]["total"]) + (" (!)" if row.get("tokens", {}).get("ran_out") else ""),
             _ratio(row.get("ratio_vs_bare")),
             _ratio(row.get("ratio_jwt_vs_basic")),
+            f"{row['memory_mb']['idle']:.0f}",
+            f"{row['memory_mb']['peak']:.0f}",
         ]
         for row in rows
     ]

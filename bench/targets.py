@@ -67,6 +67,10 @@ class Server:
         except OSError:
             return ""
 
+    def memory(self) -> Memory:
+        """Resident memory of the server and the processes it started (SQLite's writer)."""
+        return process_memory(self.process.pid)
+
     def stop(self) -> int | None:
         """SIGTERM, as an operator would stop it: connections drain, the writer flushes."""
         if self.process.poll() is None:
@@ -77,6 +81,38 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+@dataclass(frozen=True)
+class Memory:
+    rss_mb: float  # now
+    peak_mb: float  # the most each process has held since it started, summed
+
+
+def process_memory(pid: int) -> Memory:
+    """From /proc (Linux): VmRSS and VmHWM of `pid` and all its descendants."""
+    rss = peak = 0.0
+    for each in _with_descendants(pid):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in Path(f"/proc/{each}/status").read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue  # it has just exited
+        rss += int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        peak += int(fields.get("VmHWM", "0 kB").split()[0]) / 1024
+    return Memory(rss, peak)
+
+
+def _with_descendants(pid: int) -> list[int]:
+    found = [pid]
+    for each in found:
+        for task in Path(f"/proc/{each}/task").glob("*/children"):
+            try:
+                found.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
 
 
 def free_port() -> int:

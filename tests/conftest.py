@@ -84,6 +84,11 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
+    return suite_settings(database_url, tmp_path)
+
+
+def suite_settings(database_url: str, tmp_path: Path) -> Settings:
+    """The suite's settings: quick delays, short backoffs, on the given database."""
     return Settings(
         home=tmp_path / "home",
         database_url=database_url,

@@ -18,6 +18,9 @@ class ConnectorSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str
+    # Kept by Tidings, not the connector: how many messages a second the provider account (the
+    # carrier bind, the platform's sender) takes, across every worker process. None: no limit.
+    messages_per_second: float | None = Field(default=None, gt=0)
 
     @property
     def options(self) -> dict[str, Any]:
@@ -58,6 +61,23 @@ class Settings(BaseSettings):
 
     # HTTP surface
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The front door (tidings/api/front_door.py): what a client may take of one process.
+    http_head_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request's body must arrive within this of its headers."
+    )
+    http_keep_alive_seconds: int = Field(
+        default=5, ge=1, description="An idle keep-alive connection is closed after this."
+    )
+    http_max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Request line and headers together; larger gets 431."
+    )
+    http_max_headers: int = Field(default=100, ge=10, description="Header lines; more gets 431.")
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="Connections open at once per process; more are refused (503)."
+    )
     log_format: str = Field(
         default="auto",
         pattern="^(auto|json|text)$",
@@ -84,12 +104,35 @@ class Settings(BaseSettings):
     # Hot path
     group_commit_max_batch: int = Field(default=256, ge=1)
     group_commit_window_ms: float = Field(default=1.0, ge=0)
+    group_commit_background_window_ms: float = Field(
+        default=3.0, ge=0, description="How long the worker's writes wait for more to share a commit."
+    )
     auth_cache_seconds: float = Field(default=10.0, ge=0)
+    auth_failures_per_key: int = Field(
+        default=10,
+        ge=1,
+        description="Failed Basic authentications one API key may have in a burst, refilled over a minute.",
+    )
+    auth_failures_per_address: int = Field(
+        default=30,
+        ge=1,
+        description="Failed Basic authentications one client address may have in a burst, refilled over a minute.",
+    )
+    messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an account may make unless it has its own limit; unset or 0: no limit.",
+    )
+    application_messages_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sends per second an application may make unless it has its own limit; unset or 0: no limit.",
+    )
     jwt_max_lifetime_seconds: int = Field(default=86400, ge=60, description="Longest a JWT may live.")
     jwt_leeway_seconds: int = Field(default=30, ge=0, description="Clock skew allowed on iat/nbf/exp.")
 
     # Queue
-    worker_concurrency: int = Field(default=64, ge=1)
+    worker_concurrency: int = Field(default=256, ge=1)
     worker_poll_seconds: float = Field(default=0.2, gt=0)
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_max_attempts: int = Field(default=12, ge=1)

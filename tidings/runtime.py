@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from tidings.auth.basic import BasicAuthenticator
+from tidings.auth.failure_throttle import FailureThrottle
 from tidings.auth.jwt_auth import JwtAuthenticator
 from tidings.auth.replay import RedisReplayCache, ReplayCache
 from tidings.auth.replay_fallback import FallbackReplayCache
@@ -19,9 +20,12 @@ from tidings.auth.secret_box import SecretBox
 from tidings.channels.connectors import Connectors
 from tidings.channels.routing import Router
 from tidings.config import Settings
+from tidings.limits.gcra import Rate
+from tidings.limits.limiter import RateLimiter
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.worker import Worker
 from tidings.services.account_directory import AccountDirectory
+from tidings.services.connector_throughput import ConnectorThroughput, connector_rate
 from tidings.services.delivery import DeliverMessages
 from tidings.services.inbound import InboundReceiver
 from tidings.services.ingress import MessageIngress
@@ -30,6 +34,7 @@ from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
 from tidings.services.queue_metrics import QueueGauges
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier
+from tidings.services.send_limits import SendLimits
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
@@ -90,8 +95,10 @@ class Runtime:
     jwt_authenticator: JwtAuthenticator = field(init=False)
     accounts: AccountDirectory = field(init=False)
     replays: ReplayCache = field(init=False)
+    limiter: RateLimiter = field(init=False)
     pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
+    send_limits: SendLimits = field(init=False)
     shared: SharedTransactions = field(init=False)
     connectors: Connectors = field(init=False)
     router: Router = field(init=False)
@@ -117,13 +124,23 @@ class Runtime:
             settings.resolved_database_url, pool_size=WORKER_CONNECTIONS + API_CONNECTIONS
         )
         self.box = secret_box(settings)
+        # One limiter for every limit of the process: failed logins, sends, connector throughput.
+        self.limiter = RateLimiter.from_url(settings.redis_url)
         self.writer = GroupCommitWriter(
             self.database,
             max_batch=settings.group_commit_max_batch,
             window_seconds=settings.group_commit_window_ms / 1000,
+            background_window_seconds=settings.group_commit_background_window_ms / 1000,
+        )
+        throttle = FailureThrottle(
+            self.limiter,
+            per_key=Rate.per_minute(settings.auth_failures_per_key),
+            per_address=Rate.per_minute(settings.auth_failures_per_address),
         )
         self.authenticator = BasicAuthenticator(
-            AccountCredentialStore(self.database), cache_seconds=settings.auth_cache_seconds
+            AccountCredentialStore(self.database),
+            cache_seconds=settings.auth_cache_seconds,
+            throttle=throttle,
         )
         self.accounts = AccountDirectory(self.database, cache_seconds=settings.auth_cache_seconds)
         database_replays = DatabaseReplayCache(self.writer)
@@ -148,6 +165,11 @@ class Runtime:
         )
         self.submitter = MessageSubmitter(
             self.writer, self.pricing, self.database, wake_worker=self._wake_worker
+        )
+        self.send_limits = SendLimits(
+            self.limiter,
+            account_default=settings.messages_per_second,
+            application_default=settings.application_messages_per_second,
         )
         self.shared = SharedTransactions(self.database)
         self.connectors = Connectors(settings.connector_settings)
@@ -197,6 +219,14 @@ class Runtime:
             self._recorder,
             self._writes,
             retry=self._retry_policy(settings.job_max_attempts),
+            throughput=ConnectorThroughput(
+                self.limiter,
+                {
+                    name: connector_rate(entry.messages_per_second)
+                    for name, entry in settings.connector_settings.items()
+                    if entry.messages_per_second
+                },
+            ),
         )
         webhooks = SendWebhook(
             sender,
@@ -260,4 +290,5 @@ class Runtime:
         for closer in self._closers:
             await closer.close()
         await self.replays.close()
+        await self.limiter.close()
         await self.database.dispose()

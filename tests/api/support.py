@@ -20,7 +20,7 @@ from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials
 from tidings.services.external_accounts import ExternalAccounts
 from tidings.services.webhook_dispatch import SendWebhook
-from tidings.store import messages as message_store
+from tidings.store.lookups import Lookups
 from tidings.store.tables import jobs
 
 ERRORS = "https://developer.vonage.com/api-errors"
@@ -100,10 +100,9 @@ async def until_status(
 
 async def stored_message(runtime: Runtime, message_uuid: str) -> Message:
     """The outbound message as the store gives it back: typed content and channel options."""
-    async with runtime.database.read() as conn:
-        message = await message_store.get_message(conn, message_uuid)
-    assert message is not None
-    return message
+    tracked = await Lookups(runtime.database).messages.load(message_uuid)
+    assert tracked is not None
+    return tracked.message
 
 
 async def link(

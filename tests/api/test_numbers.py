@@ -284,6 +284,38 @@ async def test_buy_list_update_cancel(
     assert back.json()["count"] == 1  # back in the pool
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/in\x01bound",
+        "https://example.com/in bound",
+        "https://example.com/\x7f",
+        "ftp://example.com/",
+        "https://",
+        "https://example.com:99999/",
+        "https://example.com/" + "a" * 2048,
+    ],
+    ids=["control", "space", "delete", "ftp", "no-host", "bad-port", "too-long"],
+)
+async def test_update_refuses_callback_urls_the_account_settings_refuse(
+    client: httpx.AsyncClient, account: NewAccountCredentials, url: str
+) -> None:
+    """`moHttpUrl` is checked as /account/settings checks its callback URLs; nothing is stored."""
+    assert (await buy(client, account, FIRST_GB_MOBILE)).json() == SUCCESS
+    settings = await client.post("/account/settings", data={"moCallBackUrl": url}, headers=basic(account))
+    assert settings.status_code == 400, settings.text
+    update = await client.post(
+        "/number/update",
+        data={"country": "GB", "msisdn": FIRST_GB_MOBILE, "moHttpUrl": url},
+        headers=basic(account),
+    )
+    assert update.status_code == 420, update.text
+    assert update.json()["error-code"] == "420"
+    assert "moHttpUrl" in update.json()["error-code-label"]
+    (number,) = (await owned(client, account))["numbers"]
+    assert "moHttpUrl" not in number
+
+
 async def test_buy_and_cancel_failures(client: httpx.AsyncClient, account: NewAccountCredentials) -> None:
     not_in_pool = await buy(client, account, "447700900001")
     assert (not_in_pool.status_code, not_in_pool.json()) == (420, METHOD_FAILED)

@@ -264,6 +264,38 @@ async def test_an_unexpected_exception_is_a_500_problem_without_internals(client
     assert "RuntimeError" not in response.text
 
 
+async def test_a_client_gone_before_its_body_arrived_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The front door's body deadline (or the client) ends the request: the app reads a disconnect.
+    That is logged at DEBUG; an ERROR with a traceback would page someone for a slow client."""
+    app, reads = make_app()
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/echo",
+        "raw_path": b"/echo",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"problems.test"), (b"content-length", b"100")],
+        "server": ("problems.test", 80),
+        "client": ("127.0.0.1", 1234),
+    }
+    messages: list[Message] = [{"type": "http.request", "body": b"x" * 10, "more_body": True}]
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(_message: Message) -> None:
+        pass  # nobody is listening any more
+
+    with caplog.at_level("DEBUG", logger="tidings.api"):
+        await app(scope, receive, send)
+    assert reads == []
+    assert [r.levelname for r in caplog.records if r.name == "tidings.api"] == ["DEBUG"]
+
+
 # --- the body-size guard -------------------------------------------------------------------------
 
 

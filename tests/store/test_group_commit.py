@@ -50,8 +50,15 @@ async def observer(database_url: str) -> AsyncIterator[Database]:
 async def writers(database: Database) -> AsyncIterator[Callable[..., GroupCommitWriter]]:
     made: list[GroupCommitWriter] = []
 
-    def make(*, max_batch: int = 256, window_seconds: float = 0.005) -> GroupCommitWriter:
-        writer = GroupCommitWriter(database, max_batch=max_batch, window_seconds=window_seconds)
+    def make(
+        *, max_batch: int = 256, window_seconds: float = 0.005, background_window_seconds: float = 0.0
+    ) -> GroupCommitWriter:
+        writer = GroupCommitWriter(
+            database,
+            max_batch=max_batch,
+            window_seconds=window_seconds,
+            background_window_seconds=background_window_seconds,
+        )
         writer.start()
         made.append(writer)
         return writer
@@ -134,6 +141,35 @@ async def test_writes_arriving_within_the_window_share_a_commit(
     await asyncio.gather(first, second)
     assert writer.batches_committed == 1
     assert len(await stored_uuids(observer)) == 2
+
+
+def touch_account(account_id: str) -> Execute:
+    """A background write of the worker's kind: one statement, no rows of its own."""
+    return Execute("UPDATE accounts SET name = name WHERE api_key = 'x" + account_id + "'", ())
+
+
+async def test_background_writes_wait_for_company_within_their_window(
+    writers: Callable[..., GroupCommitWriter],
+) -> None:
+    writer = writers(background_window_seconds=0.2)
+    first = asyncio.create_task(writer.write_background([touch_account("1")]))
+    await asyncio.sleep(0.02)  # well inside the window
+    second = asyncio.create_task(writer.write_background([touch_account("2")]))
+    await asyncio.gather(first, second)
+    assert writer.batches_committed == 1
+
+
+async def test_an_accept_ends_the_background_window_at_once(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    # A window far longer than the test may take: only the accept's arrival can end it.
+    writer = writers(background_window_seconds=60, window_seconds=0)
+    background = asyncio.create_task(writer.write_background([touch_account("1")]))
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(writer.write(message_write()), timeout=10)
+    await asyncio.wait_for(background, timeout=10)
+    assert writer.batches_committed == 1  # the accept took the waiting write along
+    assert len(await stored_uuids(observer)) == 1
 
 
 async def test_one_bad_write_fails_only_its_caller(

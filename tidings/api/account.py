@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 
 from tidings.api import account_secrets
 from tidings.api.dependencies import get_runtime
+from tidings.api.problems import retry_after_header
 from tidings.api.rest_params import request_params, rest_caller
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidPricingQuery, TidingsError, Unauthorized
@@ -61,7 +62,7 @@ def _rendering(render: Renderer) -> type[APIRoute]:
                 try:
                     return await handler(request)
                 except TidingsError as error:
-                    headers = _CHALLENGE if isinstance(error, Unauthorized) else None
+                    headers = _CHALLENGE if isinstance(error, Unauthorized) else retry_after_header(error)
                     return JSONResponse(render(request, error), status_code=error.status, headers=headers)
 
             return route

@@ -19,9 +19,15 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
+def client_address(request: Request) -> str | None:
+    """The peer's address (uvicorn's proxy-header handling, when enabled, puts the client's here)."""
+    return request.client.host if request.client else None
+
+
 async def basic_account(request: Request) -> Account:
     """For the endpoints Vonage serves with Basic auth (API key and secret) only."""
-    account = await get_runtime(request).authenticator.authenticate(request.headers.get("authorization"))
+    authorization = request.headers.get("authorization")
+    account = await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
     remember_account(request.scope, account.api_key)
     return account
 
@@ -32,7 +38,7 @@ async def principal(request: Request) -> Principal:
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
-        basic = await runtime.authenticator.authenticate(authorization)
+        basic = await runtime.authenticator.authenticate(authorization, client_address(request))
         remember_account(request.scope, basic.api_key)
         return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
@@ -54,3 +60,6 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidJson(str(error)) from None
+    except ValueError:
+        # An integer longer than Python's int-to-string limit (4,300 digits) fails as a plain ValueError.
+        raise InvalidJson("A number in the body has too many digits.") from None

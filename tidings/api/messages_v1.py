@@ -106,6 +106,9 @@ async def send_message(request: Request) -> JSONResponse:
                 created_at=datetime.now(UTC),
             )
             idempotency = _idempotency_key(request, body)
+            # Past validation, so a malformed request costs no share of the rate; before the
+            # write, so a refused send stores nothing.
+            await runtime.send_limits.check(caller)
             accepted = await runtime.submitter.submit(message, caller.account, idempotency)
     except Exception as error:
         count_refused_send(body, error)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from tidings.api.dependencies import get_runtime
+from tidings.api.problems import retry_after_header
 from tidings.api.rest_params import request_params, rest_caller
 from tidings.domain.account import Account
 from tidings.domain.errors import NumberActionFailed, TidingsError
@@ -83,7 +84,7 @@ async def _answer(request: Request, work: Work) -> JSONResponse:
         body = await work(account, params)
     except TidingsError as error:
         status, failure = failure_body(error)
-        return JSONResponse(failure, status_code=status)
+        return JSONResponse(failure, status_code=status, headers=retry_after_header(error))
     return JSONResponse(body)
 
 

@@ -30,7 +30,7 @@ from tidings.domain.errors import (
     WrongVerb,
 )
 from tidings.store.outage import database_unavailable
-from tidings.wire.responses import ProblemDetails
+from tidings.wire.responses import ProblemDetails, ThrottledProblem
 
 log = logging.getLogger("tidings.api")
 
@@ -57,9 +57,12 @@ _last_outage_log = 0.0
 
 def documented_problems(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
     """`responses=` for errors, documented as they are sent: RFC 7807 bodies in its own media type."""
-    schema = ProblemDetails.model_json_schema()
+    schema, throttled = ProblemDetails.model_json_schema(), ThrottledProblem.model_json_schema()
     return {
-        status: {"description": text, "content": {PROBLEM_JSON: {"schema": schema}}}
+        status: {
+            "description": text,
+            "content": {PROBLEM_JSON: {"schema": throttled if status == 429 else schema}},
+        }
         for status, text in descriptions.items()
     }
 
@@ -75,15 +78,29 @@ def problem_body(error: TidingsError, instance: str | None = None) -> dict[str, 
     return body
 
 
+def retry_after_header(error: TidingsError) -> dict[str, str]:
+    """A 429 says when to come back in its header too, which clients and proxies read."""
+    if error.status == 429 and "retry_after" in error.extra():
+        return {"Retry-After": str(error.extra()["retry_after"])}
+    return {}
+
+
 def problem_response(error: TidingsError, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    headers = dict(headers or {})
+    headers = dict(headers or {}) | retry_after_header(error)
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Basic realm="Tidings", Bearer'
-    if error.status == 429 and "retry_after" in error.extra():
-        headers["Retry-After"] = str(error.extra()["retry_after"])
     return JSONResponse(
         problem_body(error), status_code=error.status, headers=headers, media_type=PROBLEM_JSON
     )
+
+
+def generic_problem(status: int, detail: str) -> TidingsError:
+    """No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status."""
+    problem = TidingsError(detail)
+    problem.status = status
+    problem.type_url = "about:blank"
+    problem.title = _status_phrase(status, detail)
+    return problem
 
 
 def error_response(request: Request, error: Exception) -> Response:
@@ -132,12 +149,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         if error.status_code == 405:
             wrong_verb = WrongVerb(f"Request method '{request.method}' not supported")
             return problem_response(wrong_verb, error.headers)
-        # No Vonage type fits an arbitrary HTTP error: RFC 7807's `about:blank`, titled by the status.
-        generic = TidingsError(str(error.detail))
-        generic.status = error.status_code
-        generic.type_url = "about:blank"
-        generic.title = _status_phrase(error.status_code, str(error.detail))
-        return problem_response(generic, error.headers)
+        return problem_response(generic_problem(error.status_code, str(error.detail)), error.headers)
 
     async def on_validation_error(_request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)

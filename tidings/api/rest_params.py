@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 from fastapi import Request
 
 from tidings.api.access_log import remember_account
-from tidings.api.dependencies import get_runtime
+from tidings.api.dependencies import client_address, get_runtime
 from tidings.domain.account import Account
 
 
@@ -30,7 +30,7 @@ async def request_params(request: Request) -> dict[str, str]:
         # JSON body that is not an object adds nothing; what it lacks is reported as missing.
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # decode errors, and integers past the int-string limit
             body = _form(raw)
         if isinstance(body, dict):
             params.update({str(k): _flat(v) for k, v in body.items() if v is not None})
@@ -45,7 +45,7 @@ async def rest_caller(request: Request, params: dict[str, str]) -> Account:
     api_key, api_secret = params.get("api_key", ""), params.get("api_secret", "")
     if not (authorization or "").lower().startswith("basic ") and api_key and api_secret:
         authorization = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode()
-    account = await get_runtime(request).authenticator.authenticate(authorization)
+    account = await get_runtime(request).authenticator.authenticate(authorization, client_address(request))
     remember_account(request.scope, account.api_key)
     return account
 

@@ -3,19 +3,20 @@
 Secrets are argon2 hashes, far too slow to verify on every request, so a successful check is
 cached briefly in this process, keyed by the key and a SHA-256 of the presented secret (the
 secret itself is never kept). Failures are not cached, and every check of an unknown key costs a
-full hash too, so timing does not tell whether a key exists.
+full hash too, so timing does not tell whether a key exists. Failures are throttled per key and
+per client address before any hash is computed (failure_throttle.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import hashlib
 import re
 import time
 from typing import Protocol
 
+from tidings.auth.failure_throttle import FailureThrottle
 from tidings.auth.secret_hashing import hash_secret, verify_secret
 from tidings.domain.account import Account, AccountCredentials
 from tidings.domain.errors import Unauthorized
@@ -33,8 +34,10 @@ def parse_basic(authorization: str) -> tuple[str, str] | None:
     if scheme.lower() != "basic" or not value:
         return None
     try:
+        # Headers arrive decoded as latin-1, so bytes above 0x7f are characters b64decode refuses
+        # with a plain ValueError (binascii.Error and UnicodeDecodeError are ValueErrors too).
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:
         return None
     api_key, sep, secret = decoded.partition(":")
     if not sep or not api_key or not secret:
@@ -43,8 +46,11 @@ def parse_basic(authorization: str) -> tuple[str, str] | None:
 
 
 class BasicAuthenticator:
-    def __init__(self, source: CredentialSource, cache_seconds: float) -> None:
+    def __init__(
+        self, source: CredentialSource, cache_seconds: float, throttle: FailureThrottle | None = None
+    ) -> None:
         self._source = source
+        self._throttle = throttle
         self._cache_seconds = cache_seconds
         self._cache: dict[tuple[str, bytes], tuple[float, Account]] = {}
         # One verification in flight per (key, secret digest): a burst of requests with the same new
@@ -55,7 +61,8 @@ class BasicAuthenticator:
         # Bumped by invalidate(): a verification that read the secrets before a change is not cached.
         self._generations: dict[str, int] = {}
 
-    async def authenticate(self, authorization: str | None) -> Account:
+    async def authenticate(self, authorization: str | None, client: str | None = None) -> Account:
+        """`client` is the caller's address, whose failures are throttled along with the key's."""
         credentials = parse_basic(authorization or "")
         if credentials is None:
             raise Unauthorized()
@@ -63,7 +70,7 @@ class BasicAuthenticator:
         if not _API_KEY.fullmatch(api_key):
             raise Unauthorized()  # no key of ours looks like this; nothing to look up
         cache_key = (api_key, hashlib.sha256(secret.encode()).digest())
-        account = self._cached(cache_key) or await self._verify_once(api_key, secret, cache_key)
+        account = self._cached(cache_key) or await self._verify_once(api_key, secret, cache_key, client)
         if not account.is_active:
             raise Unauthorized()
         return account
@@ -83,14 +90,16 @@ class BasicAuthenticator:
             return None
         return account
 
-    async def _verify_once(self, api_key: str, secret: str, cache_key: tuple[str, bytes]) -> Account:
+    async def _verify_once(
+        self, api_key: str, secret: str, cache_key: tuple[str, bytes], client: str | None
+    ) -> Account:
         running = self._inflight.get(cache_key)
         if running is not None:
             return await asyncio.shield(running)
         future: asyncio.Future[Account] = asyncio.get_running_loop().create_future()
         self._inflight[cache_key] = future
         try:
-            account = await self._verify(api_key, secret, cache_key)
+            account = await self._throttled_verify(api_key, secret, cache_key, client)
         except BaseException as error:
             future.set_exception(error)
             future.exception()  # retrieved: waiters re-raise it, nobody else needs to
@@ -100,6 +109,16 @@ class BasicAuthenticator:
             return account
         finally:
             del self._inflight[cache_key]
+
+    async def _throttled_verify(
+        self, api_key: str, secret: str, cache_key: tuple[str, bytes], client: str | None
+    ) -> Account:
+        if self._throttle is None:
+            return await self._verify(api_key, secret, cache_key)
+        charged = await self._throttle.admit(api_key, client)
+        account = await self._verify(api_key, secret, cache_key)
+        await self._throttle.forgive(charged)
+        return account
 
     async def _verify(self, api_key: str, secret: str, cache_key: tuple[str, bytes]) -> Account:
         generation = self._generations.get(api_key, 0)

@@ -14,7 +14,7 @@ from tidings.config import Settings
 from tidings.domain.account_settings import Balance
 from tidings.runtime import secret_box
 from tidings.services import account_settings
-from tidings.services.account_settings import UnknownAccount
+from tidings.services.account_settings import UnknownAccount, UnknownApplication
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import account_settings as account_settings_store
 from tidings.store import accounts as account_store
@@ -110,7 +110,7 @@ def _run_on_account(work: Callable[[Database, Settings], Awaitable[T]]) -> T:
     """Runs `work`, turning an unknown API key or a refused value into a message and exit 1."""
     try:
         return with_database(work)
-    except UnknownAccount as error:
+    except (UnknownAccount, UnknownApplication) as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
     except ValueError as error:
@@ -144,6 +144,40 @@ def set_credit(
 
     note = _run_on_account(work)
     typer.echo(f"credit limit of {api_key}: {'unlimited' if limit is None else limit}; {note}")
+
+
+@app.command("set-rate-limit")
+def set_rate_limit(
+    api_key: str = typer.Argument(..., help="The account's API key."),
+    messages_per_second: float | None = typer.Option(
+        None, "--messages-per-second", help="Sends allowed per second; 0 for no limit."
+    ),
+    use_default: bool = typer.Option(
+        False,
+        "--default",
+        help="Follow the default again (TIDINGS_MESSAGES_PER_SECOND or, with --app-id, "
+        "TIDINGS_APPLICATION_MESSAGES_PER_SECOND).",
+    ),
+    app_id: str | None = typer.Option(
+        None, "--app-id", help="Limit this application of the account instead."
+    ),
+) -> None:
+    """Set how many messages per second the account (or one of its applications) may send;
+    faster sends are answered 429 with Vonage's Rate Limit Hit body."""
+    if (messages_per_second is None) == (not use_default):
+        raise typer.BadParameter("give exactly one of --messages-per-second N or --default")
+
+    async def work(database: Database, settings: Settings) -> str:
+        await account_settings.set_rate_limit(database, api_key, messages_per_second, application_id=app_id)
+        return _cache_note(settings)
+
+    note = _run_on_account(work)
+    whose = f"application {app_id} of {api_key}" if app_id else api_key
+    if messages_per_second is None:
+        limit = "the default"
+    else:
+        limit = "no limit" if messages_per_second == 0 else f"{messages_per_second:g}/s"
+    typer.echo(f"send rate of {whose}: {limit}; {note}")
 
 
 @app.command("top-up")
@@ -202,9 +236,9 @@ def show(
     api_key: str = typer.Argument(..., help="The account's API key."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Show the account's status, balance and credit limit."""
+    """Show the account's status, balance, credit limit and send rate."""
 
-    async def work(database: Database, _settings: Settings) -> dict[str, str | bool | None]:
+    async def work(database: Database, _settings: Settings) -> dict[str, str | bool | float | None]:
         async with database.engine.connect() as conn:
             account = await account_store.get_account(conn, api_key)
         if account is None:
@@ -218,6 +252,7 @@ def show(
             "balance": str(balance.value),
             "currency": balance.currency,
             "credit_limit": None if account.credit_limit is None else str(account.credit_limit),
+            "messages_per_second": account.messages_per_second,
             "auto_reload": balance.auto_reload,
             "default_sms_api": default_sms,
         }
@@ -227,6 +262,9 @@ def show(
         typer.echo(json.dumps(found))
         return
     limit = found["credit_limit"] if found["credit_limit"] is not None else "unlimited"
+    rate = found["messages_per_second"]
+    sends = "default" if rate is None else ("unlimited" if rate == 0 else f"{rate:g}/s")
     typer.echo(
         f"{api_key}  {found['status']}  balance {found['balance']} {found['currency']}  credit {limit}"
+        f"  sends {sends}"
     )

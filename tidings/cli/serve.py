@@ -17,6 +17,7 @@ import uvicorn
 
 from tidings import tracing
 from tidings.api.app import create_app, create_ops_app
+from tidings.api.front_door import FrontDoorLimits, GuardedHttpProtocol, guarded_protocol
 from tidings.cli.accounts import print_credentials
 from tidings.config import Settings
 from tidings.logs import configure_logging
@@ -66,6 +67,10 @@ class _Listener(uvicorn.Server):
                     transport.abort()
 
 
+app = typer.Typer()
+
+
+@app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, help="Plain HTTP port."),
@@ -77,7 +82,7 @@ def serve(
     ),
     tls_port: int = typer.Option(8443, help="HTTPS port, with --tls or --tls-cert/--tls-key."),
 ) -> None:
-    """Run Tidings."""
+    """Run Tidings: the API, the worker, or both."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.otel_enabled:
@@ -128,30 +133,36 @@ async def _serve(
             log.info("Created the demo account; its credentials are printed once, on stdout")
             print_credentials(credentials, as_json=False)
         _tune_garbage_collector()
+        limits = FrontDoorLimits.from_settings(settings)
         listeners = []
         if role is not Role.WORKER:
             app = create_app(runtime)
-            listeners.append(_listener(app, host, port, None))
+            protocol = guarded_protocol(limits)  # HTTP and HTTPS share one connection budget
+            listeners.append(listener(app, settings, protocol, host, port, None))
             if certificate:
-                listeners.append(_listener(app, host, tls_port, certificate))
+                listeners.append(listener(app, settings, protocol, host, tls_port, certificate))
         if settings.ops_port is not None:
-            listeners.append(_listener(create_ops_app(runtime), settings.ops_host, settings.ops_port, None))
+            # A budget of its own: a flood of API clients must not lock out the probes.
+            ops = create_ops_app(runtime)
+            listeners.append(
+                listener(ops, settings, guarded_protocol(limits), settings.ops_host, settings.ops_port, None)
+            )
         if not listeners:
             log.info("Tidings worker running", extra={"role": role.value})
             await stop.wait()
             return
-        for listener in listeners:
-            scheme = "https" if listener.config.ssl_certfile else "http"
-            address = f"{scheme}://{listener.config.host}:{listener.config.port}"
+        for each in listeners:
+            scheme = "https" if each.config.ssl_certfile else "http"
+            address = f"{scheme}://{each.config.host}:{each.config.port}"
             log.info("Tidings listening on %s", address, extra={"role": role.value, "address": address})
 
         async def stop_listeners() -> None:
             await stop.wait()
-            for listener in listeners:
-                listener.should_exit = True
+            for each in listeners:
+                each.should_exit = True
 
         stopper = asyncio.create_task(stop_listeners())
-        await asyncio.gather(*(listener.serve() for listener in listeners))
+        await asyncio.gather(*(each.serve() for each in listeners))
         stopper.cancel()
     finally:
         # Only now, with every connection drained, do the writer and the worker stop.
@@ -168,7 +179,16 @@ def _tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _listener(app: object, host: str, port: int, certificate: tuple[Path, Path] | None) -> _Listener:
+def listener(
+    app: object,
+    settings: Settings,
+    protocol: type[GuardedHttpProtocol],
+    host: str,
+    port: int,
+    certificate: tuple[Path, Path] | None,
+) -> _Listener:
+    """One uvicorn server behind the front door. Listeners given the same `protocol` class share
+    its connection budget: every listener of a process gets the same one."""
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         host=host,
@@ -176,7 +196,11 @@ def _listener(app: object, host: str, port: int, certificate: tuple[Path, Path] 
         lifespan="off",
         log_config=None,
         access_log=False,
-        http="httptools",
+        http=protocol,
+        # No WebSocket routes, and an upgrade would hand the connection to a protocol outside the
+        # front door's limits: an upgrade request is answered as plain HTTP.
+        ws="none",
+        timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=30,
         ssl_certfile=str(certificate[0]) if certificate else None,
         ssl_keyfile=str(certificate[1]) if certificate else None,

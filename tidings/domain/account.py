@@ -22,6 +22,7 @@ class Account:
     status_url: str | None = None
     currency: str = "EUR"
     credit_limit: Decimal | None = None  # None: no limit; else the balance may fall to minus this
+    messages_per_second: float | None = None  # send limit; None: the operator's default, 0: none
 
     @property
     def is_active(self) -> bool:

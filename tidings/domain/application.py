@@ -39,6 +39,7 @@ class Application:
     created_at: datetime
     updated_at: datetime
     privacy: dict[str, Any] | None = None
+    messages_per_second: float | None = None  # send limit; None: the operator's default, 0: none
 
     @property
     def messages(self) -> MessagesCapability | None:

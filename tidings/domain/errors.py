@@ -161,6 +161,15 @@ class Throttled(TidingsError):
         return {"retry_after": self.retry_after}
 
 
+class RateLimitHit(Throttled):
+    """The Messages API's own 429 (shared/specs/messages.yml, `ErrorThrottled`): a send past the
+    account's or the application's rate. `retry_after` as the shared Throttled error has it."""
+
+    type_url = f"{ERRORS_BASE}/messages#1010"
+    title = "Rate Limit Hit"
+    default_detail = "Please wait, then retry your request"
+
+
 class NumberActionFailed(TidingsError):
     """The Numbers API's one failure besides 401: HTTP 420 `method failed` (a number that is not
     available or not yours, a bad parameter). Rendered in that API's own shape, not RFC 7807."""

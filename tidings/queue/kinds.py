@@ -53,11 +53,19 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Postpone:
+    """Not now, through no fault of the job's (a rate to keep): run it later, the attempt uncounted."""
+
+    reason: str
+    delay: timedelta
+
+
+@dataclass(frozen=True)
 class Bury:
     reason: str
 
 
-Outcome = Done | Retry | Bury
+Outcome = Done | Retry | Postpone | Bury
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,15 @@ class RetryLater(Exception):
     """Raised by `perform`: try this job again after `delay` (or the kind's backoff)."""
 
     def __init__(self, reason: str, delay: timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+class Postponed(Exception):
+    """Raised by `perform`: nothing was tried; run this job again after `delay`, and do not count
+    this attempt against the kind's retries (waiting for a turn is not failing)."""
+
+    def __init__(self, reason: str, delay: timedelta) -> None:
         super().__init__(reason)
         self.delay = delay
 

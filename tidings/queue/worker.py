@@ -28,7 +28,19 @@ from tidings import tracing
 from tidings.metrics import JOBS_DEAD
 from tidings.queue import jobs as job_store
 from tidings.queue.jobs import ClaimedJob, claimed_jobs
-from tidings.queue.kinds import Bury, Done, Job, JobKind, Outcome, PermanentFailure, Plan, Retry, RetryLater
+from tidings.queue.kinds import (
+    Bury,
+    Done,
+    Job,
+    JobKind,
+    Outcome,
+    PermanentFailure,
+    Plan,
+    Postpone,
+    Postponed,
+    Retry,
+    RetryLater,
+)
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.outage import database_unavailable
@@ -226,6 +238,8 @@ class Worker:
             raise
         except RetryLater as retry:
             plan = Plan(Retry(str(retry), retry.delay))
+        except Postponed as postponed:
+            plan = Plan(Postpone(str(postponed), postponed.delay))
         except PermanentFailure as failure:
             plan = Plan(Bury(str(failure)))
         except Exception as error:
@@ -278,6 +292,8 @@ class Worker:
         now = _now()
         if isinstance(outcome, Done):
             return guarded(self._writes.complete(row, now), writes)
+        if isinstance(outcome, Postpone):
+            return guarded(self._writes.postpone(row, now, outcome.delay, outcome.reason[:2000]), writes)
         if isinstance(outcome, Retry) and kind is not None and row.attempts < kind.retry.max_attempts:
             delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
             return guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes)

@@ -1,13 +1,14 @@
 """Account operations: balance, top-ups, credit limit, enabling, and the default SMS callbacks.
 
 Changes made here (by the operator's CLI, in another process) reach running API processes when
-their authentication caches expire (`auth_cache_seconds`): the cached account carries its status
-and credit limit. The balance itself is always read and changed in the database.
+their authentication caches expire (`auth_cache_seconds`): the cached account carries its status,
+credit limit and send rate limit (as a cached application carries its own). The balance itself is always read and changed in the database.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -16,13 +17,14 @@ from tidings.domain.account import AccountStatus
 from tidings.domain.account_settings import Balance, CallbackSettings
 from tidings.domain.errors import AutoReloadNotEnabled, InvalidAccountRequest
 from tidings.store import account_settings as store
+from tidings.store import applications as application_store
 from tidings.store.account_settings import CallbackColumn
 from tidings.store.database import Database
 
 log = logging.getLogger("tidings.accounts")
 
-# Tidings enforces no per-account request rates of its own yet; these are Vonage's defaults, the
-# figures clients read from the settings response to pace themselves.
+# Vonage's defaults, the figures clients read from the settings response to pace themselves. The
+# send rates Tidings enforces are the operator's (services/send_limits.py), not these.
 MAX_OUTBOUND_REQUESTS = 30
 MAX_INBOUND_REQUESTS = 30
 MAX_CALLS_PER_SECOND = 30
@@ -45,6 +47,11 @@ class UnknownAccount(LookupError):
     def __init__(self, api_key: str) -> None:
         super().__init__(f"no account {api_key}")
         self.api_key = api_key
+
+
+class UnknownApplication(LookupError):
+    def __init__(self, api_key: str, application_id: str) -> None:
+        super().__init__(f"no application {application_id} in account {api_key}")
 
 
 async def get_balance(database: Database, api_key: str) -> Balance:
@@ -90,6 +97,28 @@ async def set_credit_limit(database: Database, api_key: str, limit: Decimal | No
     async with database.begin() as conn:
         if not await store.set_credit_limit(conn, api_key, limit):
             raise UnknownAccount(api_key)
+
+
+async def set_rate_limit(
+    database: Database, api_key: str, messages_per_second: float | None, *, application_id: str | None = None
+) -> None:
+    """The account's send limit, or one of its applications'. None follows the operator's
+    default again; 0 lifts the limit (services/send_limits.py)."""
+    if messages_per_second is not None and (
+        not math.isfinite(messages_per_second) or messages_per_second < 0
+    ):
+        raise ValueError("messages per second must be zero or a positive number")
+    async with database.begin() as conn:
+        if application_id is None:
+            if not await store.set_messages_per_second(conn, api_key, messages_per_second):
+                raise UnknownAccount(api_key)
+            return
+        if not await application_store.set_messages_per_second(
+            conn, application_id, api_key, messages_per_second
+        ):
+            if await store.get_balance(conn, api_key) is None:
+                raise UnknownAccount(api_key)
+            raise UnknownApplication(api_key, application_id)
 
 
 async def set_enabled(database: Database, api_key: str, enabled: bool) -> None:

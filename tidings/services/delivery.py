@@ -16,6 +16,7 @@ from tidings.domain.message import Message, Status
 from tidings.metrics import CONNECTOR_SUBMITS
 from tidings.queue.jobs import RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, Plan, RetryLater
+from tidings.services.connector_throughput import ConnectorThroughput
 from tidings.services.statuses import Handover, StatusRecorder, WebhookTarget
 from tidings.store.lookups import Lookups
 from tidings.store.statements import Execute
@@ -69,7 +70,9 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
         writes: Writes,
         *,
         retry: RetryPolicy,
+        throughput: ConnectorThroughput | None = None,
     ) -> None:
+        self._throughput = throughput
         self._lookups = lookups
         self._router = router
         self._recorder = recorder
@@ -87,6 +90,8 @@ class DeliverMessages(JobKind[DeliverMessage, DeliveryResult]):
             connector = self._router.route(message)
         except NoRoute as error:
             return Refused(message, target, DeliveryError.of(DeliveryErrorCode.UNROUTABLE, str(error)))
+        if self._throughput is not None:
+            await self._throughput.take_turn(connector.name)
         try:
             submission = await connector.submit(message)
         except SubmitRejected as rejected:

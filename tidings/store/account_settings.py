@@ -53,6 +53,13 @@ async def set_credit_limit(conn: AsyncConnection, api_key: str, limit: Decimal |
     return result.rowcount > 0
 
 
+async def set_messages_per_second(conn: AsyncConnection, api_key: str, value: float | None) -> bool:
+    result = await conn.execute(
+        update(accounts).where(accounts.c.api_key == api_key).values(messages_per_second=value)
+    )
+    return result.rowcount > 0
+
+
 async def set_status(conn: AsyncConnection, api_key: str, status: AccountStatus) -> bool:
     result = await conn.execute(
         update(accounts).where(accounts.c.api_key == api_key).values(status=status.value)

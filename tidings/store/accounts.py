@@ -24,6 +24,7 @@ def _account(row: RowMapping) -> Account:
         status_url=row["status_url"],
         currency=row["currency"],
         credit_limit=Decimal(row["credit_limit"]) if row["credit_limit"] is not None else None,
+        messages_per_second=row["messages_per_second"],
     )
 
 

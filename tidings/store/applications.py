@@ -24,6 +24,7 @@ def application_from_row(row: RowMapping) -> Application:
         privacy=row["privacy"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        messages_per_second=row["messages_per_second"],
     )
 
 
@@ -80,6 +81,17 @@ async def update_application(
         update(applications)
         .where(applications.c.id == application_id, applications.c.account_id == account_id)
         .values(**values, updated_at=now)
+    )
+    return result.rowcount > 0
+
+
+async def set_messages_per_second(
+    conn: AsyncConnection, application_id: str, account_id: str, value: float | None
+) -> bool:
+    result = await conn.execute(
+        update(applications)
+        .where(applications.c.id == application_id, applications.c.account_id == account_id)
+        .values(messages_per_second=value)
     )
     return result.rowcount > 0
 

@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -40,6 +41,8 @@ accounts = Table(
     Column("balance", Numeric(18, 6), nullable=False, server_default="0"),
     Column("credit_limit", Numeric(18, 6)),
     Column("auto_reload", Boolean, nullable=False, server_default=false()),
+    # Send rate limit: NULL follows the settings' default, 0 means none (services/send_limits.py).
+    Column("messages_per_second", Float),
 )
 
 account_secrets = Table(
@@ -64,6 +67,7 @@ applications = Table(
     Column("privacy", JSON),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("messages_per_second", Float),  # as the account's, within it
     Index("ix_applications_account", "account_id", "created_at"),
 )
 

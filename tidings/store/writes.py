@@ -94,6 +94,12 @@ class Writes:
     def retry(self, job: ClaimedJob, now: datetime, delay: timedelta, error: str) -> Execute:
         return self._settle("retry", job, state=PENDING, run_at=now + delay, last_error=error)
 
+    def postpone(self, job: ClaimedJob, now: datetime, delay: timedelta, reason: str) -> Execute:
+        """Back to pending with the attempt its claim counted given back."""
+        return self._settle(
+            "postpone", job, state=PENDING, run_at=now + delay, last_error=reason, attempts=job.attempts - 1
+        )
+
     def bury(self, job: ClaimedJob, now: datetime, error: str) -> Execute:
         return self._settle("bury", job, state=DEAD, finished_at=now, last_error=error)
 

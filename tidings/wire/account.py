@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,8 +22,7 @@ from tidings.services.account_settings import (
     MAX_OUTBOUND_REQUESTS,
     CallbackChanges,
 )
-
-MAX_URL_LENGTH = 2048
+from tidings.wire.callback_urls import callback_url_problem
 
 # The spec spells the fields moCallBackUrl/drCallBackUrl; the SDK sends moCallbackUrl/drCallbackUrl.
 _MO_FIELDS = ("moCallBackUrl", "moCallbackUrl")
@@ -48,22 +47,7 @@ def _first(fields: Mapping[str, str], names: Sequence[str]) -> str | None:
 
 def callback_url(name: str, value: str) -> str:
     """ "" (clear) or an absolute http(s) URL with a host."""
-    if value == "":
-        return value
-    reason = None
-    if len(value) > MAX_URL_LENGTH:
-        reason = f"must be at most {MAX_URL_LENGTH} characters."
-    elif any(ch.isspace() or not ch.isprintable() for ch in value):
-        reason = "must not contain white space or control characters."
-    else:
-        try:
-            parts = urlsplit(value)
-            valid = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            valid = False
-        if not valid:
-            reason = "must be an absolute http or https URL, or empty to unset."
+    reason = callback_url_problem(value) if value else None
     if reason:
         raise InvalidAccountRequest(name, reason)
     return value

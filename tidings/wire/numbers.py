@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -28,6 +27,7 @@ from tidings.domain.number import (
     VoiceCallbackType,
     parse_features,
 )
+from tidings.wire.callback_urls import callback_url_problem
 from tidings.wire.validation_errors import invalid_parameters
 
 SUCCESS = {"error-code": "200", "error-code-label": "success"}
@@ -54,9 +54,9 @@ def _valid_msisdn(value: str) -> str:
 def _web_url(value: str) -> str | None:
     if value == "":
         return None  # an empty string removes the setting
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an http or https URL")
+    reason = callback_url_problem(value)
+    if reason:
+        raise ValueError(reason)
     return value
 
 

@@ -14,3 +14,7 @@ class ProblemDetails(BaseModel):
     title: str
     detail: str
     instance: str
+
+
+class ThrottledProblem(ProblemDetails):
+    retry_after: int  # seconds, as the Retry-After header says

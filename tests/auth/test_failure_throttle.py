@@ -1,0 +1,174 @@
+"""Failed Basic authentication is throttled per API key and per client address before the KDF
+runs: a guesser is answered 429 without hashing, the owner's correct secret keeps working."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tidings.api.app import create_app
+from tidings.auth import basic as basic_module
+from tidings.auth.basic import BasicAuthenticator
+from tidings.auth.failure_throttle import FailureThrottle
+from tidings.auth.secret_hashing import hash_secret, verify_secret
+from tidings.config import Settings
+from tidings.domain.account import Account, AccountCredentials, AccountStatus
+from tidings.domain.errors import Throttled, Unauthorized
+from tidings.limits.gcra import Rate
+from tidings.limits.limiter import RateLimiter
+from tidings.runtime import Runtime
+from tidings.services.accounts import create_account
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+SECRET = "S3cretValue9"
+SECRET_HASH = hash_secret(SECRET)
+
+
+def header(api_key: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{api_key}:{secret}".encode()).decode()
+
+
+class Source:
+    def __init__(self, *api_keys: str) -> None:
+        created = datetime(2025, 1, 1, tzinfo=UTC)
+        self.credentials = {
+            key: AccountCredentials(Account(key, "t", AccountStatus.ACTIVE, created), (SECRET_HASH,))
+            for key in api_keys
+        }
+
+    async def load_credentials(self, api_key: str) -> AccountCredentials | None:
+        return self.credentials.get(api_key)
+
+
+@pytest.fixture
+def hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every argon2 verification run, by the secret presented."""
+    calls: list[str] = []
+
+    def counting(secret_hash: str, secret: str) -> bool:
+        calls.append(secret)
+        return verify_secret(secret_hash, secret)
+
+    monkeypatch.setattr(basic_module, "verify_secret", counting)
+    return calls
+
+
+@pytest.fixture(params=["local", "redis"])
+async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[RateLimiter]:
+    built = RateLimiter.from_url(
+        REDIS_URL if request.param == "redis" else None, prefix=f"tidings-test:{uuid.uuid4().hex}:"
+    )
+    yield built
+    await built.close()
+
+
+def authenticator(limiter: RateLimiter, *keys: str, cache_seconds: float = 0) -> BasicAuthenticator:
+    throttle = FailureThrottle(limiter, per_key=Rate.per_minute(3), per_address=Rate.per_minute(5))
+    return BasicAuthenticator(Source(*keys), cache_seconds=cache_seconds, throttle=throttle)
+
+
+async def test_a_key_that_failed_too_often_is_refused_without_hashing(
+    limiter: RateLimiter, hashes: list[str]
+) -> None:
+    auth = authenticator(limiter, "owner")
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(header("owner", f"guess{n}"), "10.0.0.1")
+    assert len(hashes) == 3
+    with pytest.raises(Throttled) as refused:
+        await auth.authenticate(header("owner", "guess3"), "10.0.0.2")  # another address: the key is locked
+    assert len(hashes) == 3
+    assert refused.value.retry_after == 20  # three a minute: one back every 20 s
+    # Locked out means locked out, for the owner too, unless its secret is already verified here.
+    with pytest.raises(Throttled):
+        await auth.authenticate(header("owner", SECRET), "10.0.0.3")
+
+
+async def test_only_failures_count(limiter: RateLimiter, hashes: list[str]) -> None:
+    auth = authenticator(limiter, "owner")  # nothing cached: every request runs the KDF
+    for _ in range(6):
+        assert (await auth.authenticate(header("owner", SECRET), "10.0.0.1")).api_key == "owner"
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(header("owner", "wrong"), "10.0.0.1")
+    assert (await auth.authenticate(header("owner", SECRET), "10.0.0.1")).api_key == "owner"
+    assert len(hashes) == 8
+
+
+async def test_an_address_guessing_many_keys_is_locked_out_alone(
+    limiter: RateLimiter, hashes: list[str]
+) -> None:
+    auth = authenticator(limiter, "owner")
+    for n in range(5):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(header(f"key{n}", "guess"), "10.6.6.6")
+    with pytest.raises(Throttled):
+        await auth.authenticate(header("key9", "guess"), "10.6.6.6")
+    assert len(hashes) == 5
+    assert (await auth.authenticate(header("owner", SECRET), "10.0.0.1")).api_key == "owner"
+
+
+async def test_a_verified_secret_keeps_working_while_its_key_is_locked(limiter: RateLimiter) -> None:
+    auth = authenticator(limiter, "owner", cache_seconds=60)
+    await auth.authenticate(header("owner", SECRET), "10.0.0.1")
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(header("owner", f"guess{n}"), "10.6.6.6")
+    with pytest.raises(Throttled):
+        await auth.authenticate(header("owner", "guess"), "10.6.6.6")
+    assert (await auth.authenticate(header("owner", SECRET), "10.0.0.1")).api_key == "owner"
+
+
+async def test_a_concurrent_storm_of_guesses_runs_the_kdf_only_within_the_limit(
+    limiter: RateLimiter, hashes: list[str]
+) -> None:
+    auth = authenticator(limiter, "owner")
+    outcomes = await asyncio.gather(
+        *(auth.authenticate(header("owner", f"guess{n}"), f"10.1.0.{n}") for n in range(60)),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(o, Unauthorized) for o in outcomes) == 3
+    assert sum(isinstance(o, Throttled) for o in outcomes) == 57
+    assert len(hashes) == 3
+
+
+# --- through the API, on both databases, with the runtime's limiter in Redis -------------------
+
+
+@pytest.fixture
+async def redis_runtime(settings: Settings, tmp_path: Path) -> AsyncIterator[Runtime]:
+    shared = settings.model_copy(
+        update={"redis_url": REDIS_URL, "auth_failures_per_key": 2, "auth_failures_per_address": 1000}
+    )
+    runtime = Runtime(shared)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+async def test_the_api_answers_a_locked_out_key_429_with_retry_after(redis_runtime: Runtime) -> None:
+    credentials = await create_account(redis_runtime.database, redis_runtime.box, name="t")
+    address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.1"
+    transport = httpx.ASGITransport(app=create_app(redis_runtime), client=(address, 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+        wrong = {"Authorization": header(credentials.api_key, "not-the-secret")}
+        for _ in range(2):
+            assert (await client.get("/v2/applications", headers=wrong)).status_code == 401
+        refused = await client.get("/v2/applications", headers=wrong)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["Retry-After"] == "30"
+        body = refused.json()
+        assert body["type"] == "https://developer.vonage.com/api-errors#throttled"
+        assert (body["title"], body["retry_after"]) == ("Too many requests", 30)
+        # The rest-host APIs answer in their own shape, with the same header.
+        numbers = await client.get(
+            "/account/numbers", params={"api_key": credentials.api_key, "api_secret": "nope"}
+        )
+        assert numbers.status_code == 429 and numbers.headers["Retry-After"] == "30"

@@ -252,7 +252,7 @@ async def test_a_database_out_of_reach_is_a_503_problem_with_retry_after(
         response = await client.get(f"/outage/{name}")
     body = assert_problem(response, 503, "about:blank", "Service Unavailable")
     assert response.headers["retry-after"] == "1"
-    assert "nothing was stored" in body["detail"]
+    assert "try again" in body["detail"]
     assert "unhandled error" not in caplog.text
 
 

@@ -282,10 +282,10 @@ class ProviderUnreachable(TidingsError):
 
 
 class ServiceUnavailable(TidingsError):
-    """Something Tidings needs (its database) cannot be reached right now; nothing was stored, and
-    the same request may simply be sent again. Vonage documents no type for this."""
+    """Something Tidings needs (its database) cannot be reached right now; the request may be sent
+    again. Vonage documents no type for this."""
 
     status = 503
     type_url = "about:blank"
     title = "Service Unavailable"
-    default_detail = "Tidings cannot reach its database right now; nothing was stored. Try again shortly."
+    default_detail = "Tidings cannot reach its database right now; try again shortly."

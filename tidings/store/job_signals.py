@@ -49,10 +49,12 @@ class JobListener:
             self._task = None
 
     async def _listen(self) -> None:
+        failing = False  # while the database stays down, one line says so, not one per attempt
         while True:
             conn: Any = None
             try:
                 conn = await asyncpg.connect(self._dsn)
+                failing = False
                 lost = asyncio.Event()
                 conn.add_termination_listener(_setter(lost))
                 await conn.add_listener(CHANNEL, lambda *_args: self._wake())
@@ -63,7 +65,9 @@ class JobListener:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                log.warning("cannot listen for job notifications (%r); polling meanwhile", error)
+                if not failing:
+                    log.warning("cannot listen for job notifications (%r); polling meanwhile", error)
+                failing = True
             finally:
                 self.listening.clear()
                 if conn is not None:

@@ -436,3 +436,42 @@ async def test_a_batch_waiting_on_a_locked_account_does_not_hold_up_the_next(
         await blocker.rollback()
     await asyncio.wait_for(stuck, timeout=5)
     assert await balance_of(observer, "acctbusy") == Decimal("0.75")
+
+
+class UnreachableDatabase:
+    """A batch runner whose database refuses every connection, as one that is down does."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self._connected = True  # as if it held a connection from before the outage
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    async def run(self, writes: Sequence[Any]) -> list[Any]:
+        self.batches.append(len(writes))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    async def discard(self) -> None:
+        self._connected = False
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_batch_the_database_is_down_for_fails_whole_after_one_more_try(database: Database) -> None:
+    """Split one by one, each write would fail alike, a connection attempt each: all fail at once,
+    after one try on a new connection (the kept one may only have died in a restart)."""
+    writer = GroupCommitWriter(database, max_batch=256, window_seconds=0)
+    runner = UnreachableDatabase()
+    writer._runners = [runner]
+    writer.start()
+    try:
+        results = await asyncio.gather(
+            *(writer.write(message_write()) for _ in range(5)), return_exceptions=True
+        )
+    finally:
+        await writer.stop()
+    assert all(isinstance(result, ConnectionRefusedError) for result in results), results
+    assert runner.batches == [5, 5]

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import httpx
 import jwt
@@ -41,7 +41,7 @@ class BearerAuth(httpx.Auth):
     def __init__(self, token: str) -> None:
         self.token = token
 
-    def auth_flow(self, request: httpx.Request):  # type: ignore[no-untyped-def]
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = f"Bearer {self.token}"
         yield request
 
@@ -152,7 +152,7 @@ class SteadySends:
 def _is_unavailable_problem(response: httpx.Response) -> bool:
     if response.status_code != 503 or response.headers.get("content-type") != PROBLEM_JSON:
         return False
-    body = response.json()
+    body: dict[str, object] = response.json()
     return body.get("title") == "Service Unavailable" and {"type", "detail", "instance"} <= body.keys()
 
 

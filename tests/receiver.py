@@ -37,6 +37,8 @@ class WebhookReceiver:
         self.attempts: list[Received] = []
         self.responses: list[int | tuple[int, dict[str, str]]] = []
         self.delay_seconds = 0.0
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests it was answering at once
         self._lock = threading.Condition()
         receiver = self
 
@@ -54,8 +56,12 @@ class WebhookReceiver:
                         receiver.received.append(request)
                     receiver._lock.notify_all()
                     delay = receiver.delay_seconds
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
                 if delay:
                     time.sleep(delay)
+                with receiver._lock:
+                    receiver.in_flight -= 1
                 self.send_response(status)
                 for name, value in extra.items():
                     self.send_header(name, value)

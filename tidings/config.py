@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # Webhooks
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=25, ge=1)
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=32, ge=1, description="Webhooks one process posts to one receiving server at once."
+    )
     webhook_allowed_networks: list[str] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Private networks webhooks may reach; everything public is always allowed.",

@@ -49,6 +49,7 @@ from tidings.store.lookups import Lookups
 from tidings.store.shared_transactions import SharedTransactions
 from tidings.store.writes import Writes
 from tidings.webhooks.delivery import WebhookSender
+from tidings.webhooks.endpoint_slots import EndpointSlots
 from tidings.webhooks.ssrf import parse_networks
 
 log = logging.getLogger("tidings")
@@ -233,6 +234,7 @@ class Runtime:
             SignatureSecrets(self.database, self.box),
             self._writes,
             retry=self._retry_policy(settings.webhook_max_attempts),
+            slots=EndpointSlots(settings.webhook_max_in_flight_per_endpoint),
         )
         return Worker(
             self.database,

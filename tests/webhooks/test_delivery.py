@@ -153,6 +153,35 @@ async def test_one_message_s_webhooks_go_out_in_order_while_the_first_keeps_fail
     assert [a["event_id"] for a in recorded] == [ids["submitted"]] * (failures + 1) + [ids["delivered"]]
 
 
+async def test_a_slow_receiver_holds_up_only_its_own_webhooks(
+    settings: Settings, receiver: WebhookReceiver
+) -> None:
+    runtime = Runtime(settings.model_copy(update={"webhook_max_in_flight_per_endpoint": 2}))
+    await runtime.start()
+    try:
+        account = await create_account(runtime.database, runtime.box, name="slow and quick")
+        receiver.delay_seconds = 1.0
+        slow = [text_message(account.api_key, webhook_url=f"{receiver.url}/status") for _ in range(6)]
+        for message in slow:
+            await submit(runtime, message)
+        await asyncio.to_thread(receiver.wait_for, 2, accepted_only=False)  # the slow ones are in
+        with WebhookReceiver() as quick:
+            sent = text_message(account.api_key, webhook_url=f"{quick.url}/status")
+            await submit(runtime, sent)
+            # Both of the quick receiver's webhooks arrive while the slow one is still answering.
+            await asyncio.to_thread(quick.wait_for, 2)
+            assert len(receiver.received) < 2 * len(slow)
+        received = await asyncio.to_thread(receiver.wait_for, 2 * len(slow), 30)
+        assert len(received) == 2 * len(slow)
+        # Six messages' webhooks, one at a time per message, yet never more than two at once.
+        assert receiver.most_in_flight == 2
+        for message in slow:
+            await until_webhooks_settled(runtime, message.uuid, 2)
+            assert [a["status_code"] for a in await attempts_for(runtime, message.uuid)] == [200, 200]
+    finally:
+        await runtime.stop()
+
+
 async def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
     runtime: Runtime, account: NewAccountCredentials, receiver: WebhookReceiver
 ) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
@@ -13,13 +14,16 @@ from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import sign_webhook
 from tidings.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tidings.queue.jobs import NewJob, RetryPolicy
-from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Retry
+from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Postponed, Retry
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
 from tidings.store.writes import Writes
 from tidings.webhooks.delivery import FORBIDDEN, AttemptResult, WebhookSender
+from tidings.webhooks.endpoint_slots import EndpointBusy, EndpointSlots
 
 log = logging.getLogger("tidings.webhooks")
+# A webhook whose endpoint is at its bound comes back about this much later (endpoint_slots.py).
+BUSY_RETRY_SECONDS = 1.0
 
 
 class WebhookPayload(BaseModel):
@@ -83,9 +87,16 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
     payload_type = WebhookPayload
 
     def __init__(
-        self, sender: WebhookSender, secrets: SignatureSecrets, writes: Writes, *, retry: RetryPolicy
+        self,
+        sender: WebhookSender,
+        secrets: SignatureSecrets,
+        writes: Writes,
+        *,
+        retry: RetryPolicy,
+        slots: EndpointSlots,
     ) -> None:
         self._sender = sender
+        self._slots = slots
         self._secrets = secrets
         self._writes = writes
         self.retry = retry
@@ -103,7 +114,13 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
         token = sign_webhook(
             body, signature_secret=secret, api_key=payload.account_id, application_id=payload.application_id
         )
-        return await self._sender.send(payload.url, body, token=token)
+        try:
+            with self._slots.slot(payload.url):
+                return await self._sender.send(payload.url, body, token=token)
+        except EndpointBusy:
+            # Spread over a second or so, so that the postponed do not all come back at once.
+            delay = timedelta(seconds=BUSY_RETRY_SECONDS * (0.5 + random.random()))  # noqa: S311
+            raise Postponed("the endpoint has as many webhooks in flight as it may take", delay) from None
 
     async def plan(self, job: Job[WebhookPayload], result: AttemptResult) -> Plan:
         payload = job.payload

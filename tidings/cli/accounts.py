@@ -11,13 +11,13 @@ import typer
 
 from tidings.cli.database import with_database
 from tidings.config import Settings
+from tidings.domain.account import Account
 from tidings.domain.account_settings import Balance
 from tidings.runtime import secret_box
 from tidings.services import account_settings
-from tidings.services.account_settings import UnknownAccount, UnknownApplication
+from tidings.services.account_settings import AccountOverview, UnknownAccount, UnknownApplication
 from tidings.services.accounts import NewAccountCredentials, create_account
-from tidings.store import account_settings as account_settings_store
-from tidings.store import accounts as account_store
+from tidings.services.accounts import list_accounts as all_accounts
 from tidings.store.database import Database
 
 app = typer.Typer(help="Accounts (tenants) and their credentials.", no_args_is_help=True)
@@ -63,13 +63,10 @@ def set_status_url(
 ) -> None:
     """Set the account's default status webhook URL (used when a request names none)."""
 
-    async def work(database: Database, _settings: Settings) -> bool:
-        async with database.begin() as conn:
-            return await account_store.set_status_url(conn, api_key, url or None)
+    async def work(database: Database, _settings: Settings) -> None:
+        await account_settings.set_status_url(database, api_key, url or None)
 
-    if not with_database(work):
-        typer.echo(f"no account {api_key}", err=True)
-        raise typer.Exit(1)
+    _run_on_account(work)
     typer.echo("updated")
 
 
@@ -77,15 +74,13 @@ def set_status_url(
 def list_accounts(as_json: bool = typer.Option(False, "--json")) -> None:
     """List accounts (never their secrets)."""
 
-    async def work(database: Database, _settings: Settings) -> list[dict[str, str | None]]:
-        async with database.read() as conn:
-            found = await account_store.list_accounts(conn)
-        return [
-            {"api_key": a.api_key, "name": a.name, "status": a.status.value, "status_url": a.status_url}
-            for a in found
-        ]
+    async def work(database: Database, _settings: Settings) -> list[Account]:
+        return await all_accounts(database)
 
-    rows = with_database(work)
+    rows = [
+        {"api_key": a.api_key, "name": a.name, "status": a.status.value, "status_url": a.status_url}
+        for a in with_database(work)
+    ]
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -238,33 +233,29 @@ def show(
 ) -> None:
     """Show the account's status, balance, credit limit and send rate."""
 
-    async def work(database: Database, _settings: Settings) -> dict[str, str | bool | float | None]:
-        async with database.engine.connect() as conn:
-            account = await account_store.get_account(conn, api_key)
-        if account is None:
-            raise UnknownAccount(api_key)
-        balance = await account_settings.get_balance(database, api_key)
-        async with database.engine.connect() as conn:
-            default_sms = await account_settings_store.get_inbound_sms_api(conn, api_key)
-        return {
+    async def work(database: Database, _settings: Settings) -> AccountOverview:
+        return await account_settings.get_overview(database, api_key)
+
+    overview = _run_on_account(work)
+    account, balance = overview.account, overview.balance
+    credit_limit = None if account.credit_limit is None else str(account.credit_limit)
+    rate = account.messages_per_second
+    if as_json:
+        found: dict[str, str | bool | float | None] = {
             "api_key": api_key,
             "status": account.status.value,
             "balance": str(balance.value),
             "currency": balance.currency,
-            "credit_limit": None if account.credit_limit is None else str(account.credit_limit),
-            "messages_per_second": account.messages_per_second,
+            "credit_limit": credit_limit,
+            "messages_per_second": rate,
             "auto_reload": balance.auto_reload,
-            "default_sms_api": default_sms,
+            "default_sms_api": overview.default_sms_api.value,
         }
-
-    found = _run_on_account(work)
-    if as_json:
         typer.echo(json.dumps(found))
         return
-    limit = found["credit_limit"] if found["credit_limit"] is not None else "unlimited"
-    rate = found["messages_per_second"]
+    limit = credit_limit if credit_limit is not None else "unlimited"
     sends = "default" if rate is None else ("unlimited" if rate == 0 else f"{rate:g}/s")
     typer.echo(
-        f"{api_key}  {found['status']}  balance {found['balance']} {found['currency']}  credit {limit}"
+        f"{api_key}  {account.status.value}  balance {balance.value} {balance.currency}  credit {limit}"
         f"  sends {sends}"
     )

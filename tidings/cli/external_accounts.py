@@ -9,10 +9,10 @@ import typer
 from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.errors import TidingsError
+from tidings.domain.external_account import ExternalAccount
 from tidings.domain.message import Channel
 from tidings.services.external_accounts import ExternalAccounts
 from tidings.store.database import Database
-from tidings.store.external_accounts import ExternalAccount
 
 app = typer.Typer(
     help="Platform addresses (pages, services, agents) and the accounts that hold them.", no_args_is_help=True

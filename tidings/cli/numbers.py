@@ -13,7 +13,6 @@ from tidings.config import Settings
 from tidings.domain.errors import NumberActionFailed
 from tidings.domain.number import NumberType, OwnedNumber, parse_features
 from tidings.services.numbers import NumbersService
-from tidings.store import numbers as number_store
 from tidings.store.database import Database
 from tidings.wire.numbers import owned_number_body
 
@@ -73,8 +72,7 @@ def list_numbers(
     """List rented numbers, every account's unless --account is given."""
 
     async def work(database: Database, _settings: Settings) -> list[OwnedNumber]:
-        async with database.engine.connect() as conn:
-            return await number_store.list_all_numbers(conn, account)
+        return await NumbersService(database).list_all(account)
 
     found = with_database(work)
     if as_json:

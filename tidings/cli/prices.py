@@ -17,7 +17,7 @@ from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.message import Channel
 from tidings.domain.pricing import PriceEntry
-from tidings.store import prices as price_store
+from tidings.services import price_list
 from tidings.store.database import Database
 
 app = typer.Typer(
@@ -105,8 +105,7 @@ def set_price(
         raise typer.BadParameter(str(error)) from None
 
     async def work(database: Database, _settings: Settings) -> None:
-        async with database.begin() as conn:
-            await price_store.upsert_price(conn, entry)
+        await price_list.set_price(database, entry)
 
     with_database(work)
     settings = Settings()
@@ -123,8 +122,7 @@ def remove_price(
     """Remove the price of one channel and prefix."""
 
     async def work(database: Database, _settings: Settings) -> bool:
-        async with database.begin() as conn:
-            return await price_store.delete_price(conn, channel, prefix.removeprefix("+"))
+        return await price_list.remove_price(database, channel, prefix)
 
     removed = with_database(work)
     settings = Settings()
@@ -139,11 +137,9 @@ def list_prices(as_json: bool = typer.Option(False, "--json", help="Print a JSON
     """List the price list, by channel and prefix."""
 
     async def work(database: Database, _settings: Settings) -> list[PriceEntry]:
-        async with database.engine.connect() as conn:
-            return await price_store.load_prices(conn)
+        return await price_list.list_prices(database)
 
     entries = with_database(work)
-    entries.sort(key=lambda e: (e.channel, e.prefix))
     if as_json:
         typer.echo(json.dumps([_entry_json(e) for e in entries]))
         return
@@ -169,12 +165,7 @@ def load_prices(
         raise typer.Exit(1) from None
 
     async def work(database: Database, _settings: Settings) -> None:
-        async with database.begin() as conn:
-            if replace:
-                for old in await price_store.load_prices(conn):
-                    await price_store.delete_price(conn, old.channel, old.prefix)
-            for entry in entries:
-                await price_store.upsert_price(conn, entry)
+        await price_list.load_prices(database, entries, replace=replace)
 
     with_database(work)
     settings = Settings()

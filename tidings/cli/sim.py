@@ -48,8 +48,7 @@ def inbound(
     )
 
     async def work(database: Database, _settings: Settings) -> Received | Unroutable:
-        async with database.begin() as conn:
-            return await InboundReceiver().receive(conn, arrival)
+        return await InboundReceiver().receive_alone(database, arrival)
 
     outcome = with_database(work)
     if isinstance(outcome, Unroutable):

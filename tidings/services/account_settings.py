@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from tidings.domain.account import AccountStatus
+from tidings.domain.account import Account, AccountStatus
 from tidings.domain.account_settings import Balance, CallbackSettings
 from tidings.domain.errors import AutoReloadNotEnabled, InvalidAccountRequest
 from tidings.store import account_settings as store
+from tidings.store import accounts as account_store
 from tidings.store import applications as application_store
 from tidings.store.account_settings import CallbackColumn
 from tidings.store.database import Database
@@ -43,6 +44,15 @@ class CallbackChanges:
     dr_callback_url: str | None = None
 
 
+@dataclass(frozen=True)
+class AccountOverview:
+    """What the operator sees of one account: its settings, balance and default SMS API."""
+
+    account: Account
+    balance: Balance
+    default_sms_api: DefaultSmsApi
+
+
 class UnknownAccount(LookupError):
     def __init__(self, api_key: str) -> None:
         super().__init__(f"no account {api_key}")
@@ -60,6 +70,16 @@ async def get_balance(database: Database, api_key: str) -> Balance:
     if balance is None:
         raise UnknownAccount(api_key)
     return balance
+
+
+async def get_overview(database: Database, api_key: str) -> AccountOverview:
+    async with database.read() as conn:
+        account = await account_store.get_account(conn, api_key)
+        balance = await store.get_balance(conn, api_key)
+        default_sms_api = await store.get_inbound_sms_api(conn, api_key)
+    if account is None or balance is None or default_sms_api is None:
+        raise UnknownAccount(api_key)
+    return AccountOverview(account, balance, DefaultSmsApi(default_sms_api))
 
 
 async def request_top_up(database: Database, api_key: str, trx: str | None) -> None:
@@ -125,6 +145,13 @@ async def set_enabled(database: Database, api_key: str, enabled: bool) -> None:
     status = AccountStatus.ACTIVE if enabled else AccountStatus.DISABLED
     async with database.begin() as conn:
         if not await store.set_status(conn, api_key, status):
+            raise UnknownAccount(api_key)
+
+
+async def set_status_url(database: Database, api_key: str, url: str | None) -> None:
+    """The account's default status webhook URL, used when a request names none; None clears it."""
+    async with database.begin() as conn:
+        if not await account_store.set_status_url(conn, api_key, url):
             raise UnknownAccount(api_key)
 
 

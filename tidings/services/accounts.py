@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.secret_hashing import hash_secret
+from tidings.domain.account import Account
 from tidings.store import accounts as account_store
 from tidings.store.database import Database
 
@@ -73,3 +74,9 @@ async def create_account(
 async def has_accounts(database: Database) -> bool:
     async with database.read() as conn:
         return await account_store.any_account(conn)
+
+
+async def list_accounts(database: Database) -> list[Account]:
+    """Every account, as the operator lists them (the secrets are not part of an Account)."""
+    async with database.read() as conn:
+        return await account_store.list_accounts(conn)

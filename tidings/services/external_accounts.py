@@ -9,12 +9,12 @@ from sqlalchemy.exc import IntegrityError
 
 from tidings.domain.channel_registry import InboundAddress, channel_spec
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound
+from tidings.domain.external_account import ExternalAccount
 from tidings.domain.message import Channel
 from tidings.store import accounts as account_store
 from tidings.store import applications as application_store
 from tidings.store import external_accounts as store
 from tidings.store.database import Database
-from tidings.store.external_accounts import ExternalAccount
 
 
 class ExternalAccounts:

@@ -33,6 +33,7 @@ from tidings.store import messages as message_store
 from tidings.store import numbers as number_store
 from tidings.store import parts as part_store
 from tidings.store.content_codec import encode
+from tidings.store.database import Database
 from tidings.webhooks.rendering import render_inbound
 
 log = logging.getLogger("tidings.inbound")
@@ -52,6 +53,12 @@ async def find_owner(conn: AsyncConnection, spec: ChannelSpec, address: str) -> 
 
 
 class InboundReceiver:
+    async def receive_alone(self, database: Database, arrival: InboundArrival) -> Received | Unroutable:
+        """`receive` in a transaction of its own (the CLI's simulator; API and worker processes
+        share theirs, services/ingress.py)."""
+        async with database.begin() as conn:
+            return await self.receive(conn, arrival)
+
     async def receive(self, conn: AsyncConnection, arrival: InboundArrival) -> Received | Unroutable:
         """Routes and stores the message in the caller's transaction."""
         spec = channel_spec(arrival.channel)

@@ -45,6 +45,11 @@ class NumbersService:
         async with self._database.engine.connect() as conn:
             return await number_store.list_owned_numbers(conn, account_id, where, page)
 
+    async def list_all(self, account_id: str | None = None) -> list[OwnedNumber]:
+        """The operator's view (CLI): every account's numbers, or one account's, by account."""
+        async with self._database.read() as conn:
+            return await number_store.list_all_numbers(conn, account_id)
+
     async def search(self, query: AvailableNumberQuery) -> tuple[list[AvailableNumber], int]:
         async with self._database.engine.connect() as conn:
             rented = await number_store.rented_msisdns(conn, query.country)

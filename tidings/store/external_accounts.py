@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.external_account import ExternalAccount
 from tidings.domain.message import Channel
 from tidings.store.tables import external_accounts
-
-
-@dataclass(frozen=True)
-class ExternalAccount:
-    channel: Channel
-    external_id: str
-    account_id: str
-    application_id: str | None
-    name: str | None
-    created_at: datetime
 
 
 def _from_row(row: RowMapping) -> ExternalAccount:

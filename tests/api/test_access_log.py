@@ -16,9 +16,10 @@ import pytest
 from tests.api.live import serving
 from tests.api.support import basic, until
 from tidings.api.app import create_app
+from tidings.config import Settings
 from tidings.logs import JsonFormatter
 from tidings.runtime import Runtime
-from tidings.services.accounts import NewAccountCredentials
+from tidings.services.accounts import NewAccountCredentials, create_account
 
 SERVER_LOGGERS = ("tidings", "uvicorn")
 SMS = {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "hi"}
@@ -78,9 +79,13 @@ async def test_each_request_has_an_access_line_without_secrets(
     assert send["api_key"] == account.api_key
     assert isinstance(send["latency_ms"], float) and 0 < send["latency_ms"] < 10_000
     assert send["client"] == "127.0.0.1"
-    (accepted,) = lines.of("tidings.messages", message="message accepted")
-    assert accepted["message_uuid"] == sent.json()["message_uuid"]
-    assert (accepted["channel"], accepted["api_key"]) == ("sms", account.api_key)
+    # The accepted message is named on its request's access line: one line a send.
+    assert (send["message_uuid"], send["channel"], send["replayed"]) == (
+        sent.json()["message_uuid"],
+        "sms",
+        False,
+    )
+    assert not lines.of("tidings.messages", message="message accepted")
     # The path without its query string, which carried the secret.
     (rest,) = lines.of("tidings.access", path="/account/get-balance")
     assert (rest["status"], rest["api_key"]) == (200, account.api_key)
@@ -89,6 +94,24 @@ async def test_each_request_has_an_access_line_without_secrets(
     everything = "\n".join(lines.text)
     assert account.api_secret not in everything
     assert account.signature_secret not in everything
+
+
+async def test_without_access_lines_an_accepted_message_has_a_line_of_its_own(
+    settings: Settings, lines: Lines
+) -> None:
+    runtime = Runtime(settings.model_copy(update={"log_access": False}))
+    await runtime.start()
+    try:
+        account = await create_account(runtime.database, runtime.box, name="quiet")
+        async with serving(create_app(runtime)) as url, httpx.AsyncClient(base_url=url) as http:
+            sent = await http.post("/v1/messages", json=SMS, headers=basic(account))
+            assert sent.status_code == 202, sent.text
+    finally:
+        await runtime.stop()
+    assert not lines.of("tidings.access")
+    (accepted,) = lines.of("tidings.messages", message="message accepted")
+    assert accepted["message_uuid"] == sent.json()["message_uuid"]
+    assert (accepted["channel"], accepted["api_key"]) == ("sms", account.api_key)
 
 
 async def test_an_unexpected_error_is_answered_500_and_logged_once(

@@ -74,8 +74,7 @@ def test_json_logs_and_the_operations_listener(make_server: MakeServer, tmp_path
     ]
     assert (access["method"], access["status"], access["api_key"]) == ("POST", 202, credentials.api_key)
     assert access["latency_ms"] > 0
-    (message,) = [line for line in lines if line["message"] == "message accepted"]
-    assert (message["message_uuid"], message["channel"]) == (uuid, "sms")
+    assert (access["message_uuid"], access["channel"]) == (uuid, "sms")
     webhooks = [line for line in lines if line["logger"] == "tidings.webhooks"]
     assert [(w["message"], w["message_uuid"], w["host"], w["status"], w["attempt"]) for w in webhooks] == [
         ("webhook delivered", uuid, "127.0.0.1", 200, 1),

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from tidings.api.access_log import add_to_access_line
 from tidings.api.dependencies import get_runtime, json_body, principal
 from tidings.api.problems import documented_problems
 from tidings.api.send_metrics import count_refused_send
@@ -115,10 +116,15 @@ async def send_message(request: Request) -> JSONResponse:
         raise
     channel = message.channel.value
     (REPLAYED if accepted.replayed else ACCEPTED)[channel].inc()
-    log.info(
-        "message replayed" if accepted.replayed else "message accepted",
-        extra={"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id},
-    )
+    if runtime.settings.log_access:  # the request's access line says it
+        add_to_access_line(
+            request.scope, message_uuid=accepted.message_uuid, channel=channel, replayed=accepted.replayed
+        )
+    else:
+        log.info(
+            "message replayed" if accepted.replayed else "message accepted",
+            extra={"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id},
+        )
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
     return JSONResponse({"message_uuid": accepted.message_uuid}, status_code=202, headers=headers)
 

@@ -18,9 +18,13 @@ class EndpointBusy(Exception):
 
 
 def endpoint_of(url: str) -> str:
-    """Scheme, host and port: one receiving server, whatever the path."""
+    """Scheme, host and port: one receiving server, whatever the path. A URL too broken to read
+    (a port out of range) is its own endpoint: the sender will refuse it and record why."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return f"{parts.scheme}://{parts.netloc.lower()}"
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tidings.webhooks.endpoint_slots import EndpointBusy, EndpointSlots, endpoint_of
@@ -15,12 +17,39 @@ def test_one_server_is_one_endpoint_whatever_the_path() -> None:
     assert endpoint_of("http://127.0.0.1:99999/status") == "http://127.0.0.1:99999"
 
 
-def test_slots_are_bounded_per_endpoint_and_given_back() -> None:
+async def test_in_flight_then_waiting_then_busy_and_every_slot_given_back() -> None:
     slots = EndpointSlots(per_endpoint=2)
-    with slots.slot("https://a.example/1"), slots.slot("https://a.example/2"):
-        with pytest.raises(EndpointBusy), slots.slot("https://a.example/3"):
-            pass
-        with slots.slot("https://b.example/1"):  # another server's slots are its own
-            pass
-    with slots.slot("https://a.example/1"), slots.slot("https://a.example/2"):
-        pass  # both given back
+    release = asyncio.Event()
+    entered: list[str] = []
+
+    async def post(name: str, url: str = "https://a.example/") -> str:
+        try:
+            async with slots.slot(url):
+                entered.append(name)
+                await release.wait()
+            return "sent"
+        except EndpointBusy:
+            return "busy"
+
+    tasks = [asyncio.create_task(post(f"w{i}")) for i in range(5)]
+    other = asyncio.create_task(post("other", "https://b.example/"))
+    while len(entered) < 3:  # two of a.example's in flight, b.example's own
+        await asyncio.sleep(0)
+    assert sorted(entered) == ["other", "w0", "w1"]
+    release.set()
+    results = await asyncio.gather(*tasks, other)
+    # Two in flight, two waiting (they went once the first answered), the fifth turned away.
+    assert results == ["sent", "sent", "sent", "sent", "busy", "sent"]
+    assert sorted(entered) == ["other", "w0", "w1", "w2", "w3"]
+    assert not slots._endpoints  # nothing left behind
+
+
+async def test_a_waiter_that_is_cancelled_gives_its_place_back() -> None:
+    slots = EndpointSlots(per_endpoint=1)
+    async with slots.slot("https://a.example/"):
+        waiter = asyncio.create_task(slots.slot("https://a.example/").__aenter__())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    assert not slots._endpoints

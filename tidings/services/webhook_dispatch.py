@@ -115,7 +115,7 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
             body, signature_secret=secret, api_key=payload.account_id, application_id=payload.application_id
         )
         try:
-            with self._slots.slot(payload.url):
+            async with self._slots.slot(payload.url):
                 return await self._sender.send(payload.url, body, token=token)
         except EndpointBusy:
             # Spread over a second or so, so that the postponed do not all come back at once.

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 from tidings.store.types import BigId, UtcDateTime
@@ -201,7 +202,21 @@ jobs = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Index("ix_jobs_state_run_at", "state", "run_at"),
-    Index("ix_jobs_ordering", "ordering_key", "id"),
+    # What a claim asks (store/writes.py), over open jobs only: migration 0005 says why.
+    Index(
+        "ix_jobs_open_ordering",
+        "ordering_key",
+        "id",
+        postgresql_where=text("state IN ('pending', 'leased')"),
+        sqlite_where=text("state IN ('pending', 'leased')"),
+    ),
+    Index(
+        "ix_jobs_pending_run_at",
+        "run_at",
+        "id",
+        postgresql_where=text("state = 'pending'"),
+        sqlite_where=text("state = 'pending'"),
+    ),
 )
 
 webhook_attempts = Table(

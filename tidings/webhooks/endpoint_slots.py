@@ -1,20 +1,23 @@
 """How many webhooks one process posts to one endpoint at once.
 
 A receiver that hangs holds each request it takes until the timeout. With no bound, its webhooks
-would take every one of the worker's slots and hold up every other receiver's. With one, its
-webhooks past the bound wait their turn (postponed, costing no attempt) and the rest go on.
+would take every one of the worker's slots and hold up every other receiver's. So each receiving
+server gets `per_endpoint` requests in flight and as many again waiting for one of them; past
+that, a webhook is postponed (costing no attempt) and gives its worker slot back. A fast receiver
+never sees a postponement: its waiting webhooks go out as soon as the ones before them answer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
 class EndpointBusy(Exception):
-    """The endpoint already has as many of this process's webhooks in flight as it may."""
+    """The endpoint already has as many of this process's webhooks in flight and waiting as it may."""
 
 
 def endpoint_of(url: str) -> str:
@@ -28,22 +31,40 @@ def endpoint_of(url: str) -> str:
     return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+@dataclass
+class _Endpoint:
+    free: asyncio.Semaphore
+    waiting: int = 0
+    users: int = field(default=0)  # in flight or waiting: the entry goes when none are left
+
+
 class EndpointSlots:
     def __init__(self, per_endpoint: int) -> None:
         self._per_endpoint = per_endpoint
-        self._in_flight: Counter[str] = Counter()
+        self._endpoints: dict[str, _Endpoint] = {}
 
-    @contextlib.contextmanager
-    def slot(self, url: str) -> Iterator[None]:
-        """Held while one webhook to `url`'s endpoint is in flight; raises EndpointBusy when all
-        of that endpoint's slots are held."""
-        endpoint = endpoint_of(url)
-        if self._in_flight[endpoint] >= self._per_endpoint:
-            raise EndpointBusy(endpoint)
-        self._in_flight[endpoint] += 1
+    @contextlib.asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        """Held while one webhook to `url`'s endpoint is in flight. Waits for a free slot when
+        fewer than `per_endpoint` others already wait; raises EndpointBusy otherwise."""
+        key = endpoint_of(url)
+        endpoint = self._endpoints.get(key)
+        if endpoint is None:
+            endpoint = self._endpoints[key] = _Endpoint(asyncio.Semaphore(self._per_endpoint))
+        if endpoint.free.locked() and endpoint.waiting >= self._per_endpoint:
+            raise EndpointBusy(key)
+        endpoint.users += 1
         try:
-            yield
+            endpoint.waiting += 1
+            try:
+                await endpoint.free.acquire()
+            finally:
+                endpoint.waiting -= 1
+            try:
+                yield
+            finally:
+                endpoint.free.release()
         finally:
-            self._in_flight[endpoint] -= 1
-            if not self._in_flight[endpoint]:
-                del self._in_flight[endpoint]
+            endpoint.users -= 1
+            if not endpoint.users:
+                del self._endpoints[key]

@@ -42,7 +42,7 @@ from tidings.store import schema
 from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
-from tidings.store.group_commit import GroupCommitWriter
+from tidings.store.group_commit import POSTGRES_COMMITS_IN_FLIGHT, GroupCommitWriter
 from tidings.store.job_signals import JobListener
 from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.store.lookups import Lookups
@@ -118,12 +118,14 @@ class Runtime:
 
     def __post_init__(self) -> None:
         settings = self.settings
-        # Every busy worker slot holds a connection, and the API needs a few of its own (the group
-        # commit, auth lookups, health): a pool smaller than that opens and closes an overflow
-        # connection for nearly every transaction under load.
-        self.database = Database(
-            settings.resolved_database_url, pool_size=WORKER_CONNECTIONS + API_CONNECTIONS
-        )
+        # The connections this process's side(s) use at once, plus the group commit's own (one a
+        # lane): a pool smaller than that opens and closes an overflow connection for nearly
+        # every transaction under load, and one larger takes a share of the server's
+        # max_connections (100 by default) that other processes may need.
+        pool = POSTGRES_COMMITS_IN_FLIGHT
+        pool += API_CONNECTIONS if self.role in (Role.ALL, Role.API) else 0
+        pool += WORKER_CONNECTIONS if self.role in (Role.ALL, Role.WORKER) else 0
+        self.database = Database(settings.resolved_database_url, pool_size=pool)
         self.box = secret_box(settings)
         # One limiter for every limit of the process: failed logins, sends, connector throughput.
         self.limiter = RateLimiter.from_url(settings.redis_url)

@@ -34,7 +34,8 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         self._priority: WritePriority | None = None
-        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
+        # Bursts beyond the pool get up to half as many again, closed once returned.
+        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size // 2}
         if self.is_sqlite:
             make_sqlite_directory(url)
             kwargs["connect_args"] = {"timeout": 30}

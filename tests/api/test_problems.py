@@ -264,11 +264,9 @@ async def test_an_unexpected_exception_is_a_500_problem_without_internals(client
     assert "RuntimeError" not in response.text
 
 
-async def test_a_client_gone_before_its_body_arrived_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
-    """The front door's body deadline (or the client) ends the request: the app reads a disconnect.
-    That is logged at DEBUG; an ERROR with a traceback would page someone for a slow client."""
-    app, reads = make_app()
-    scope: Scope = {
+def echo_scope(*, content_length: int) -> Scope:
+    """An ASGI scope for a POST to /echo declaring `content_length` bytes of body."""
+    return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -278,10 +276,17 @@ async def test_a_client_gone_before_its_body_arrived_is_no_error(caplog: pytest.
         "raw_path": b"/echo",
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"problems.test"), (b"content-length", b"100")],
+        "headers": [(b"host", b"problems.test"), (b"content-length", str(content_length).encode())],
         "server": ("problems.test", 80),
         "client": ("127.0.0.1", 1234),
     }
+
+
+async def test_a_client_gone_before_its_body_arrived_is_no_error(caplog: pytest.LogCaptureFixture) -> None:
+    """The front door's body deadline (or the client) ends the request: the app reads a disconnect.
+    That is logged at DEBUG; an ERROR with a traceback would page someone for a slow client."""
+    app, reads = make_app()
+    scope = echo_scope(content_length=100)
     messages: list[Message] = [{"type": "http.request", "body": b"x" * 10, "more_body": True}]
 
     async def receive() -> Message:
@@ -354,20 +359,7 @@ async def test_an_understated_content_length_does_not_get_past_the_limit() -> No
     app, reads = make_app()
     received: list[Message] = []
     body = b"x" * (LIMIT * 3)
-    scope: Scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/echo",
-        "raw_path": b"/echo",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"problems.test"), (b"content-length", b"10")],
-        "server": ("problems.test", 80),
-        "client": ("127.0.0.1", 1234),
-    }
+    scope = echo_scope(content_length=10)
     chunks = [body[i : i + 512] for i in range(0, len(body), 512)]
 
     async def receive() -> Message:

@@ -88,6 +88,13 @@ def use_json(log_format: str) -> bool:
 def configure_logging(level: str, log_format: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json(log_format) else TextFormatter())
+    # The lines carry none of what these fields cost to collect on every record (the caller's
+    # file and line, found by walking the stack; thread and process names): the logging docs'
+    # own "optimization" switches. An access line a request makes that cost add up.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

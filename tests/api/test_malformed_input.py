@@ -115,6 +115,15 @@ async def test_non_ascii_authorization_is_401_on_every_endpoint(
         assert_documented_answer(path, response)
 
 
+async def test_a_trailing_newline_does_not_reach_the_route_without_it(
+    client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    # `/secrets/%0A` once matched the list route (`/secrets/`): it names a secret nobody has.
+    response = await client.get(f"/accounts/{account.api_key}/secrets/%0A", headers=basic(account))
+    assert response.status_code == 404, response.text
+    assert "_embedded" not in response.text
+
+
 @settings(
     max_examples=80,
     deadline=None,

@@ -21,6 +21,7 @@ from tidings.api import (
 from tidings.api.access_log import AccessLog
 from tidings.api.body_limit import BodySizeLimit
 from tidings.api.direct_routes import DirectRoutes
+from tidings.api.path_guard import FinalNewline
 from tidings.api.problems import install_problem_handlers
 from tidings.api.traced_requests import TracedRequests
 from tidings.runtime import Runtime
@@ -61,7 +62,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> ASGIApp:
     # The body limit holds for every route, the direct ones included; outside it, the access log
     # sees every answer, the body limit's 413s too.
     limited = BodySizeLimit(
-        DirectRoutes(app, messages_v1.DIRECT_ROUTES), max_bytes=runtime.settings.max_body_bytes
+        FinalNewline(DirectRoutes(app, messages_v1.DIRECT_ROUTES)), max_bytes=runtime.settings.max_body_bytes
     )
     traced = TracedRequests(limited) if runtime.settings.otel_enabled else limited
     return AccessLog(traced, log_requests=runtime.settings.log_access)

@@ -16,24 +16,13 @@ from tests.e2e.server import (
     stored_messages,
     wait_for_statuses,
 )
+from tests.e2e.steady_load import sms
 from tests.receiver import Received, WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 
 # A short lease so that the jobs the killed process held are claimed again soon after the restart.
 CRASHY = {"TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS": "3", "TIDINGS_JOB_LEASE_SECONDS": "2"}
-
-
-def sms(receiver: WebhookReceiver, client_ref: str) -> dict[str, str]:
-    return {
-        "channel": "sms",
-        "message_type": "text",
-        "to": "447700900000",
-        "from": "Acme",
-        "text": f"message {client_ref}",
-        "client_ref": client_ref,
-        "webhook_url": f"{receiver.url}/status",
-    }
 
 
 def assert_in_order(received: list[Received], uuids: set[str]) -> None:

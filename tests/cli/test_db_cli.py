@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import run_async
 from tidings.cli.main import app
-from tidings.store import migrate
+from tidings.store import schema
 from tidings.store.database import Database
 from tidings.store.tables import messages
 
@@ -28,7 +28,7 @@ def test_upgrade_creates_the_embedded_database_in_a_home_that_does_not_exist_yet
     async def current() -> bool:
         database = Database(f"sqlite+aiosqlite:///{database_file}")
         try:
-            return await migrate.is_current(database)
+            return await schema.is_current(database)
         finally:
             await database.dispose()
 

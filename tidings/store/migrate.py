@@ -9,11 +9,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import make_url
 
-from tidings.store.database import Database, make_sqlite_directory
+from tidings.store.database import make_sqlite_directory
 from tidings.store.sqlite_connection import configure_sqlite_connection
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,17 +41,6 @@ def _leave_sqlite_in_wal_mode(url: str) -> None:
         return
     with contextlib.closing(sqlite3.connect(parsed.database, timeout=30)) as conn:
         configure_sqlite_connection(conn)
-
-
-async def is_current(database: Database) -> bool:
-    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
-
-    def _current(connection: Connection) -> str | None:
-        return MigrationContext.configure(connection).get_current_revision()
-
-    async with database.engine.connect() as conn:
-        current = await conn.run_sync(_current)
-    return current == head
 
 
 def _main() -> int:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import Table, select, text, update
+from sqlalchemy.dialects.postgresql import asyncpg as postgres_asyncpg
 from sqlalchemy.exc import IntegrityError
 
 from tidings.domain.content import Text
@@ -27,6 +28,7 @@ from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.messages import message_row
 from tidings.store.statements import Execute
 from tidings.store.tables import accounts, jobs, messages
+from tidings.store.writes import Writes
 
 Write = Sequence[tuple[Table, dict[str, Any]]]
 
@@ -475,3 +477,22 @@ async def test_a_batch_the_database_is_down_for_fails_whole_after_one_more_try(d
         await writer.stop()
     assert all(isinstance(result, ConnectionRefusedError) for result in results), results
     assert runner.batches == [5, 5]
+
+
+def test_only_a_batch_that_queues_a_job_wakes_the_workers() -> None:
+    # A claim commits too; were every commit to NOTIFY, an idle worker would wake itself and claim
+    # again in a loop (it did: ~190 empty transactions a second).
+    dialect = postgres_asyncpg.dialect()
+    sql, writes = BatchSql(dialect), Writes(dialect)
+    now = datetime.now(UTC)
+    claim = BatchWrite((), None, writes.claim(worker_id="w", limit=8, now=now, lease=timedelta(seconds=30)))
+    settle = BatchWrite((), None, [writes.lock_message("m")])
+    queued = BatchWrite((), None, writes.enqueue([NewJob("send_webhook", {})], now))
+
+    def notifies(*batch: BatchWrite) -> bool:
+        return any(isinstance(s, Execute) and s.sql == NOTIFY_SQL for s in sql.statements(batch))
+
+    assert not notifies(claim, settle)
+    assert notifies(claim, queued)
+    assert notifies(BatchWrite(message_write(), None))  # an accepted message queues its delivery
+    assert not notifies(BatchWrite(message_write()[:1], None))  # a row that queues nothing

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.tables import jobs
 
 PENDING, LEASED, DONE, DEAD = "pending", "leased", "done", "dead"
@@ -91,8 +92,12 @@ def job_rows(new_jobs: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
 
 
 async def enqueue(conn: AsyncConnection, new_jobs: Sequence[NewJob], *, now: datetime) -> None:
+    """Queues jobs in the caller's transaction; on PostgreSQL its commit wakes the workers of
+    other processes, as the group commit's batches do (job_signals.py)."""
     if new_jobs:
         await conn.execute(insert(jobs), job_rows(new_jobs, now))
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(NOTIFY_SQL))
 
 
 async def leaseholders(conn: AsyncConnection, prefix: str) -> list[str]:

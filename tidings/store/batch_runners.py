@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.store import sqlite_writer_process
 from tidings.store.batch_sql import BatchSql, BatchWrite
 from tidings.store.database import Database
-from tidings.store.statements import CreditRunsShort, Execute, Ran, Rows, Statement, execute_all_async
+from tidings.store.postgres_waves import run_alone, run_programs
+from tidings.store.statements import CreditRunsShort, Rows, execute_all_async
 
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
@@ -115,7 +116,8 @@ class SqliteWriterFailed(RuntimeError):
 
 
 class PostgresBatchRunner:
-    """asyncpg's own executemany sends every row of a statement in one pipelined exchange."""
+    """asyncpg's own executemany sends every row of a statement in one pipelined exchange, and
+    the writes' own statements run in waves (postgres_waves.py)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -127,13 +129,16 @@ class PostgresBatchRunner:
         return self._conn is not None
 
     async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
-        statements = self._sql.statements(writes)
+        plan = self._sql.plan(writes)
         if self._conn is None:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         async with driver.transaction():
-            return await execute_all_async(statements, lambda statement: _postgres_execute(driver, statement))
+            opened = await execute_all_async(plan.opening, lambda statement: run_alone(driver, statement))
+            rows = await run_programs(driver, plan.programs)
+            closed = await execute_all_async(plan.closing, lambda statement: run_alone(driver, statement))
+            return [*opened, *rows, *closed]
 
     async def discard(self) -> None:
         if self._conn is not None:
@@ -146,17 +151,3 @@ class PostgresBatchRunner:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
-
-
-async def _postgres_execute(driver: asyncpg.Connection, statement: Statement) -> Ran:
-    try:
-        if isinstance(statement, Execute):
-            if statement.returning:
-                rows = [tuple(record) for record in await driver.fetch(statement.sql, *statement.params)]
-                return Ran(len(rows), rows)
-            status: str = await driver.execute(statement.sql, *statement.params)
-            return Ran(int(status.rpartition(" ")[2]))  # e.g. "UPDATE 1"
-        await driver.executemany(statement.sql, statement.rows)
-        return Ran(len(statement.rows))
-    except asyncpg.IntegrityConstraintViolationError as error:
-        raise IntegrityError(statement.sql, None, error) from error

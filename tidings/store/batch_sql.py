@@ -27,7 +27,7 @@ from sqlalchemy.engine import Dialect
 from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.prepared import Prepared, processor_of
 from tidings.store.statements import Execute, ExecuteMany, Params, Statement
-from tidings.store.tables import accounts
+from tidings.store.tables import accounts, jobs
 
 Row = dict[str, Any]
 
@@ -54,6 +54,16 @@ class BatchWrite:
     statements: Sequence[Statement] = ()
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """A batch's statements: the accepts' rows and debits, then each write's own statements (a
+    program: they depend on each other, the programs of a batch do not), then what closes it."""
+
+    opening: list[Statement]
+    programs: list[Sequence[Statement]]
+    closing: list[Statement]
+
+
 class BatchSql:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
@@ -69,21 +79,30 @@ class BatchSql:
         )
 
     def statements(self, writes: Sequence[BatchWrite]) -> list[Statement]:
+        """The batch as one list of statements, to run in order."""
+        plan = self.plan(writes)
+        return [
+            *plan.opening,
+            *(statement for program in plan.programs for statement in program),
+            *plan.closing,
+        ]
+
+    def plan(self, writes: Sequence[BatchWrite]) -> BatchPlan:
         """Every write's rows, one executemany per table and columns, then one debit per account
-        (and credit limit), then each write's own statements."""
+        (and credit limit); then each write's own statements; then the workers' wake-up."""
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
                 sql, encode = self._encoder(table, tuple(row))
                 grouped.setdefault(sql, []).append(encode(row))
-        plan: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
+        opening: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
         for (account_id, limit), amounts in _debit_groups(writes):
-            plan.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
-        for write in writes:
-            plan.extend(write.statements)
-        if self._dialect.name == "postgresql":
-            plan.append(Execute(NOTIFY_SQL, ()))  # wakes the workers of other processes (job_signals.py)
-        return plan
+            opening.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
+        programs = [write.statements for write in writes if write.statements]
+        closing: list[Statement] = []
+        if self._dialect.name == "postgresql" and _queues_jobs(writes):
+            closing.append(Execute(NOTIFY_SQL, ()))  # wakes the workers of other processes (job_signals.py)
+        return BatchPlan(opening, programs, closing)
 
     def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
         if limit is None:
@@ -102,6 +121,16 @@ class BatchSql:
             found = (prepared.sql, _row_encoder(order, processors))
             self._encoders[key] = found
         return found
+
+
+def _queues_jobs(writes: Sequence[BatchWrite]) -> bool:
+    """Whether the batch inserts a job. Only then does it wake the workers: a worker's claim
+    ends in a commit, and were that to wake it, an idle worker would claim in a loop."""
+    return any(table is jobs for write in writes for table, _ in write.inserts) or any(
+        isinstance(statement, Execute) and statement.queues_job
+        for write in writes
+        for statement in write.statements
+    )
 
 
 def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[Decimal]]]:

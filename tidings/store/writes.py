@@ -66,16 +66,20 @@ class Writes:
     # --- jobs ---------------------------------------------------------------------------------
 
     def enqueue(self, new_jobs: Sequence[NewJob], now: datetime) -> list[Execute]:
+        """Inserts without returning the new ids (`inline`): nothing reads them, and on PostgreSQL
+        a plain INSERT shares one pipelined exchange with its batch's others (postgres_waves.py)."""
         rows = job_rows(new_jobs, now)
         if not rows:
             return []
         prepared = self._prepared.get(
             ("enqueue", tuple(rows[0])),
-            lambda: insert(jobs).values(
-                {column: bindparam(column, type_=jobs.c[column].type) for column in rows[0]}
+            lambda: (
+                insert(jobs)
+                .inline()
+                .values({column: bindparam(column, type_=jobs.c[column].type) for column in rows[0]})
             ),
         )
-        return [prepared.bind(row) for row in rows]
+        return [replace(prepared.bind(row), queues_job=True) for row in rows]
 
     def claim(self, *, worker_id: str, limit: int, now: datetime, lease: timedelta) -> list[Execute]:
         """Leases up to `limit` due jobs: first those whose worker died (their lease ran out),
@@ -311,10 +315,13 @@ class Writes:
         return self._insert("attempt", webhook_attempts, row)
 
     def _insert(self, name: str, table: Any, row: dict[str, Any]) -> Execute:
+        """Without returning a generated id (`inline`), as in enqueue."""
         prepared = self._prepared.get(
             (name, tuple(row)),
-            lambda: insert(table).values(
-                {column: bindparam(column, type_=table.c[column].type) for column in row}
+            lambda: (
+                insert(table)
+                .inline()
+                .values({column: bindparam(column, type_=table.c[column].type) for column in row})
             ),
         )
         return prepared.bind(row)

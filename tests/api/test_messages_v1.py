@@ -98,7 +98,7 @@ def assert_accepted(response: httpx.Response) -> str:
     body = response.json()
     assert list(body) == ["message_uuid"]
     parsed = uuid.UUID(body["message_uuid"])
-    assert parsed.version == 4
+    assert parsed.version == 7  # time-ordered: domain/ids.py
     assert str(parsed) == body["message_uuid"]
     return str(body["message_uuid"])
 

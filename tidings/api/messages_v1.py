@@ -17,7 +17,7 @@ from tidings.api.problems import documented_problems
 from tidings.api.send_metrics import count_refused_send
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound
 from tidings.domain.history import MessageFilter
-from tidings.domain.ids import new_uuid
+from tidings.domain.ids import new_time_ordered_uuid
 from tidings.domain.message import Channel, Direction, Status
 from tidings.domain.principal import Principal
 from tidings.metrics import ACCEPTED, REPLAYED
@@ -101,7 +101,7 @@ async def send_message(request: Request) -> JSONResponse:
             parsed = parse_send_request(body)
             message = to_message(
                 parsed,
-                uuid=new_uuid(),
+                uuid=new_time_ordered_uuid(),
                 account_id=caller.account.api_key,
                 application_id=caller.application_id,
                 created_at=datetime.now(UTC),

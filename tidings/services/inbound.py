@@ -13,7 +13,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.channel_registry import Billing, ChannelSpec, InboundAddress, channel_spec
-from tidings.domain.ids import new_uuid
+from tidings.domain.ids import new_time_ordered_uuid, new_uuid
 from tidings.domain.inbound import (
     InboundArrival,
     InboundMessage,
@@ -80,7 +80,7 @@ class InboundReceiver:
         )
         route = route_inbound(spec, owner, application, settings)
         message = InboundMessage(
-            uuid=new_uuid(),
+            uuid=new_time_ordered_uuid(),
             account_id=owner.account_id,
             channel=arrival.channel,
             to=owner.address,
@@ -113,7 +113,7 @@ class InboundReceiver:
 async def _store(
     conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, connector: str
 ) -> None:
-    event_id = new_uuid()
+    event_id = new_time_ordered_uuid()
     await inbound_store.insert_inbound_message(conn, message, route, connector=connector)
     await message_store.insert_event(
         conn,

@@ -14,7 +14,7 @@ from tidings.channels.base import ProviderUnavailable, UpdateRefused
 from tidings.channels.connectors import Connectors
 from tidings.domain.channel_registry import MessageUpdate, UpdateStatus, channel_spec
 from tidings.domain.errors import InvalidParameter, InvalidParams, NotFound, ProviderUnreachable
-from tidings.domain.ids import new_uuid
+from tidings.domain.ids import new_time_ordered_uuid
 from tidings.domain.message import Direction, MessageRecord, Status, moves_forward
 from tidings.services.statuses import StatusRecorder
 from tidings.store import message_views
@@ -101,7 +101,7 @@ class MessageUpdates:
         now = datetime.now(UTC)
         if record.direction is Direction.INBOUND:
             event = self._writes.event(
-                event_id=new_uuid(),
+                event_id=new_time_ordered_uuid(),
                 message_uuid=record.uuid,
                 status=Status.READ,
                 occurred_at=now,

@@ -16,7 +16,7 @@ from tidings.domain.application import messages_capability
 from tidings.domain.channel_registry import Billing, channel_spec
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.events import StatusEvent
-from tidings.domain.ids import new_uuid
+from tidings.domain.ids import new_time_ordered_uuid
 from tidings.domain.message import Message, Status, Usage, WebhookVersion
 from tidings.services.webhook_dispatch import webhook_job
 from tidings.store.lookups import Tracked
@@ -95,7 +95,7 @@ class StatusRecorder:
             only_from=only_from,
         )
         event = StatusEvent(
-            id=new_uuid(),
+            id=new_time_ordered_uuid(),
             message_uuid=message.uuid,
             channel=message.channel,
             to=message.to,

@@ -16,9 +16,10 @@ import typer
 import uvicorn
 
 from tidings import tracing
+from tidings.allocator import return_large_blocks_when_freed
 from tidings.api.app import create_app, create_ops_app
 from tidings.api.front_door import FrontDoorLimits, GuardedHttpProtocol, guarded_protocol
-from tidings.cli.accounts import print_credentials
+from tidings.cli.credentials import print_credentials
 from tidings.config import Settings
 from tidings.logs import configure_logging
 from tidings.runtime import Role, Runtime
@@ -83,6 +84,7 @@ def serve(
     tls_port: int = typer.Option(8443, help="HTTPS port, with --tls or --tls-cert/--tls-key."),
 ) -> None:
     """Run Tidings: the API, the worker, or both."""
+    return_large_blocks_when_freed()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.otel_enabled:

@@ -326,6 +326,39 @@ def test_tls_handshakes_that_never_end_are_cut_off_while_others_are_served(tmp_p
                 sock.close()
 
 
+def test_tls_handshakes_hold_places_in_the_budget_until_they_end(tmp_path: Path) -> None:
+    tls = ensure_local_tls(tmp_path / "tls")
+    overrides = {
+        "http_max_connections": 2,
+        "http_tls_handshake_timeout_seconds": 2.0,
+        "http_head_timeout_seconds": GENEROUS * 2,
+    }
+    request = b"GET /x HTTP/1.1\r\nHost: tidings.test\r\nConnection: close\r\n\r\n"
+    with running_listeners(tls, **overrides) as (plain, secure):
+        handshaking = [connect(secure), connect(secure)]
+        try:
+            # The server accepts on each listener in its own time: ask until the two are counted.
+            deadline = time.monotonic() + GENEROUS
+            while True:
+                with connect(plain) as extra:
+                    extra.sendall(request)
+                    if parse(read_until_closed(extra))[0] == 503:
+                        break
+                assert time.monotonic() < deadline, "handshaking connections were not counted"
+            for sock in handshaking:
+                assert read_until_closed(sock) == b""  # their deadline
+            deadline = time.monotonic() + GENEROUS
+            while True:
+                with connect(plain) as again:
+                    again.sendall(request)
+                    if parse(read_until_closed(again))[0] == 200:
+                        break
+                assert time.monotonic() < deadline, "the handshakes never left the budget"
+        finally:
+            for sock in handshaking:
+                sock.close()
+
+
 def test_python_requests_reads_the_413_of_a_large_body(serve: Server) -> None:
     """`requests` writes its whole body before it reads anything: the server must take it in
     (and discard it) rather than reset the connection under the client's feet."""

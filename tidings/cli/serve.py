@@ -247,4 +247,4 @@ def listener(
         ssl_certfile=str(certificate[0]) if certificate else None,
         ssl_keyfile=str(certificate[1]) if certificate else None,
     )
-    return _Listener(config, settings.http_tls_handshake_timeout_seconds)
+    return _Listener(config, protocol.limits.tls_handshake_timeout)

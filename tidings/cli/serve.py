@@ -175,11 +175,11 @@ async def _serve(
             log.info("Created the demo account; its credentials are printed once, on stdout")
             print_credentials(credentials, as_json=False)
         _tune_garbage_collector()
-        limits = FrontDoorLimits.from_settings(settings)
         listeners = []
         if role is not Role.WORKER:
             app = create_app(runtime)
-            protocol = guarded_protocol(limits)  # HTTP and HTTPS share one connection budget
+            # HTTP and HTTPS share one connection budget.
+            protocol = guarded_protocol(FrontDoorLimits.from_settings(settings))
             listeners.append(listener(app, settings, protocol, host, port, None))
             if certificate:
                 listeners.append(listener(app, settings, protocol, host, tls_port, certificate))
@@ -187,7 +187,14 @@ async def _serve(
             # A budget of its own: a flood of API clients must not lock out the probes.
             ops = create_ops_app(runtime)
             listeners.append(
-                listener(ops, settings, guarded_protocol(limits), settings.ops_host, settings.ops_port, None)
+                listener(
+                    ops,
+                    settings,
+                    guarded_protocol(FrontDoorLimits.from_settings(settings)),
+                    settings.ops_host,
+                    settings.ops_port,
+                    None,
+                )
             )
         if not listeners:
             log.info("Tidings worker running", extra={"role": role.value})

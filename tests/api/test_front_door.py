@@ -330,7 +330,7 @@ def test_tls_handshakes_hold_places_in_the_budget_until_they_end(tmp_path: Path)
     tls = ensure_local_tls(tmp_path / "tls")
     overrides = {
         "http_max_connections": 2,
-        "http_tls_handshake_timeout_seconds": 2.0,
+        "http_tls_handshake_timeout_seconds": 3.0,  # long enough to see them counted on a busy machine
         "http_head_timeout_seconds": GENEROUS * 2,
     }
     request = b"GET /x HTTP/1.1\r\nHost: tidings.test\r\nConnection: close\r\n\r\n"

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     http_body_timeout_seconds: float = Field(
         default=30.0, gt=0, description="A request's body must arrive within this of its headers."
     )
+    http_tls_handshake_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="An HTTPS connection's TLS handshake must end within this."
+    )
     http_keep_alive_seconds: int = Field(
         default=5, ge=1, description="An idle keep-alive connection is closed after this."
     )

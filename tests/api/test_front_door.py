@@ -34,6 +34,7 @@ from tidings.tls import TlsFiles, ensure_local_tls
 GENEROUS = 15.0  # an upper bound on any wait: a deadline missed by this much is a failure
 HEAD_TIMEOUT = 0.5
 BODY_TIMEOUT = 0.5
+HANDSHAKE_TIMEOUT = 0.5
 MAX_BODY = 4096
 
 
@@ -287,6 +288,75 @@ def test_http_and_https_listeners_share_one_connection_budget(tmp_path: Path) ->
                 assert_problem(read_until_closed(extra), 503)
             held.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             assert parse(read_until_closed(held))[0] == 200
+
+
+def client_hello() -> bytes:
+    """The first flight of a real TLS client: its ClientHello, as it would go on the wire."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
+
+
+def test_tls_handshakes_that_never_end_are_cut_off_while_others_are_served(tmp_path: Path) -> None:
+    """Silent, half a ClientHello, or one trickled a byte at a time: each is closed within the
+    handshake deadline (well before asyncio's own 60 s), and a real client is served meanwhile."""
+    tls = ensure_local_tls(tmp_path / "tls")
+    context = ssl.create_default_context(cafile=str(tls.ca_cert))
+    hello = client_hello()
+    trickled = (hello[i : i + 1] for i in range(len(hello) - 1))
+    overrides = {
+        "http_tls_handshake_timeout_seconds": HANDSHAKE_TIMEOUT,
+        "http_head_timeout_seconds": GENEROUS * 2,
+    }
+    with running_listeners(tls, **overrides) as (_, secure):
+        started = time.monotonic()
+        silent, half, trickling = connect(secure), connect(secure), connect(secure)
+        try:
+            half.sendall(hello[: len(hello) // 2])
+            with context.wrap_socket(connect(secure), server_hostname="localhost") as client:
+                client.sendall(b"GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                assert parse(read_until_closed(client))[0] == 200
+            assert trickle_until_answered(trickling, trickled) == b""
+            assert read_until_closed(silent) == b"" and read_until_closed(half) == b""
+            assert time.monotonic() - started >= HANDSHAKE_TIMEOUT * 0.9
+        finally:
+            for sock in (silent, half, trickling):
+                sock.close()
+
+
+def test_tls_handshakes_hold_places_in_the_budget_until_they_end(tmp_path: Path) -> None:
+    tls = ensure_local_tls(tmp_path / "tls")
+    overrides = {
+        "http_max_connections": 2,
+        "http_tls_handshake_timeout_seconds": 3.0,  # long enough to see them counted on a busy machine
+        "http_head_timeout_seconds": GENEROUS * 2,
+    }
+    request = b"GET /x HTTP/1.1\r\nHost: tidings.test\r\nConnection: close\r\n\r\n"
+    with running_listeners(tls, **overrides) as (plain, secure):
+        handshaking = [connect(secure), connect(secure)]
+        try:
+            # The server accepts on each listener in its own time: ask until the two are counted.
+            deadline = time.monotonic() + GENEROUS
+            while True:
+                with connect(plain) as extra:
+                    extra.sendall(request)
+                    if parse(read_until_closed(extra))[0] == 503:
+                        break
+                assert time.monotonic() < deadline, "handshaking connections were not counted"
+            for sock in handshaking:
+                assert read_until_closed(sock) == b""  # their deadline
+            deadline = time.monotonic() + GENEROUS
+            while True:
+                with connect(plain) as again:
+                    again.sendall(request)
+                    if parse(read_until_closed(again))[0] == 200:
+                        break
+                assert time.monotonic() < deadline, "the handshakes never left the budget"
+        finally:
+            for sock in handshaking:
+                sock.close()
 
 
 def test_python_requests_reads_the_413_of_a_large_body(serve: Server) -> None:

@@ -8,7 +8,10 @@ with its receiver's host), and hold no secret, not even the token in the webhook
 from __future__ import annotations
 
 import json
+import socket
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -82,3 +85,26 @@ def test_json_logs_and_the_operations_listener(make_server: MakeServer, tmp_path
     ]
     for secret in (credentials.api_secret, credentials.signature_secret, HOOK_TOKEN):
         assert secret not in text
+
+
+def test_the_operations_listener_keeps_a_connection_budget_of_its_own(make_server: MakeServer) -> None:
+    """A flood of API clients must not lock the orchestrator's probes out."""
+    ops_port = free_port()
+    server = make_server(
+        TIDINGS_OPS_PORT=str(ops_port),
+        TIDINGS_HTTP_MAX_CONNECTIONS="2",
+        TIDINGS_HTTP_HEAD_TIMEOUT_SECONDS="60",
+        TIDINGS_HTTP_TLS_HANDSHAKE_TIMEOUT_SECONDS="60",
+    )
+    server.start()
+    api = urlsplit(server.url)
+    held = [socket.create_connection((api.hostname, api.port)) for _ in range(2)]
+    try:
+        # The server accepts in its own time: ask until the two held connections are counted.
+        deadline = time.monotonic() + 15
+        while httpx.get(f"{server.url}/health").status_code != 503:
+            assert time.monotonic() < deadline, "the held connections were not counted"
+        assert httpx.get(f"http://127.0.0.1:{ops_port}/health").status_code == 200
+    finally:
+        for sock in held:
+            sock.close()

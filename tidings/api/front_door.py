@@ -12,7 +12,11 @@ descriptor for as long as it likes. This protocol adds:
   refused early (413) is read and discarded meanwhile, so a client that writes its whole body
   before reading, as Python `requests` does, still reads the answer instead of a reset;
 - `max_header_bytes` for the request line and headers together, `max_headers` header lines;
-- `max_connections` open at once in this process, shared by every listener.
+- `max_connections` open at once in this process, shared by every listener, HTTPS connections
+  counted from their accept: the loop hands a connection to this protocol only once its TLS
+  handshake is done (within `tls_handshake_timeout`, which cli/serve.py gives the loop), but it
+  makes the protocol on accept, so a handshake is counted from there until it ends, or until its
+  deadline if it fails (the loop then tells the protocol nothing).
 
 Refusals are RFC 7807 problems with `Connection: close`: 408, 431, and 503 for a connection over
 the budget, which is closed at once instead of waiting for its request.
@@ -36,6 +40,7 @@ from tidings.config import Settings
 class FrontDoorLimits:
     head_timeout: float
     body_timeout: float
+    tls_handshake_timeout: float
     max_header_bytes: int
     max_headers: int
     max_connections: int
@@ -46,6 +51,7 @@ class FrontDoorLimits:
         return cls(
             head_timeout=settings.http_head_timeout_seconds,
             body_timeout=settings.http_body_timeout_seconds,
+            tls_handshake_timeout=settings.http_tls_handshake_timeout_seconds,
             max_header_bytes=settings.http_max_header_bytes,
             max_headers=settings.http_max_headers,
             max_connections=settings.http_max_connections,
@@ -72,10 +78,23 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_lines = 0
         self._deadline: asyncio.TimerHandle | None = None
+        self._handshake: asyncio.TimerHandle | None = None
+        if self.config.is_ssl:  # made on accept, before the TLS handshake: it holds a place now
+            self.limits.open_connections += 1
+            self._handshake = self.loop.call_later(self.limits.tls_handshake_timeout, self._handshake_ended)
 
     # --- the connection ---------------------------------------------------------------------
 
+    def _handshake_ended(self) -> None:
+        """Its place back: the handshake succeeded (it is counted as a connection now), or its
+        deadline passed, when the loop closes it if it has not already failed and been closed."""
+        if self._handshake is not None:
+            self._handshake.cancel()
+            self._handshake = None
+            self.limits.open_connections -= 1
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._handshake_ended()
         super().connection_made(transport)
         if self.limits.open_connections >= self.limits.max_connections:
             self._refuse(503, "This server holds as many connections as it may; try again shortly.")

@@ -13,14 +13,19 @@ import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from pydantic import BaseModel, ValidationError
 
 import tidings.channels
 from tidings.channels.base import Connector, Ingress
 from tidings.config import ConnectorSettings
+
+if TYPE_CHECKING:
+    # Only a type here: the provider packages that speak HTTP import httpx themselves, and a
+    # process without one (the simulator alone) need not hold httpx and the CLI libraries
+    # (rich, pygments) its package imports, ~5 MB resident.
+    import httpx
 
 log = logging.getLogger("tidings.connectors")
 

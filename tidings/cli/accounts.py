@@ -9,6 +9,7 @@ from typing import TypeVar
 
 import typer
 
+from tidings.cli.credentials import print_credentials
 from tidings.cli.database import with_database
 from tidings.config import Settings
 from tidings.domain.account import Account
@@ -22,24 +23,6 @@ from tidings.store.database import Database
 
 app = typer.Typer(help="Accounts (tenants) and their credentials.", no_args_is_help=True)
 T = TypeVar("T")
-
-
-def print_credentials(credentials: NewAccountCredentials, *, as_json: bool) -> None:
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "api_key": credentials.api_key,
-                    "api_secret": credentials.api_secret,
-                    "signature_secret": credentials.signature_secret,
-                }
-            )
-        )
-        return
-    typer.echo("Keep these credentials: the API secret and signature secret are not shown again.")
-    typer.echo(f"  API key:          {credentials.api_key}")
-    typer.echo(f"  API secret:       {credentials.api_secret}")
-    typer.echo(f"  Signature secret: {credentials.signature_secret}")
 
 
 @app.command("create")

@@ -8,17 +8,20 @@ import gc
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from tidings import tracing
+from tidings.allocator import return_large_blocks_when_freed
 from tidings.api.app import create_app, create_ops_app
 from tidings.api.front_door import FrontDoorLimits, GuardedHttpProtocol, guarded_protocol
-from tidings.cli.accounts import print_credentials
+from tidings.cli.credentials import print_credentials
 from tidings.config import Settings
 from tidings.logs import configure_logging
 from tidings.runtime import Role, Runtime
@@ -31,11 +34,49 @@ TLS_CLOSE_GRACE_SECONDS = 1.0
 
 
 class _Listener(uvicorn.Server):
-    """A uvicorn server that leaves signals to us: several listeners share one runtime and stop together."""
+    """A uvicorn server that leaves signals to us: several listeners share one runtime and stop
+    together, and that bounds an HTTPS connection's TLS handshake."""
+
+    def __init__(self, config: uvicorn.Config, tls_handshake_timeout: float) -> None:
+        super().__init__(config)
+        self.tls_handshake_timeout = tls_handshake_timeout
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's, for the one case serve has (a host and a port), with the handshake timeout
+        passed on: uvicorn passes none, so asyncio's 60 s would apply, and the front door's
+        protocol sees a connection only once its handshake is done, too late for its deadlines."""
+        config = self.config
+        if sockets is not None or config.uds is not None or config.fd is not None:
+            await super().startup(sockets)
+            return
+        await self.lifespan.startup()  # lifespan is off: the runtime is started by serve
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            protocol: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+            return protocol
+
+        try:
+            server = await asyncio.get_running_loop().create_server(
+                create_protocol,
+                host=config.host,
+                port=config.port,
+                ssl=config.ssl,
+                backlog=config.backlog,
+                ssl_handshake_timeout=self.tls_handshake_timeout if config.ssl else None,
+            )
+        except OSError as error:  # as uvicorn answers a port in use: logged, and its exit status
+            logging.getLogger("uvicorn.error").error(error)
+            sys.exit(STARTUP_FAILURE)
+        assert server.sockets is not None
+        self.servers = [server]
+        self._log_started_message(list(server.sockets))
+        self.started = True
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         reaper = asyncio.create_task(self._drop_idle_tls_connections()) if self.config.is_ssl else None
@@ -83,6 +124,7 @@ def serve(
     tls_port: int = typer.Option(8443, help="HTTPS port, with --tls or --tls-cert/--tls-key."),
 ) -> None:
     """Run Tidings: the API, the worker, or both."""
+    return_large_blocks_when_freed()
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     if settings.otel_enabled:
@@ -133,11 +175,11 @@ async def _serve(
             log.info("Created the demo account; its credentials are printed once, on stdout")
             print_credentials(credentials, as_json=False)
         _tune_garbage_collector()
-        limits = FrontDoorLimits.from_settings(settings)
         listeners = []
         if role is not Role.WORKER:
             app = create_app(runtime)
-            protocol = guarded_protocol(limits)  # HTTP and HTTPS share one connection budget
+            # HTTP and HTTPS share one connection budget.
+            protocol = guarded_protocol(FrontDoorLimits.from_settings(settings))
             listeners.append(listener(app, settings, protocol, host, port, None))
             if certificate:
                 listeners.append(listener(app, settings, protocol, host, tls_port, certificate))
@@ -145,7 +187,14 @@ async def _serve(
             # A budget of its own: a flood of API clients must not lock out the probes.
             ops = create_ops_app(runtime)
             listeners.append(
-                listener(ops, settings, guarded_protocol(limits), settings.ops_host, settings.ops_port, None)
+                listener(
+                    ops,
+                    settings,
+                    guarded_protocol(FrontDoorLimits.from_settings(settings)),
+                    settings.ops_host,
+                    settings.ops_port,
+                    None,
+                )
             )
         if not listeners:
             log.info("Tidings worker running", extra={"role": role.value})
@@ -205,4 +254,4 @@ def listener(
         ssl_certfile=str(certificate[0]) if certificate else None,
         ssl_keyfile=str(certificate[1]) if certificate else None,
     )
-    return _Listener(config)
+    return _Listener(config, protocol.limits.tls_handshake_timeout)

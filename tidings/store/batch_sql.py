@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.engine import Dialect
 
-from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.prepared import Prepared, processor_of
 from tidings.store.statements import Execute, ExecuteMany, Params, Statement
 from tidings.store.tables import accounts
@@ -81,8 +80,6 @@ class BatchSql:
             plan.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
         for write in writes:
             plan.extend(write.statements)
-        if self._dialect.name == "postgresql":
-            plan.append(Execute(NOTIFY_SQL, ()))  # wakes the workers of other processes (job_signals.py)
         return plan
 
     def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:

@@ -1,7 +1,7 @@
 """Waking workers in other processes the moment there is work for them (PostgreSQL LISTEN/NOTIFY).
 
-Every group-commit transaction on PostgreSQL ends with a NOTIFY on one channel (batch_sql.py adds
-it); PostgreSQL delivers it when, and only if, the transaction commits, and folds repeats within
+Every group-commit transaction on PostgreSQL ends with a NOTIFY on one channel (batch_runners.py
+sends it); PostgreSQL delivers it when, and only if, the transaction commits, and folds repeats within
 one transaction into one. Each worker process listens on a connection of its own and wakes its
 worker loop on every notification, so a message accepted by one process is claimed by another in
 milliseconds rather than at its next poll. Polling stays as the fallback: when the listening
@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("tidings.store")
 CHANNEL = "tidings_jobs"
-NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
+NOTIFY_CALL = f"pg_notify('{CHANNEL}', '')"
 RECONNECT_SECONDS = 2.0
 
 

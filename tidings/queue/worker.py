@@ -271,9 +271,10 @@ class Worker:
                 await self._writer.write_background(statements)
                 return
             except Exception as error:
-                # A settle in doubt (its commit's answer was lost) may have landed: written again
-                # after the job went back to the queue and to another worker, its writes could
-                # apply twice. Its lease decides instead: a job it did settle stays settled.
+                # A settle in doubt (its commit's answer was lost) may have landed, and the lease
+                # guard does not always stop a second one: a postponed job gives its attempt back,
+                # so once claimed again it holds the very lease this settle names. The lease
+                # decides instead: a job this did settle stays settled, one it did not runs again.
                 retry = database_unavailable(error) and not isinstance(error, CommitInDoubt)
                 if not retry or self._stopping.is_set():
                     log.error(

@@ -90,6 +90,17 @@ async def test_a_refund_gives_the_unit_back(limiter: RateLimiter) -> None:
     assert not (await limiter.acquire([("key", rate)])).allowed
 
 
+async def test_a_check_takes_nothing(limiter: RateLimiter) -> None:
+    rate = Rate(per_second=1, burst=2)
+    for _ in range(3):
+        assert (await limiter.check([("k", rate)])).allowed
+    assert (await limiter.acquire([("k", rate)])).allowed
+    assert (await limiter.acquire([("k", rate)])).allowed
+    refused = await limiter.check([("k", rate), ("other", rate)])
+    assert not refused.allowed and 0.9 < refused.wait <= 1.0
+    assert (await limiter.check([("other", rate)])).allowed
+
+
 async def test_redis_buckets_are_shared_and_expire(prefix: str) -> None:
     first, second = (
         RateLimiter.from_url(REDIS_URL, prefix=prefix),

@@ -1,11 +1,20 @@
-"""Throttling failed Basic authentication per API key and per client address, before the KDF.
+"""Throttling failed authentication per credential and per client address, before the check runs.
 
-Every check that reaches argon2 costs tens of milliseconds of CPU, so a guessing client could
-starve everyone else of it. Before a secret is hashed, one unit is taken from the buckets of its
-API key and of the client's address; a correct secret gives it back, so only failures count.
+Basic: every check that reaches argon2 costs tens of milliseconds of CPU, so a guessing client
+could starve everyone else of it. Before a secret is hashed, one unit is taken from the buckets of
+its API key and of the client's address; a correct secret gives it back, so only failures count.
 Once either bucket is empty the request is refused with a 429 without hashing anything. A secret
 already verified and cached in this process never reaches here, so a client that is working
 keeps working while someone else guesses at its key.
+
+Bearer JWTs (bad signature, unknown application, expired, replayed) count against the client's
+address, the same bucket as its Basic failures, and against the application the token names.
+Every token is new (no verified one can be cached), so taking a unit and giving it back would
+cost a good token two limiter calls, each a Redis round trip: instead the buckets are only
+looked at before the RSA verification and a unit is taken once the token has failed. Tokens
+failing at the same moment can all pass the look, so a burst may verify up to its own
+concurrency beyond the limit; from then on it is refused unverified. An RSA verification costs
+tens of microseconds, not argon2's tens of milliseconds, so that overshoot is cheap.
 """
 
 from __future__ import annotations
@@ -42,3 +51,22 @@ class FailureThrottle:
 
     async def forgive(self, buckets: list[Bucket]) -> None:
         await self._limiter.refund(buckets)
+
+    async def admit_token(self, application_id: str | None, address: str | None) -> list[Bucket]:
+        """The buckets a failure of this bearer token is to be `count`ed against; raises Throttled,
+        taking nothing, when the application or the address has failed too often."""
+        buckets: list[Bucket] = []
+        if application_id:
+            buckets.append((f"auth-application:{application_id}", self._per_key))
+        if address:
+            buckets.append((f"auth-address:{address}", self._per_address))
+        decision = await self._limiter.check(buckets)
+        if not decision.allowed:
+            _COUNTED.inc()
+            raise Throttled(retry_after=max(1, math.ceil(decision.wait)), detail=LOCKED_OUT)
+        return buckets
+
+    async def count(self, buckets: list[Bucket]) -> None:
+        """Counts a failure admitted by admit_token. Refused means another failure filled the bucket
+        first: this one is past the limit anyway."""
+        await self._limiter.acquire(buckets)

@@ -3,6 +3,14 @@
 The script reads the clock of Redis itself (`TIME`), so processes on machines whose clocks
 disagree still share one bucket fairly. Times are whole microseconds. Every bucket key carries a
 TTL of the time until it has refilled, after which it is worth nothing and Redis drops it.
+
+The script takes from several buckets at once, and Redis Cluster runs a script only when all of
+its keys hash to one slot. The buckets one call combines have no owner in common (a client
+address's bucket goes with whichever API key or application it tried), so no tag drawn from a
+call's own keys would name a bucket the same way in every call. Every key therefore carries the
+same hash tag, the prefix in braces (`{tidings:rate:}send-account:…`): any combination of
+buckets is one slot, and on a Cluster the rate limits live on one node, where each check is one
+cheap script call either way.
 """
 
 from __future__ import annotations
@@ -70,8 +78,10 @@ def _micros(seconds: float) -> int:
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, *, prefix: str = "tidings:rate:") -> None:
+        if "{" in prefix or "}" in prefix:
+            raise ValueError("the key prefix becomes the keys' hash tag and may not hold braces")
         self._redis = redis
-        self._prefix = prefix
+        self._prefix = "{" + prefix + "}"  # Redis Cluster: one slot for every key (see above)
         self._acquire = redis.register_script(_ACQUIRE)
         self._check = redis.register_script(_CHECK)
         self._refund = redis.register_script(_REFUND)

@@ -266,6 +266,18 @@ async def test_an_application_refused_too_often_is_refused_without_verifying(
     assert (await auth.authenticate(token("app-2"), "/v1/messages", "10.0.0.9")).id == "app-2"
 
 
+async def test_an_application_working_here_is_not_locked_out_by_forgeries_naming_it(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_application=3)
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    for n in range(5):  # still each counted against its own address
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", f"10.6.6.{n}")
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert len(verifications) == 7
+
+
 async def test_unknown_applications_and_garbage_count_against_the_address(
     limiter: RateLimiter, verifications: list[bytes]
 ) -> None:

@@ -14,7 +14,9 @@ cost a good token two limiter calls, each a Redis round trip: instead the bucket
 looked at before the RSA verification and a unit is taken once the token has failed. Tokens
 failing at the same moment can all pass the look, so a burst may verify up to its own
 concurrency beyond the limit; from then on it is refused unverified. An RSA verification costs
-tens of microseconds, not argon2's tens of milliseconds, so that overshoot is cheap.
+tens of microseconds, not argon2's tens of milliseconds, so that overshoot is cheap. An
+application one of whose tokens this process verified lately skips its own bucket (its failures
+still count against their addresses), so forgeries naming it do not lock it out.
 """
 
 from __future__ import annotations

@@ -70,9 +70,14 @@ class JwtAuthenticator:
         self._cache_seconds = cache_seconds
         # application id -> (expires, application, parsed public key): parsing PEM per request is slow.
         self._keys: dict[str, tuple[float, Application, RSAPublicKey]] = {}
+        # application id -> until when its tokens skip its failure bucket: one of them verified here
+        # lately, so someone else's forgeries naming it do not lock it out (as a Basic secret
+        # verified and cached keeps working while its key is locked).
+        self._working: dict[str, float] = {}
 
     def forget(self, application_id: str) -> None:
         self._keys.pop(application_id, None)
+        self._working.pop(application_id, None)
 
     async def authenticate(self, token: str, path: str, client: str | None = None) -> Application:
         """`client` is the caller's address, whose failures are throttled along with those of the
@@ -86,12 +91,16 @@ class JwtAuthenticator:
         application_id = named if _is_token_id(named, MAX_APPLICATION_ID_LENGTH) else None
         if self._throttle is None:
             return await self._verify(unverified, application_id, path)
-        charged = await self._throttle.admit_token(application_id, client)
+        working = application_id is not None and self._working.get(application_id, 0.0) > time.monotonic()
+        charged = await self._throttle.admit_token(None if working else application_id, client)
         try:
-            return await self._verify(unverified, application_id, path)
+            application = await self._verify(unverified, application_id, path)
         except Unauthorized:
             await self._throttle.count(charged)
             raise
+        if self._cache_seconds > 0:
+            self._working[application.id] = time.monotonic() + self._cache_seconds
+        return application
 
     async def _verify(
         self, unverified: CompactJws | None, application_id: str | None, path: str

@@ -299,6 +299,43 @@ async def test_good_tokens_do_not_count(limiter: RateLimiter, verifications: lis
     assert len(verifications) == 6
 
 
+async def test_good_tokens_cost_no_limiter_call() -> None:
+    # Redis here never answers: a single look at a bucket would switch the limiter to this
+    # process's own buckets.
+    limiter = RateLimiter.from_url("redis://127.0.0.1:1/0")
+    try:
+        auth = jwt_authenticator(limiter)
+        for _ in range(5):
+            assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+        assert limiter.is_shared
+    finally:
+        await limiter.close()
+
+
+async def test_a_process_that_sees_an_address_fail_looks_at_the_shared_buckets(
+    verifications: list[bytes],
+) -> None:
+    """Two API processes sharing Redis: the second verifies one failing token of an address the
+    first locked out, then refuses it unverified."""
+    prefix = f"tidings-test:{uuid.uuid4().hex}:"
+    first, second = (RateLimiter.from_url(REDIS_URL, prefix=prefix) for _ in range(2))
+    try:
+        one, other = jwt_authenticator(first, per_address=5), jwt_authenticator(second, per_address=5)
+        for _ in range(5):
+            with pytest.raises(Unauthorized):
+                await one.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Throttled):
+            await one.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Unauthorized):
+            await other.authenticate(token("app-2", key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Throttled):
+            await other.authenticate(token("app-2"), "/v1/messages", "10.6.6.6")
+    finally:
+        await first.close()
+        await second.close()
+    assert len(verifications) == 6
+
+
 async def test_the_api_answers_a_locked_out_application_429(redis_runtime: Runtime) -> None:
     credentials = await create_account(redis_runtime.database, redis_runtime.box, name="t")
     app = await create_application(redis_runtime, credentials.api_key)

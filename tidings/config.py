@@ -114,12 +114,15 @@ class Settings(BaseSettings):
     auth_failures_per_key: int = Field(
         default=10,
         ge=1,
-        description="Failed Basic authentications one API key may have in a burst, refilled over a minute.",
+        description=(
+            "Failed authentications one API key (Basic) or application (JWT) may have in a burst,"
+            " refilled over a minute."
+        ),
     )
     auth_failures_per_address: int = Field(
         default=30,
         ge=1,
-        description="Failed Basic authentications one client address may have in a burst, refilled over a minute.",
+        description="Failed authentications one client address may have in a burst, refilled over a minute.",
     )
     messages_per_second: float | None = Field(
         default=None,

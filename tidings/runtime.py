@@ -160,6 +160,7 @@ class Runtime:
             max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
             leeway_seconds=settings.jwt_leeway_seconds,
             cache_seconds=settings.auth_cache_seconds,
+            throttle=throttle,
         )
         self.pricing = Pricing(
             self.database,

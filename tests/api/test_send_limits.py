@@ -10,6 +10,7 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
+from vonage_account.responses import SettingsResponse
 
 from tests.api.support import assert_problem, basic
 from tests.auth.test_jwt_attacks import create_application
@@ -144,3 +145,34 @@ async def test_with_redis_unreachable_sends_are_limited_in_this_process(settings
         assert not runtime.limiter.is_shared
     finally:
         await runtime.stop()
+
+
+# --- what the Account API's settings call reports -------------------------------------------
+
+
+async def reported_rate(client: httpx.AsyncClient, credentials: NewAccountCredentials) -> object:
+    answer = await client.post("/account/settings", headers=basic(credentials))
+    assert answer.status_code == 200, answer.text
+    return answer.json()["max-outbound-request"]
+
+
+async def test_the_settings_call_reports_the_accounts_send_rate(settings: Settings) -> None:
+    runtime = Runtime(settings.model_copy(update={"messages_per_second": 12}), role=Role.API)
+    await runtime.start()
+    try:
+        rates = {"default": None, "own": 5, "fraction": 2.5, "slow": SLOW, "unlimited": 0}
+        accounts = {name: await create_account(runtime.database, runtime.box, name=name) for name in rates}
+        for name, rate in rates.items():
+            if rate is not None:
+                await account_settings.set_rate_limit(runtime.database, accounts[name].api_key, rate)
+        async with await api(runtime) as client:
+            reported = {name: await reported_rate(client, accounts[name]) for name in rates}
+            answer = await client.post("/account/settings", headers=basic(accounts["own"]))
+    finally:
+        await runtime.stop()
+    # Whole messages a second, as the field is an integer: a fraction as the sends allowed at
+    # once, and no limit as Vonage's default.
+    assert reported == {"default": 12, "own": 5, "fraction": 2, "slow": 1, "unlimited": 30}
+    assert SettingsResponse(**answer.json()).max_outbound_request == 5
+    # Tidings limits neither inbound messages nor API calls: those stay Vonage's figures.
+    assert (answer.json()["max-inbound-request"], answer.json()["max-calls-per-second"]) == (30, 30)

@@ -5,21 +5,28 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
+import jwt
 import pytest
 
+from tests.auth.test_jwt_attacks import APP_KEY, OTHER_RSA_KEY, PUBLIC_PEM, SMS, create_application
 from tidings.api.app import create_app
 from tidings.auth import basic as basic_module
+from tidings.auth import jwt_auth as jwt_auth_module
 from tidings.auth.basic import BasicAuthenticator
 from tidings.auth.failure_throttle import FailureThrottle
+from tidings.auth.jwt_auth import JwtAuthenticator
 from tidings.auth.secret_hashing import hash_secret, verify_secret
 from tidings.config import Settings
 from tidings.domain.account import Account, AccountCredentials, AccountStatus
+from tidings.domain.application import Application
 from tidings.domain.errors import Throttled, Unauthorized
 from tidings.limits.gcra import Rate
 from tidings.limits.limiter import RateLimiter
@@ -172,3 +179,177 @@ async def test_the_api_answers_a_locked_out_key_429_with_retry_after(redis_runti
             "/account/numbers", params={"api_key": credentials.api_key, "api_secret": "nope"}
         )
         assert numbers.status_code == 429 and numbers.headers["Retry-After"] == "30"
+
+
+# --- Bearer JWTs: refusals count against the address and the named application ---------------
+
+
+class Applications:
+    def __init__(self, *ids: str) -> None:
+        created = datetime(2025, 1, 1, tzinfo=UTC)
+        self.applications = {
+            app_id: Application(app_id, "owner", "t", PUBLIC_PEM, {}, created, created) for app_id in ids
+        }
+
+    async def load_application(self, application_id: str) -> Application | None:
+        return self.applications.get(application_id)
+
+
+class FirstUse:
+    async def first_use(self, jti: str, expires_at: datetime, issued_at: datetime | None = None) -> bool:
+        return True
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every RSA signature verification run, by the signing input."""
+    calls: list[bytes] = []
+    real = jwt_auth_module._RS256.verify
+
+    def counting(message: bytes, key: Any, signature: bytes) -> bool:
+        calls.append(message)
+        return bool(real(message, key, signature))
+
+    monkeypatch.setattr(jwt_auth_module._RS256, "verify", counting)
+    return calls
+
+
+def jwt_authenticator(
+    limiter: RateLimiter, *, per_application: int = 100, per_address: int = 100
+) -> JwtAuthenticator:
+    throttle = FailureThrottle(
+        limiter, per_key=Rate.per_minute(per_application), per_address=Rate.per_minute(per_address)
+    )
+    return JwtAuthenticator(
+        Applications("app-1", "app-2"),
+        FirstUse(),
+        max_lifetime_seconds=86400,
+        leeway_seconds=5,
+        cache_seconds=60,
+        throttle=throttle,
+    )
+
+
+def token(application_id: str = "app-1", *, key: Any = APP_KEY, age: int = 0) -> str:
+    issued = int(time.time()) - age
+    claims = {"application_id": application_id, "iat": issued, "exp": issued + 900, "jti": uuid.uuid4().hex}
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+async def test_an_address_sending_bad_signatures_is_refused_without_verifying(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_address=5)
+    for n in range(5):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(f"app-{n % 2 + 1}", key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+    assert len(verifications) == 5
+    with pytest.raises(Throttled) as refused:
+        await auth.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+    assert refused.value.retry_after == 12  # five a minute: one back every 12 s
+    with pytest.raises(Throttled):  # locked out means locked out, good tokens too
+        await auth.authenticate(token(), "/v1/messages", "10.6.6.6")
+    assert len(verifications) == 5
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+
+
+async def test_an_application_refused_too_often_is_refused_without_verifying(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_application=3)
+    for n in range(3):  # expired: signed well, refused after the signature
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(age=3600), "/v1/messages", f"10.0.0.{n}")
+    with pytest.raises(Throttled):
+        await auth.authenticate(token(), "/v1/messages", "10.0.0.9")
+    assert len(verifications) == 3
+    assert (await auth.authenticate(token("app-2"), "/v1/messages", "10.0.0.9")).id == "app-2"
+
+
+async def test_an_application_working_here_is_not_locked_out_by_forgeries_naming_it(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_application=3)
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    for n in range(5):  # still each counted against its own address
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", f"10.6.6.{n}")
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert len(verifications) == 7
+
+
+async def test_unknown_applications_and_garbage_count_against_the_address(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_address=4)
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(f"no-such-app-{n}"), "/v1/messages", "10.6.6.6")
+    with pytest.raises(Unauthorized):
+        await auth.authenticate("not.a.token", "/v1/messages", "10.6.6.6")
+    with pytest.raises(Throttled):
+        await auth.authenticate(token(), "/v1/messages", "10.6.6.6")
+    assert verifications == []
+
+
+async def test_good_tokens_do_not_count(limiter: RateLimiter, verifications: list[bytes]) -> None:
+    auth = jwt_authenticator(limiter, per_application=2, per_address=2)
+    for _ in range(6):
+        assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert len(verifications) == 6
+
+
+async def test_good_tokens_cost_no_limiter_call() -> None:
+    # Redis here never answers: a single look at a bucket would switch the limiter to this
+    # process's own buckets.
+    limiter = RateLimiter.from_url("redis://127.0.0.1:1/0")
+    try:
+        auth = jwt_authenticator(limiter)
+        for _ in range(5):
+            assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+        assert limiter.is_shared
+    finally:
+        await limiter.close()
+
+
+async def test_a_process_that_sees_an_address_fail_looks_at_the_shared_buckets(
+    verifications: list[bytes],
+) -> None:
+    """Two API processes sharing Redis: the second verifies one failing token of an address the
+    first locked out, then refuses it unverified."""
+    prefix = f"tidings-test:{uuid.uuid4().hex}:"
+    first, second = (RateLimiter.from_url(REDIS_URL, prefix=prefix) for _ in range(2))
+    try:
+        one, other = jwt_authenticator(first, per_address=5), jwt_authenticator(second, per_address=5)
+        for _ in range(5):
+            with pytest.raises(Unauthorized):
+                await one.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Throttled):
+            await one.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Unauthorized):
+            await other.authenticate(token("app-2", key=OTHER_RSA_KEY), "/v1/messages", "10.6.6.6")
+        with pytest.raises(Throttled):
+            await other.authenticate(token("app-2"), "/v1/messages", "10.6.6.6")
+    finally:
+        await first.close()
+        await second.close()
+    assert len(verifications) == 6
+
+
+async def test_the_api_answers_a_locked_out_application_429(redis_runtime: Runtime) -> None:
+    credentials = await create_account(redis_runtime.database, redis_runtime.box, name="t")
+    app = await create_application(redis_runtime, credentials.api_key)
+    transport = httpx.ASGITransport(app=create_app(redis_runtime), client=("10.9.9.9", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+        forged = {"Authorization": f"Bearer {token(app.id, key=OTHER_RSA_KEY)}"}
+        for _ in range(2):
+            assert (await client.post("/v1/messages", json=SMS, headers=forged)).status_code == 401
+        refused = await client.post("/v1/messages", json=SMS, headers=forged)
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.headers["Retry-After"] == "30"
+        body = refused.json()
+        assert body["type"] == "https://developer.vonage.com/api-errors#throttled"
+        assert (body["title"], body["retry_after"]) == ("Too many requests", 30)
+        genuine = {"Authorization": f"Bearer {app.sdk_token()}"}
+        assert (await client.post("/v1/messages", json=SMS, headers=genuine)).status_code == 429

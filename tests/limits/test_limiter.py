@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.crc import key_slot
 
 from tidings.limits.gcra import Rate
 from tidings.limits.limiter import RateLimiter
@@ -17,6 +18,11 @@ from tidings.limits.local import SWEEP_EVERY, LocalRateLimiter
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+
+def redis_key(prefix: str, bucket: str) -> str:
+    """Where a bucket lives in Redis: behind the prefix, which is every key's hash tag."""
+    return "{" + prefix + "}" + bucket
 
 
 class ManualClock:
@@ -32,7 +38,7 @@ async def prefix() -> AsyncIterator[str]:
     value = f"tidings-test:{uuid.uuid4().hex}:"
     yield value
     client = Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=value + "*")]
+    keys = [key async for key in client.scan_iter(match=redis_key(value, "*"))]
     if keys:
         await client.delete(*keys)
     await client.aclose()
@@ -90,6 +96,42 @@ async def test_a_refund_gives_the_unit_back(limiter: RateLimiter) -> None:
     assert not (await limiter.acquire([("key", rate)])).allowed
 
 
+async def test_a_check_takes_nothing(limiter: RateLimiter) -> None:
+    rate = Rate(per_second=1, burst=2)
+    for _ in range(3):
+        assert (await limiter.check([("k", rate)])).allowed
+    assert (await limiter.acquire([("k", rate)])).allowed
+    assert (await limiter.acquire([("k", rate)])).allowed
+    refused = await limiter.check([("k", rate), ("other", rate)])
+    assert not refused.allowed and 0.9 < refused.wait <= 1.0
+    assert (await limiter.check([("other", rate)])).allowed
+
+
+async def test_the_keys_of_any_call_hash_to_one_cluster_slot(prefix: str) -> None:
+    """Redis Cluster runs a script only on keys of one slot: every bucket key carries the prefix
+    as its hash tag, whatever the buckets' names (braces in them included)."""
+    limiter = RateLimiter.from_url(REDIS_URL, prefix=prefix)
+    rate = Rate(per_second=1, burst=5)
+    try:
+        await limiter.acquire([("auth-key:abc", rate), ("auth-address:10.0.0.1", rate)])
+        await limiter.acquire([("send-account:abc", rate), ("send-application:{x}", rate)])
+        await limiter.acquire([("auth-application:a}b{", rate), ("auth-address:::1", rate)])
+    finally:
+        await limiter.close()
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=redis_key(prefix, "*"))]
+    await client.aclose()
+    assert len(keys) == 6
+    assert {key_slot(key) for key in keys} == {key_slot(redis_key(prefix, "").encode())}
+    # Without the tag the same keys would spread over slots, and a Cluster would refuse the script.
+    assert len({key_slot(key.replace(b"{", b"").replace(b"}", b"")) for key in keys}) > 1
+
+
+def test_a_prefix_holding_braces_is_refused() -> None:
+    with pytest.raises(ValueError, match="hash tag"):
+        RateLimiter.from_url(REDIS_URL, prefix="tidings:{rate}:")
+
+
 async def test_redis_buckets_are_shared_and_expire(prefix: str) -> None:
     first, second = (
         RateLimiter.from_url(REDIS_URL, prefix=prefix),
@@ -105,7 +147,7 @@ async def test_redis_buckets_are_shared_and_expire(prefix: str) -> None:
         await first.close()
         await second.close()
     client = Redis.from_url(REDIS_URL)
-    ttl = await client.pttl(prefix + "shared")
+    ttl = await client.pttl(redis_key(prefix, "shared"))
     await client.aclose()
     assert 1000 < ttl <= 2001  # until both units have refilled, then Redis drops the key
 

@@ -24,7 +24,6 @@ from tidings.store.batch_runners import SqliteBatchRunner
 from tidings.store.batch_sql import BatchSql, BatchWrite, Debit
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
-from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.messages import message_row
 from tidings.store.statements import Execute
 from tidings.store.tables import accounts, jobs, messages
@@ -409,11 +408,10 @@ def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(dat
         for account, limit in zip(arrivals, limits, strict=True)
     ]
     statements = BatchSql(database.engine.dialect).statements(writes)
-    debits = [s for s in statements if isinstance(s, Execute) and s.sql != NOTIFY_SQL]
+    debits = [s for s in statements if isinstance(s, Execute)]
     debited = [next(p for p in s.params if isinstance(p, str) and p.startswith("acct")) for s in debits]
     assert debited == ["accta", "acctb", "acctc"]
-    writes_only = [s for s in statements if not (isinstance(s, Execute) and s.sql == NOTIFY_SQL)]
-    assert writes_only[-len(debits) :] == debits  # after every row
+    assert statements[-len(debits) :] == debits  # after every row
     assert [s.guarded_account for s in debits] == ["accta", "acctb", None]  # acctc has no limit
 
 
@@ -490,7 +488,7 @@ def test_only_a_batch_that_queues_a_job_wakes_the_workers() -> None:
     queued = BatchWrite((), None, writes.enqueue([NewJob("send_webhook", {})], now))
 
     def notifies(*batch: BatchWrite) -> bool:
-        return any(isinstance(s, Execute) and s.sql == NOTIFY_SQL for s in sql.statements(batch))
+        return sql.plan(batch).wakes_workers
 
     assert not notifies(claim, settle)
     assert notifies(claim, queued)

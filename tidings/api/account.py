@@ -165,13 +165,12 @@ async def top_up(request: Request, caller: Caller, fields: Fields) -> JSONRespon
 )
 async def change_settings(request: Request, caller: Caller, fields: Fields) -> JSONResponse:
     changes = parse_settings_request(fields)
+    runtime = get_runtime(request)
     try:
-        settings = await account_settings.update_callbacks(
-            get_runtime(request).database, caller.api_key, changes
-        )
+        settings = await account_settings.update_callbacks(runtime.database, caller.api_key, changes)
     except UnknownAccount:
         raise Unauthorized() from None
-    return JSONResponse(render_settings(settings))
+    return JSONResponse(render_settings(settings, runtime.send_limits.reported_per_second(caller)))
 
 
 # --- pricing ------------------------------------------------------------------------------

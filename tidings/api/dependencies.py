@@ -42,7 +42,7 @@ async def principal(request: Request) -> Principal:
         remember_account(request.scope, basic.api_key)
         return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
-    application = await runtime.jwt_authenticator.authenticate(token.strip(), path)
+    application = await runtime.jwt_authenticator.authenticate(token.strip(), path, client_address(request))
     account = await runtime.accounts.get(application.account_id)
     if account is None or not account.is_active:
         raise Unauthorized()

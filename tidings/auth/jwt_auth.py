@@ -3,7 +3,10 @@
 Refused: any algorithm but RS256 (so neither `none` nor an HS256 token keyed with the public key
 gets through), a bad signature, expired or not-yet-valid tokens, an `iat` in the future beyond
 the clock-skew leeway, tokens older (or living longer) than the maximum lifetime, an unknown or
-deleted application, an `acl` that does not cover the path, and any `jti` seen before.
+deleted application, an `acl` that does not cover the path, and any `jti` seen before. Refusals
+count against the client's address and the application the token names, and once either has
+failed too often its tokens are refused (429) before any signature is verified
+(failure_throttle.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import RSAAlgorithm
 
 from tidings.auth.acl import acl_allows
-from tidings.auth.jws import MalformedToken, parse_compact
+from tidings.auth.failure_throttle import FailureThrottle
+from tidings.auth.jws import CompactJws, MalformedToken, parse_compact
 from tidings.auth.replay import ReplayCache
 from tidings.domain.application import Application
 from tidings.domain.errors import Unauthorized
@@ -56,28 +60,52 @@ class JwtAuthenticator:
         max_lifetime_seconds: int,
         leeway_seconds: int,
         cache_seconds: float,
+        throttle: FailureThrottle | None = None,
     ) -> None:
         self._applications = applications
+        self._throttle = throttle
         self._replays = replays
         self._max_lifetime = max_lifetime_seconds
         self._leeway = leeway_seconds
         self._cache_seconds = cache_seconds
         # application id -> (expires, application, parsed public key): parsing PEM per request is slow.
         self._keys: dict[str, tuple[float, Application, RSAPublicKey]] = {}
+        # application id -> until when its tokens skip its failure bucket: one of them verified here
+        # lately, so someone else's forgeries naming it do not lock it out (as a Basic secret
+        # verified and cached keeps working while its key is locked).
+        self._working: dict[str, float] = {}
 
     def forget(self, application_id: str) -> None:
         self._keys.pop(application_id, None)
+        self._working.pop(application_id, None)
 
-    async def authenticate(self, token: str, path: str) -> Application:
+    async def authenticate(self, token: str, path: str, client: str | None = None) -> Application:
+        """`client` is the caller's address, whose failures are throttled along with those of the
+        application the token names."""
         try:
             # Header and claims in one parse: the key to verify with depends on a claim.
-            unverified = parse_compact(token)
+            unverified: CompactJws | None = parse_compact(token)
         except MalformedToken:
-            raise Unauthorized() from None
-        if unverified.header.get("alg") != "RS256":
-            raise Unauthorized()
-        application_id = unverified.claims.get("application_id")
-        if not _is_token_id(application_id, MAX_APPLICATION_ID_LENGTH):
+            unverified = None
+        named = unverified.claims.get("application_id") if unverified is not None else None
+        application_id = named if _is_token_id(named, MAX_APPLICATION_ID_LENGTH) else None
+        if self._throttle is None:
+            return await self._verify(unverified, application_id, path)
+        working = application_id is not None and self._working.get(application_id, 0.0) > time.monotonic()
+        charged = await self._throttle.admit_token(None if working else application_id, client)
+        try:
+            application = await self._verify(unverified, application_id, path)
+        except Unauthorized:
+            await self._throttle.count(charged)
+            raise
+        if self._cache_seconds > 0:
+            self._working[application.id] = time.monotonic() + self._cache_seconds
+        return application
+
+    async def _verify(
+        self, unverified: CompactJws | None, application_id: str | None, path: str
+    ) -> Application:
+        if unverified is None or application_id is None or unverified.header.get("alg") != "RS256":
             raise Unauthorized()
         application, key = await self._key_for(application_id)
         # PyJWT's own RS256 (PKCS#1 v1.5, SHA-256) verifier, on the parts already parsed.

@@ -72,6 +72,15 @@ class RateLimiter:
                 self._shared_failed(error)
         return self._local.acquire_now(buckets, max_wait)
 
+    async def check(self, buckets: Sequence[Bucket]) -> Decision:
+        """What acquire would decide now, taking nothing."""
+        if self._shared is not None and self.is_shared:
+            try:
+                return await self._shared.check(buckets)
+            except SharedLimitsUnavailable as error:
+                self._shared_failed(error)
+        return self._local.check_now(buckets)
+
     async def refund(self, buckets: Sequence[Bucket]) -> None:
         """Gives back the unit an earlier acquire took (it turned out not to count)."""
         if self._shared is not None and self.is_shared:

@@ -33,6 +33,11 @@ class LocalRateLimiter:
                 self._tats[key] = max(tat, now) + rate.interval
         return decision
 
+    def check_now(self, buckets: Sequence[tuple[str, Rate]]) -> Decision:
+        """What acquire_now would decide, taking nothing."""
+        now = self._clock()
+        return decide([delay_of(self._tats.get(key, now), now, rate) for key, rate in buckets], 0.0)
+
     def refund_now(self, buckets: Sequence[tuple[str, Rate]]) -> None:
         """Gives back a unit taken before the caller knew it should not count."""
         now = self._clock()

@@ -43,7 +43,7 @@ from tidings.queue.kinds import (
 )
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
-from tidings.store.outage import database_unavailable
+from tidings.store.outage import CommitInDoubt, database_unavailable
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
 
@@ -262,7 +262,8 @@ class Worker:
         the outcome is kept and written once it is back: the work is done (a webhook sent), and
         doing it again after the lease ran out would only repeat it. The writes are guarded by
         the lease, so a late settle of a job another worker has taken since changes nothing.
-        Any other failure, or a worker told to stop, leaves the job to its lease."""
+        Any other failure, a settle in doubt, or a worker told to stop, leaves the job to its
+        lease."""
         delay = SETTLE_RETRY_FIRST_SECONDS
         while True:
             try:
@@ -270,7 +271,12 @@ class Worker:
                 await self._writer.write_background(statements)
                 return
             except Exception as error:
-                if not database_unavailable(error) or self._stopping.is_set():
+                # A settle in doubt (its commit's answer was lost) may have landed, and the lease
+                # guard does not always stop a second one: a postponed job gives its attempt back,
+                # so once claimed again it holds the very lease this settle names. The lease
+                # decides instead: a job this did settle stays settled, one it did not runs again.
+                retry = database_unavailable(error) and not isinstance(error, CommitInDoubt)
+                if not retry or self._stopping.is_set():
                     log.error(
                         "settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error
                     )

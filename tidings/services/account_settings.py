@@ -25,7 +25,8 @@ from tidings.store.database import Database
 log = logging.getLogger("tidings.accounts")
 
 # Vonage's defaults, the figures clients read from the settings response to pace themselves. The
-# send rates Tidings enforces are the operator's (services/send_limits.py), not these.
+# send rate an account has (services/send_limits.py) replaces the first; Tidings limits neither
+# inbound messages nor API calls, so the other two stay Vonage's.
 MAX_OUTBOUND_REQUESTS = 30
 MAX_INBOUND_REQUESTS = 30
 MAX_CALLS_PER_SECOND = 30

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import math
 
+from tidings.domain.account import Account
 from tidings.domain.errors import RateLimitHit
 from tidings.domain.principal import Principal
 from tidings.limits.gcra import Rate
 from tidings.limits.limiter import Bucket, RateLimiter
 from tidings.metrics import THROTTLED
+from tidings.services.account_settings import MAX_OUTBOUND_REQUESTS
 
 _COUNTED = THROTTLED.labels("send_rate")
 
@@ -56,3 +58,11 @@ class SendLimits:
         if not decision.allowed:
             _COUNTED.inc()
             raise RateLimitHit(retry_after=max(1, math.ceil(decision.wait)))
+
+    def reported_per_second(self, account: Account) -> int:
+        """The account's send limit as the Account API's settings report it (`max-outbound-request`,
+        a whole number of messages a second): the limit this process enforces, from the account
+        as authenticated. A fractional rate reports as the sends it allows at once (at least one);
+        no limit as Vonage's default, the figure clients that pace themselves by it expect."""
+        rate = _rate(account.messages_per_second, self._account_default)
+        return MAX_OUTBOUND_REQUESTS if rate is None else rate.burst

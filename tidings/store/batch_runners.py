@@ -2,6 +2,14 @@
 
 Both keep one connection for the writer alone (no pool check-out, ping and reset per batch) and
 drop it after a failure, so that the next batch starts on a fresh one.
+
+When the answer to a COMMIT is lost (the connection, or SQLite's writer process, died after the
+COMMIT went out), the transaction may have committed or not, and writing the batch again would
+either fail on its own rows (an accepted message's uuid: a 500 for a message that is stored) or
+apply a worker's writes twice. So the runner finds out which it was before it answers:
+PostgreSQL by the transaction's id, which the batch's last statement returns with its NOTIFY; the
+SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
+as CommitInDoubt, which nobody retries.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
+from sqlalchemy import Table, and_, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -21,11 +30,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.store import sqlite_writer_process
 from tidings.store.batch_sql import BatchSql, BatchWrite
 from tidings.store.database import Database
+from tidings.store.job_signals import NOTIFY_CALL
+from tidings.store.outage import CommitInDoubt, CommittedRowsLost, database_unavailable
 from tidings.store.postgres_waves import run_alone, run_programs
 from tidings.store.statements import CreditRunsShort, Rows, execute_all_async
 
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
+# The batch's last statement on PostgreSQL names the transaction and, when the batch queues a job,
+# wakes the workers of other processes (job_signals.py): one round trip for both.
+NAME_SQL = "SELECT txid_current()"
+NAME_AND_NOTIFY_SQL = f"SELECT txid_current(), {NOTIFY_CALL}"
+# How long a runner whose COMMIT answer was lost keeps asking whether that transaction is still
+# in progress (its server may not yet have noticed the connection is gone, or be flushing it).
+IN_DOUBT_SECONDS = 5.0
+IN_DOUBT_FIRST_PAUSE_SECONDS = 0.01
+IN_DOUBT_MAX_PAUSE_SECONDS = 0.25
 
 
 class BatchRunner(Protocol):
@@ -35,7 +55,9 @@ class BatchRunner(Protocol):
     async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
         """Commits the writes in one transaction; returns the rows of their returning statements,
         in order. Raises CreditRunsShort (nothing written) when an account cannot pay for all of
-        its writes, or what the database raised."""
+        its writes, or what the database raised: CommitInDoubt when the answer to its COMMIT was
+        lost and whether it committed is unknown, CommittedRowsLost when it committed but the rows
+        were lost with the answer."""
 
     async def discard(self) -> None:
         """Drops the connection; the next batch opens a new one."""
@@ -58,6 +80,7 @@ class SqliteBatchRunner:
         if not path or path == ":memory:":
             raise ValueError("Tidings needs an SQLite database file, not an in-memory database")
         self._path = path
+        self._database = database
         self._sql = BatchSql(database.engine.dialect)
         self._process: asyncio.subprocess.Process | None = None
 
@@ -71,7 +94,21 @@ class SqliteBatchRunner:
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(frame)
         await process.stdin.drain()
-        answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
+        try:
+            answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
+        except asyncio.IncompleteReadError as error:
+            # The process died with the batch in hand (killed, out of memory): before, during or
+            # after its COMMIT. Once it is gone its transaction is either in the file or rolled
+            # back by the next connection, so the file says which, but only through a row the
+            # batch inserted: SQLite has no transaction ids to ask about. A batch of the worker's
+            # writes alone inserts no row known in advance, and stays in doubt.
+            await self.discard()
+            landed = await self._landed(writes)
+            if landed is None:
+                raise CommitInDoubt("the SQLite writer process died before answering") from error
+            if not landed:
+                raise
+            raise CommittedRowsLost("the SQLite writer process died after its commit") from error
         match answer:
             case ("committed", results):
                 return list(results)
@@ -96,6 +133,15 @@ class SqliteBatchRunner:
 
     async def close(self) -> None:
         await self.discard()
+
+    async def _landed(self, writes: Sequence[BatchWrite]) -> bool | None:
+        """Whether the batch committed, by the first row it inserted that names its primary key
+        (an accepted message); None when it inserted none."""
+        for write in writes:
+            for table, row in write.inserts:
+                if all(column.key in row for column in table.primary_key.columns):
+                    return await _row_exists(self._database, table, row)
+        return None
 
     async def _started(self) -> asyncio.subprocess.Process:
         if self._process is None:
@@ -134,11 +180,29 @@ class PostgresBatchRunner:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
-        async with driver.transaction():
+        transaction = driver.transaction()
+        await transaction.start()
+        try:
             opened = await execute_all_async(plan.opening, lambda statement: run_alone(driver, statement))
-            rows = await run_programs(driver, plan.programs)
-            closed = await execute_all_async(plan.closing, lambda statement: run_alone(driver, statement))
-            return [*opened, *rows, *closed]
+            results = [*opened, *await run_programs(driver, plan.programs)]
+            name: int = await driver.fetchval(NAME_AND_NOTIFY_SQL if plan.wakes_workers else NAME_SQL)
+        except BaseException:
+            await transaction.rollback()  # what it raises, it raises from the error that caused it
+            raise
+        try:
+            await transaction.commit()
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            await self.discard()
+            match await self._outcome(name):
+                case "committed":
+                    return results
+                case "aborted":
+                    raise  # nothing was written: the batch may be written again
+                case _:
+                    raise CommitInDoubt(f"the answer to the COMMIT of transaction {name} was lost") from error
+        return results
 
     async def discard(self) -> None:
         if self._conn is not None:
@@ -151,3 +215,30 @@ class PostgresBatchRunner:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+    async def _outcome(self, name: int) -> str | None:
+        """What became of the transaction `name` whose COMMIT answer was lost: "committed",
+        "aborted", or None when that cannot be found out within IN_DOUBT_SECONDS (the database
+        is out of reach, or the transaction still runs: a server that has not yet seen its
+        connection close, or that waits on a synchronous standby)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + IN_DOUBT_SECONDS
+        pause = IN_DOUBT_FIRST_PAUSE_SECONDS
+        try:
+            async with asyncio.timeout(IN_DOUBT_SECONDS), self._engine.connect() as conn:
+                while True:
+                    status = await conn.scalar(text("SELECT txid_status(:name)"), {"name": name})
+                    if status != "in progress" or loop.time() + pause > deadline:
+                        return status if status in ("committed", "aborted") else None
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, IN_DOUBT_MAX_PAUSE_SECONDS)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            return None
+
+
+async def _row_exists(database: Database, table: Table, row: dict[str, Any]) -> bool:
+    key = [column == row[column.key] for column in table.primary_key.columns]
+    async with database.read_engine.connect() as conn:
+        return await conn.scalar(select(1).select_from(table).where(and_(*key))) is not None

@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.engine import Dialect
 
-from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.prepared import Prepared, processor_of
 from tidings.store.statements import Execute, ExecuteMany, Params, Statement
 from tidings.store.tables import accounts, jobs
@@ -57,11 +56,13 @@ class BatchWrite:
 @dataclass(frozen=True)
 class BatchPlan:
     """A batch's statements: the accepts' rows and debits, then each write's own statements (a
-    program: they depend on each other, the programs of a batch do not), then what closes it."""
+    program: they depend on each other, the programs of a batch do not); and whether its commit
+    should wake the workers of other processes (PostgreSQL, job_signals.py), which it should only
+    when it queues a job."""
 
     opening: list[Statement]
     programs: list[Sequence[Statement]]
-    closing: list[Statement]
+    wakes_workers: bool
 
 
 class BatchSql:
@@ -84,12 +85,11 @@ class BatchSql:
         return [
             *plan.opening,
             *(statement for program in plan.programs for statement in program),
-            *plan.closing,
         ]
 
     def plan(self, writes: Sequence[BatchWrite]) -> BatchPlan:
         """Every write's rows, one executemany per table and columns, then one debit per account
-        (and credit limit); then each write's own statements; then the workers' wake-up."""
+        (and credit limit); then each write's own statements."""
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
@@ -99,10 +99,7 @@ class BatchSql:
         for (account_id, limit), amounts in _debit_groups(writes):
             opening.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
         programs = [write.statements for write in writes if write.statements]
-        closing: list[Statement] = []
-        if self._dialect.name == "postgresql" and _queues_jobs(writes):
-            closing.append(Execute(NOTIFY_SQL, ()))  # wakes the workers of other processes (job_signals.py)
-        return BatchPlan(opening, programs, closing)
+        return BatchPlan(opening, programs, wakes_workers=_queues_jobs(writes))
 
     def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
         if limit is None:

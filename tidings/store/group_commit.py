@@ -10,7 +10,9 @@ batches in flight together keep the server busy while each waits on its answers 
 (SQLite has one writer).
 If a batch fails, its writes are retried one by one so that one bad write cannot fail the others
 (unless the database is out of reach: then they all fail at once, after one more try on a new
-connection should the kept one have died while the server restarted);
+connection should the kept one have died while the server restarted; a batch whose COMMIT answer
+was lost is tried again only once the runner has found out that it did not commit, see
+batch_runners.py);
 if an account cannot pay for all of its writes in a batch, the others commit together and that
 account's writes one at a time, in order of arrival, as many as its credit allows.
 
@@ -44,7 +46,7 @@ from tidings.metrics import GROUP_COMMIT_BATCH, GROUP_COMMIT_SECONDS
 from tidings.store.batch_runners import BatchRunner, batch_runner
 from tidings.store.batch_sql import BatchWrite, Debit
 from tidings.store.database import Database
-from tidings.store.outage import database_unavailable
+from tidings.store.outage import CommitInDoubt, CommittedRowsLost, database_unavailable
 from tidings.store.statements import CreditRunsShort, Rows, Statement, returning_count
 
 log = logging.getLogger("tidings.store")
@@ -180,9 +182,19 @@ class GroupCommitWriter:
         except CreditRunsShort as short:
             await self._commit_short(runner, batch, short.account_id)
             return
+        except CommittedRowsLost as lost:
+            self.batches_committed += 1
+            for pending in batch:
+                _settle(pending, lost if returning_count(pending.write.statements) else None)
+            return
         except Exception as error:
             if not isinstance(error, IntegrityError):
                 await runner.discard()  # the next batch starts on a fresh connection
+            if isinstance(error, CommitInDoubt):
+                # Written again, it could be written twice; reported written, it may not be.
+                for pending in batch:
+                    _settle(pending, error)
+                return
             if database_unavailable(error):
                 if reused and retry_on_new_connection:
                     # The kept connection may have died while idle (server restart, idle timeout):

@@ -1,12 +1,13 @@
 """Waking workers in other processes the moment there is work for them (PostgreSQL LISTEN/NOTIFY).
 
-Every transaction on PostgreSQL that queues a job ends with a NOTIFY on one channel (batch_sql.py
-adds it to a group commit's batch, queue/jobs.py to a transaction of its own); PostgreSQL delivers
-it when, and only if, the transaction commits, and folds repeats within one transaction into one.
-A transaction that queues nothing notifies nobody: a worker's claim commits too, and waking the
-worker that claimed would have it claim again in a loop. Each worker process listens on a connection of its own and wakes its
-worker loop on every notification, so a message accepted by one process is claimed by another in
-milliseconds rather than at its next poll. Polling stays as the fallback: when the listening
+Every transaction on PostgreSQL that queues a job ends with a NOTIFY on one channel
+(batch_runners.py sends it with a group commit's batch, queue/jobs.py in a transaction of its
+own); PostgreSQL delivers it when, and only if, the transaction commits, and folds repeats within
+one transaction into one. A transaction that queues nothing notifies nobody: a worker's claim
+commits too, and waking the worker that claimed would have it claim again in a loop. Each worker
+process listens on a connection of its own and wakes its worker loop on every notification, so a
+message accepted by one process is claimed by another in milliseconds rather than at its next
+poll. Polling stays as the fallback: when the listening
 connection is lost, the worker polls (and is woken once more when listening resumes) until it is
 back. SQLite has one writing process and needs none of this.
 """
@@ -24,7 +25,8 @@ from sqlalchemy.engine import make_url
 
 log = logging.getLogger("tidings.store")
 CHANNEL = "tidings_jobs"
-NOTIFY_SQL = f"SELECT pg_notify('{CHANNEL}', '')"
+NOTIFY_CALL = f"pg_notify('{CHANNEL}', '')"
+NOTIFY_SQL = f"SELECT {NOTIFY_CALL}"
 RECONNECT_SECONDS = 2.0
 
 

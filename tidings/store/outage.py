@@ -52,3 +52,16 @@ def database_unavailable(error: BaseException) -> bool:
         else:
             current = current.__cause__ or current.__context__
     return False
+
+
+class CommitInDoubt(Exception):
+    """A batch's COMMIT went out and its answer never came back, and whether it committed could
+    not be found out (see batch_runners.py). Its writes may or may not be in the database: none
+    of them may be written again, and none reported as written. Raised from the error that lost
+    the answer, so that a lost connection still reads as database_unavailable."""
+
+
+class CommittedRowsLost(Exception):
+    """A batch committed, but the answer that carried the rows of its returning statements (a
+    claim's jobs) was lost: the writes that return no rows are done, the others cannot say what
+    they did."""

@@ -19,7 +19,6 @@ from tidings.domain.errors import InvalidAccountRequest, SecretValidationFailed,
 from tidings.services.account_settings import (
     MAX_CALLS_PER_SECOND,
     MAX_INBOUND_REQUESTS,
-    MAX_OUTBOUND_REQUESTS,
     CallbackChanges,
 )
 from tidings.wire.callback_urls import callback_url_problem
@@ -121,11 +120,11 @@ def render_balance(balance: Balance) -> dict[str, Any]:
     return {"value": float(balance.value), "autoReload": balance.auto_reload}
 
 
-def render_settings(settings: CallbackSettings) -> dict[str, Any]:
+def render_settings(settings: CallbackSettings, outbound_per_second: int) -> dict[str, Any]:
     return {
         "mo-callback-url": settings.mo_callback_url or "",
         "dr-callback-url": settings.dr_callback_url or "",
-        "max-outbound-request": MAX_OUTBOUND_REQUESTS,
+        "max-outbound-request": outbound_per_second,
         "max-inbound-request": MAX_INBOUND_REQUESTS,
         "max-calls-per-second": MAX_CALLS_PER_SECOND,
     }

@@ -1,0 +1,90 @@
+"""A TCP proxy to PostgreSQL that loses the answer to a COMMIT, as a connection that dies at that
+moment does: the server has the COMMIT (and, unless told otherwise, has answered it), the client
+never hears back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+# asyncpg commits with a simple query: "COMMIT;" and its terminating zero byte.
+COMMIT = b"COMMIT;\x00"
+
+
+class CommitAnswerProxy:
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._server: asyncio.Server | None = None
+        self._mode: str | None = None
+        self._refuse_after = False
+        self._pumps: set[asyncio.Task[None]] = set()
+        self.fired = asyncio.Event()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def lose_next_commit_answer(
+        self, *, commit_reaches_server: bool = True, then_refuse: bool = False
+    ) -> None:
+        """The next COMMIT through the proxy is forwarded and its answer awaited, then both ends
+        are closed; or, with `commit_reaches_server=False`, both ends are closed instead of
+        forwarding it. With `then_refuse`, the proxy accepts no connection from then on."""
+        self._mode = "after" if commit_reaches_server else "before"
+        self._refuse_after = then_refuse
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for pump in list(self._pumps):
+            pump.cancel()
+        await asyncio.gather(*self._pumps, return_exceptions=True)
+
+    async def _connected(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        server_reader, server_writer = await asyncio.open_connection(*self._target)
+        answer_lost = asyncio.Event()
+
+        def close() -> None:
+            client_writer.close()
+            server_writer.close()
+
+        def fire() -> None:
+            if self._refuse_after and self._server is not None:
+                self._server.close()
+            close()
+            self.fired.set()
+
+        async def upstream() -> None:
+            while data := await client_reader.read(65536):
+                if COMMIT in data and self._mode is not None:
+                    mode, self._mode = self._mode, None
+                    if mode == "before":
+                        fire()
+                        return
+                    answer_lost.set()
+                server_writer.write(data)
+                await server_writer.drain()
+            close()
+
+        async def downstream() -> None:
+            while data := await server_reader.read(65536):
+                if answer_lost.is_set():
+                    fire()  # the server has committed and answered; the client never hears it
+                    return
+                client_writer.write(data)
+                await client_writer.drain()
+            close()
+
+        for pump in (upstream(), downstream()):
+            task = asyncio.create_task(_quietly(pump))
+            self._pumps.add(task)
+            task.add_done_callback(self._pumps.discard)
+
+
+async def _quietly(pump: Coroutine[Any, Any, None]) -> None:
+    with contextlib.suppress(OSError):  # a side that closed first
+        await pump

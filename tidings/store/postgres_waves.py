@@ -22,6 +22,7 @@ where a statement costs no round trip.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,12 +83,13 @@ async def run_programs(driver: asyncpg.Connection, programs: Sequence[Sequence[S
 
 
 def _pipelines(statement: Statement) -> bool:
-    return (
-        isinstance(statement, Execute)
-        and not statement.returning
-        and _DATA_CHANGE.match(statement.sql) is not None
-        and " RETURNING " not in statement.sql.upper()
-    )
+    return isinstance(statement, Execute) and not statement.returning and _shareable(statement.sql)
+
+
+@functools.cache  # one answer per statement shape: the SQL comes from prepared statements only
+def _shareable(sql: str) -> bool:
+    """A plain INSERT, UPDATE or DELETE, to which a RETURNING can be added."""
+    return _DATA_CHANGE.match(sql) is not None and " RETURNING " not in sql.upper()
 
 
 async def _run_together(

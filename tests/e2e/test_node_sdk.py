@@ -28,7 +28,7 @@ from tests.receiver import Received, WebhookReceiver
 pytestmark = pytest.mark.e2e
 
 TO, FROM = "447700900000", "Acme"
-UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+MESSAGE_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +135,7 @@ def test_node_sdk_sends_with_basic_auth_and_statuses_reach_the_webhook_url(
     )
 
     uuid = run.result()["messageUUID"]
-    assert isinstance(uuid, str) and UUID.fullmatch(uuid), run.stdout
+    assert isinstance(uuid, str) and MESSAGE_UUID.fullmatch(uuid), run.stdout
     webhooks = webhooks_of(receiver, uuid, 2)
     assert [w.json()["status"] for w in webhooks] == ["submitted", "delivered"]
     for webhook in webhooks:
@@ -166,7 +166,7 @@ def test_node_sdk_sends_with_an_applications_jwt_and_statuses_reach_its_status_u
     )
 
     uuid = run.result()["messageUUID"]
-    assert isinstance(uuid, str) and UUID.fullmatch(uuid), run.stdout
+    assert isinstance(uuid, str) and MESSAGE_UUID.fullmatch(uuid), run.stdout
     webhooks = webhooks_of(receiver, uuid, 2)
     assert [w.json()["status"] for w in webhooks] == ["submitted", "delivered"]
     for webhook in webhooks:

@@ -90,7 +90,7 @@ def test_sdk_sends_sms_over_https_and_receives_signed_statuses(
     )
 
     uuid = response.message_uuid
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", uuid)
+    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", uuid)
     webhooks = only_webhooks_of(receiver, uuid, 2)
     assert [w.json()["status"] for w in webhooks] == ["submitted", "delivered"]
     for webhook, status in zip(webhooks, ["submitted", "delivered"], strict=True):

@@ -7,8 +7,8 @@ When the answer to a COMMIT is lost (the connection, or SQLite's writer process,
 COMMIT went out), the transaction may have committed or not, and writing the batch again would
 either fail on its own rows (an accepted message's uuid: a 500 for a message that is stored) or
 apply a worker's writes twice. So the runner finds out which it was before it answers:
-PostgreSQL by the transaction's id, which the batch's last statement returns with its NOTIFY; the
-SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
+PostgreSQL by the transaction's id, which the batch's last statement returns (with the NOTIFY,
+when the batch queues a job); the SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
 as CommitInDoubt, which nobody retries.
 """
 
@@ -181,7 +181,14 @@ class PostgresBatchRunner:
         raw = await self._conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         transaction = driver.transaction()
-        await transaction.start()
+        try:
+            await transaction.start()
+        except asyncpg.InternalClientError as error:
+            # asyncpg's own state error, at BEGIN on the kept connection: its server closed it
+            # while it sat idle (a shutdown's message crossing the BEGIN on the wire), and asyncpg
+            # had not yet noticed. Nothing of the batch ran; the group commit tries it once more on
+            # a new connection, as for any connection lost while idle.
+            raise asyncpg.ConnectionDoesNotExistError("the kept connection is unusable") from error
         try:
             opened = await execute_all_async(plan.opening, lambda statement: run_alone(driver, statement))
             results = [*opened, *await run_programs(driver, plan.programs)]

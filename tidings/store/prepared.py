@@ -40,13 +40,15 @@ class Prepared:
         }
         self.processors = [processor_of(compiled.binds[name].type, dialect) for name in self.names]
 
-    def bind(self, values: Mapping[str, Any], *, skip_if_unchanged: int = 0) -> Execute:
+    def bind(
+        self, values: Mapping[str, Any], *, skip_if_unchanged: int = 0, queues_job: bool = False
+    ) -> Execute:
         merged = {**self.constants, **values}
         params = tuple(
             merged[name] if process is None or merged[name] is None else process(merged[name])
             for name, process in zip(self.names, self.processors, strict=True)
         )
-        return Execute(self.sql, params, skip_if_unchanged=skip_if_unchanged)
+        return Execute(self.sql, params, skip_if_unchanged=skip_if_unchanged, queues_job=queues_job)
 
 
 class PreparedCache:

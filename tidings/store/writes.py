@@ -79,7 +79,7 @@ class Writes:
                 .values({column: bindparam(column, type_=jobs.c[column].type) for column in rows[0]})
             ),
         )
-        return [replace(prepared.bind(row), queues_job=True) for row in rows]
+        return [prepared.bind(row, queues_job=True) for row in rows]
 
     def claim(self, *, worker_id: str, limit: int, now: datetime, lease: timedelta) -> list[Execute]:
         """Leases up to `limit` due jobs: first those whose worker died (their lease ran out),

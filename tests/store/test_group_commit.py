@@ -20,8 +20,8 @@ from tidings.domain.errors import LowBalance
 from tidings.domain.message import Channel, Message, MessageType
 from tidings.queue.jobs import NewJob, job_rows
 from tidings.store.accounts import insert_account
-from tidings.store.batch_runners import SqliteBatchRunner
-from tidings.store.batch_sql import BatchSql, BatchWrite, Debit
+from tidings.store.batch_runners import PostgresBatchRunner, SqliteBatchRunner
+from tidings.store.batch_sql import BatchSql, BatchWrite, Debit, queues_jobs
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.messages import message_row
@@ -399,6 +399,8 @@ async def test_a_lost_database_connection_does_not_fail_the_next_write(
     assert uuid_of(single) in await stored_uuids(observer)
 
 
+# PostgreSQL debits in the batch's opening statement (below); SQLite in statements of their own.
+@pytest.mark.parametrize("backend", ["sqlite"])
 def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(database: Database) -> None:
     # Two batches committing at once lock account rows in the same order, so neither deadlocks.
     arrivals = ["acctc", "accta", "acctb", "accta", "acctc"]
@@ -413,6 +415,74 @@ def test_a_batch_debits_its_accounts_in_one_order_whatever_the_arrival_order(dat
     assert debited == ["accta", "acctb", "acctc"]
     assert statements[-len(debits) :] == debits  # after every row
     assert [s.guarded_account for s in debits] == ["accta", "acctb", None]  # acctc has no limit
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_batches_debiting_the_same_accounts_in_opposite_orders_never_deadlock(
+    database: Database, observer: Database
+) -> None:
+    # The middle account is held locked while two batches start, one arriving with its accounts
+    # in one order, one in the other. Were locks taken in arrival order, each would then hold an
+    # end account the other waits for once the middle one is free: a deadlock, which PostgreSQL
+    # breaks by failing one of them.
+    names = ["acctdl1", "acctdl2", "acctdl3"]
+    for name in names:
+        await make_account(observer, name, balance="100", credit_limit="1")
+    runners = [PostgresBatchRunner(database.engine) for _ in range(2)]
+
+    def batch(order: list[str]) -> list[BatchWrite]:
+        return [
+            BatchWrite(
+                message_write(), Debit(account_id=name, amount=Decimal("0.5"), credit_limit=Decimal("1"))
+            )
+            for name in order
+        ]
+
+    try:
+        async with observer.engine.connect() as blocker:
+            await blocker.execute(
+                select(accounts.c.api_key).where(accounts.c.api_key == "acctdl2").with_for_update()
+            )
+            batches = [
+                asyncio.create_task(runners[0].run(batch(names))),
+                asyncio.create_task(runners[1].run(batch(names[::-1]))),
+            ]
+            await _until_waiting_on_locks(observer, 2)
+            await blocker.rollback()
+        await asyncio.wait_for(asyncio.gather(*batches), timeout=10)
+    finally:
+        for runner in runners:
+            await runner.close()
+    assert [await balance_of(observer, name) for name in names] == [Decimal("99")] * 3
+
+
+async def _until_waiting_on_locks(db: Database, count: int) -> None:
+    async with asyncio.timeout(10), db.engine.connect() as conn:
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        while await conn.scalar(query) < count:
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_one_account_debited_twice_in_a_batch_is_held_to_the_stricter_limit(
+    observer: Database, writers: Callable[..., GroupCommitWriter]
+) -> None:
+    # PostgreSQL debits an account once per batch, the sum under the stricter of its writes'
+    # limits (the limit was changed between two sends): refused, the writes are retried one by
+    # one, each under its own limit.
+    writer = writers(window_seconds=0.05)
+    await make_account(observer, "accttwo", balance="0", credit_limit="0.5")
+    loose = Debit(account_id="accttwo", amount=Decimal("0.4"), credit_limit=Decimal("0.5"))
+    strict = Debit(account_id="accttwo", amount=Decimal("0.4"), credit_limit=Decimal("0.1"))
+    first, second = message_write(), message_write()
+    outcomes = await asyncio.gather(
+        writer.write(first, loose), writer.write(second, strict), return_exceptions=True
+    )
+    assert outcomes[0] is None and isinstance(outcomes[1], LowBalance), outcomes
+    assert await stored_uuids(observer) == {uuid_of(first)}
+    assert await balance_of(observer, "accttwo") == Decimal("-0.4")
 
 
 # SQLite has one writer: there, batches commit one after another by design.
@@ -481,14 +551,14 @@ def test_only_a_batch_that_queues_a_job_wakes_the_workers() -> None:
     # A claim commits too; were every commit to NOTIFY, an idle worker would wake itself and claim
     # again in a loop (it did: ~190 empty transactions a second).
     dialect = postgres_asyncpg.dialect()
-    sql, writes = BatchSql(dialect), Writes(dialect)
+    writes = Writes(dialect)
     now = datetime.now(UTC)
     claim = BatchWrite((), None, writes.claim(worker_id="w", limit=8, now=now, lease=timedelta(seconds=30)))
     settle = BatchWrite((), None, [writes.lock_message("m")])
     queued = BatchWrite((), None, writes.enqueue([NewJob("send_webhook", {})], now))
 
     def notifies(*batch: BatchWrite) -> bool:
-        return sql.plan(batch).wakes_workers
+        return queues_jobs(batch)
 
     assert not notifies(claim, settle)
     assert notifies(claim, queued)

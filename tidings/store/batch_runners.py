@@ -7,8 +7,7 @@ When the answer to a COMMIT is lost (the connection, or SQLite's writer process,
 COMMIT went out), the transaction may have committed or not, and writing the batch again would
 either fail on its own rows (an accepted message's uuid: a 500 for a message that is stored) or
 apply a worker's writes twice. So the runner finds out which it was before it answers:
-PostgreSQL by the transaction's id, which the batch's last statement returns (with the NOTIFY,
-when the batch queues a job); the SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
+PostgreSQL by the transaction's id, which the batch's first statement returns; the SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
 as CommitInDoubt, which nobody retries.
 """
 
@@ -30,17 +29,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tidings.store import sqlite_writer_process
 from tidings.store.batch_sql import BatchSql, BatchWrite
 from tidings.store.database import Database
-from tidings.store.job_signals import NOTIFY_CALL
 from tidings.store.outage import CommitInDoubt, CommittedRowsLost, database_unavailable
-from tidings.store.postgres_waves import run_alone, run_programs
-from tidings.store.statements import CreditRunsShort, Rows, execute_all_async
+from tidings.store.postgres_opening import Opening, PostgresOpening
+from tidings.store.postgres_waves import run_programs
+from tidings.store.statements import CreditRunsShort, Rows
 
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
-# The batch's last statement on PostgreSQL names the transaction and, when the batch queues a job,
-# wakes the workers of other processes (job_signals.py): one round trip for both.
-NAME_SQL = "SELECT txid_current()"
-NAME_AND_NOTIFY_SQL = f"SELECT txid_current(), {NOTIFY_CALL}"
 # How long a runner whose COMMIT answer was lost keeps asking whether that transaction is still
 # in progress (its server may not yet have noticed the connection is gone, or be flushing it).
 IN_DOUBT_SECONDS = 5.0
@@ -162,12 +157,13 @@ class SqliteWriterFailed(RuntimeError):
 
 
 class PostgresBatchRunner:
-    """asyncpg's own executemany sends every row of a statement in one pipelined exchange, and
-    the writes' own statements run in waves (postgres_waves.py)."""
+    """A batch is BEGIN, its opening (accepted rows, debits, the transaction's name and the
+    workers' wake-up in one statement: postgres_opening.py), the writes' own statements in waves
+    (postgres_waves.py), and COMMIT."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._sql = BatchSql(engine.dialect)
+        self._opening = PostgresOpening(engine.dialect)
         self._conn: AsyncConnection | None = None
 
     @property
@@ -175,7 +171,8 @@ class PostgresBatchRunner:
         return self._conn is not None
 
     async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
-        plan = self._sql.plan(writes)
+        opening = self._opening.build(writes)
+        programs = [write.statements for write in writes if write.statements]
         if self._conn is None:
             self._conn = await self._engine.connect()
         raw = await self._conn.get_raw_connection()
@@ -190,9 +187,8 @@ class PostgresBatchRunner:
             # a new connection, as for any connection lost while idle.
             raise asyncpg.ConnectionDoesNotExistError("the kept connection is unusable") from error
         try:
-            opened = await execute_all_async(plan.opening, lambda statement: run_alone(driver, statement))
-            results = [*opened, *await run_programs(driver, plan.programs)]
-            name: int = await driver.fetchval(NAME_AND_NOTIFY_SQL if plan.wakes_workers else NAME_SQL)
+            name = await _open(driver, opening)
+            results = await run_programs(driver, programs)
         except BaseException:
             await transaction.rollback()  # what it raises, it raises from the error that caused it
             raise
@@ -243,6 +239,19 @@ class PostgresBatchRunner:
             if not database_unavailable(error):
                 raise
             return None
+
+
+async def _open(driver: asyncpg.Connection, opening: Opening) -> int:
+    """Runs the opening; the transaction's id. Raises CreditRunsShort when an account with a credit
+    limit cannot pay for its writes."""
+    try:
+        answer = await driver.fetchrow(opening.sql, *opening.arguments)
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(opening.sql, None, error) from error
+    short = sorted(opening.guarded.difference(answer[1]))
+    if short:
+        raise CreditRunsShort(short[0])
+    return int(answer[0])
 
 
 async def _row_exists(database: Database, table: Table, row: dict[str, Any]) -> bool:

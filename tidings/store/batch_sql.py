@@ -5,7 +5,9 @@ SQLAlchemy's execution layer cost about a tenth of each request (py-spy: compile
 its generic per-row parameter loop). Here each statement is rendered once per (table, columns) and
 each row becomes a parameter tuple through the dialect's own bind processors, the ones SQLAlchemy
 would apply, so what is written here reads back through SQLAlchemy exactly as if SQLAlchemy had
-written it. The result is a list of statements (statements.py) that needs no SQLAlchemy to run.
+written it. The result is a list of statements (statements.py) that needs no SQLAlchemy to run:
+SQLite's writer process runs it. PostgreSQL, where each statement is a round trip, puts the rows
+and debits in one statement instead (postgres_opening.py), with the same encoding and order.
 
 Debits come last, after the rows: a debit locks its account's row until the commit, and every
 batch of a busy account debits that one row, so the next batch can insert its rows while the last
@@ -53,18 +55,6 @@ class BatchWrite:
     statements: Sequence[Statement] = ()
 
 
-@dataclass(frozen=True)
-class BatchPlan:
-    """A batch's statements: the accepts' rows and debits, then each write's own statements (a
-    program: they depend on each other, the programs of a batch do not); and whether its commit
-    should wake the workers of other processes (PostgreSQL, job_signals.py), which it should only
-    when it queues a job."""
-
-    opening: list[Statement]
-    programs: list[Sequence[Statement]]
-    wakes_workers: bool
-
-
 class BatchSql:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
@@ -80,26 +70,19 @@ class BatchSql:
         )
 
     def statements(self, writes: Sequence[BatchWrite]) -> list[Statement]:
-        """The batch as one list of statements, to run in order."""
-        plan = self.plan(writes)
-        return [
-            *plan.opening,
-            *(statement for program in plan.programs for statement in program),
-        ]
-
-    def plan(self, writes: Sequence[BatchWrite]) -> BatchPlan:
-        """Every write's rows, one executemany per table and columns, then one debit per account
-        (and credit limit); then each write's own statements."""
+        """The batch as one list of statements, to run in order: every write's rows, one
+        executemany per table and columns, then one debit per account (and credit limit); then
+        each write's own statements."""
         grouped: dict[str, list[Params]] = {}
         for write in writes:
             for table, row in write.inserts:
                 sql, encode = self._encoder(table, tuple(row))
                 grouped.setdefault(sql, []).append(encode(row))
-        opening: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
+        statements: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
         for (account_id, limit), amounts in _debit_groups(writes):
-            opening.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
-        programs = [write.statements for write in writes if write.statements]
-        return BatchPlan(opening, programs, wakes_workers=_queues_jobs(writes))
+            statements.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
+        statements.extend(statement for write in writes for statement in write.statements)
+        return statements
 
     def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
         if limit is None:
@@ -120,9 +103,10 @@ class BatchSql:
         return found
 
 
-def _queues_jobs(writes: Sequence[BatchWrite]) -> bool:
-    """Whether the batch inserts a job. Only then does it wake the workers: a worker's claim
-    ends in a commit, and were that to wake it, an idle worker would claim in a loop."""
+def queues_jobs(writes: Sequence[BatchWrite]) -> bool:
+    """Whether the batch inserts a job. Only then does its commit wake the workers of other
+    processes (PostgreSQL, job_signals.py): a worker's claim ends in a commit, and were that to
+    wake it, an idle worker would claim in a loop."""
     return any(table is jobs for write in writes for table, _ in write.inserts) or any(
         isinstance(statement, Execute) and statement.queues_job
         for write in writes

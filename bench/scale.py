@@ -7,6 +7,7 @@ Three measurements, each on fresh data, each a ratio against its own baseline in
 - **workers**: deliveries/s of 1, 2 and 4 `--role worker` processes. A backlog of `--backlog`
   SMS is accepted first with no worker running; then the workers start, and the rate is how many
   signed `delivered` webhooks reached a local receiver per second until the queue was empty.
+  `--rounds N` runs every count N times, in turn, and shows each count's median.
 - **stored**: accepts/s of one `--role api` process with `--stored` messages already in the
   database (ten million by default, spread over 90 days, as a busy account's history) against the
   same server empty, on SQLite and on PostgreSQL.
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -99,48 +101,62 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def measure_workers(args: argparse.Namespace) -> list[Row]:
-    rows = []
-    for count in WORKER_COUNTS:
-        with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
-            workdir = Path(tmp)
-            with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
-                with sink(workdir, deployed.signature_secret) as (port, out, receiver):
-                    targets._tidings_cli(
-                        ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
-                        deployed.env,
-                        workdir,
-                    )
-                    accepted, _, _ = asyncio.run(
-                        offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
-                    )
-                    for index in range(count):
-                        deployed.start_worker(index)
-                    _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
-                    receiver.terminate()
-                    receiver.wait(timeout=30)
-                arrivals = [
-                    arrived
-                    for arrived, uuid, status, signed in map(json.loads, out.read_text().splitlines())
-                    if status == "delivered" and signed and uuid in accepted
-                ]
-        # From the first delivered webhook to the last: the workers' start-up (imports, connecting)
-        # is not delivery.
-        span = max(arrivals) - min(arrivals) if len(arrivals) > 1 else 0.0
-        rate = (len(arrivals) - 1) / span if span else 0.0
-        lost = len(accepted) - len(arrivals)
-        rows.append(
-            Row(
-                "workers",
-                f"postgresql, {count} worker(s)",
-                rate,
-                "deliveries/s",
-                f"{len(accepted)} sent, lost {lost}",
-            )
+    """Each worker count's median over `--rounds` rounds, the counts taken in turn within each
+    round: on a small shared machine one run can be a third off the next, and interleaving keeps
+    such a swing from landing on one count alone."""
+    rates: dict[int, list[float]] = {count: [] for count in WORKER_COUNTS}
+    losses: dict[int, int] = dict.fromkeys(WORKER_COUNTS, 0)
+    for _ in range(args.rounds):
+        for count in WORKER_COUNTS:
+            rate, sent, lost = _drain(count, args)
+            rates[count].append(rate)
+            losses[count] += lost
+            print(f"workers x{count}: {rate:.0f} deliveries/s (lost {lost})", flush=True)
+    rows = [
+        Row(
+            "workers",
+            f"postgresql, {count} worker(s)",
+            statistics.median(rates[count]),
+            "deliveries/s",
+            f"{sent} sent per run, lost {losses[count]}; runs: {', '.join(f'{rate:.0f}' for rate in rates[count])}",
         )
-        print(f"workers x{count}: {rate:.0f} deliveries/s (lost {lost})", flush=True)
+        for count in WORKER_COUNTS
+    ]
     for row in rows[1:]:
         row.ratio = row.value / rows[0].value if rows[0].value else None
     return rows
+
+
+def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int]:
+    """One run: `--backlog` messages accepted with no worker, then drained by `count` workers.
+    Returns delivered webhooks a second, messages sent, and how many of them were lost."""
+    with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
+        workdir = Path(tmp)
+        with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
+            with sink(workdir, deployed.signature_secret) as (port, out, receiver):
+                targets._tidings_cli(
+                    ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
+                    deployed.env,
+                    workdir,
+                )
+                accepted, _, _ = asyncio.run(
+                    offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
+                )
+                for index in range(count):
+                    deployed.start_worker(index)
+                _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
+                receiver.terminate()
+                receiver.wait(timeout=30)
+            arrivals = [
+                arrived
+                for arrived, uuid, status, signed in map(json.loads, out.read_text().splitlines())
+                if status == "delivered" and signed and uuid in accepted
+            ]
+    # From the first delivered webhook to the last: the workers' start-up (imports, connecting)
+    # is not delivery.
+    span = max(arrivals) - min(arrivals) if len(arrivals) > 1 else 0.0
+    rate = (len(arrivals) - 1) / span if span else 0.0
+    return rate, len(accepted), len(accepted) - len(arrivals)
 
 
 def _seed_postgresql(deployed: Deployment, count: int) -> None:
@@ -231,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each (3)")
     parser.add_argument("--backlog", type=int, default=6000, help="messages the workers drain (6000)")
     parser.add_argument("--drain", type=float, default=300, help="longest wait for the workers (300 s)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="worker runs per count; the median is shown (1)"
+    )
     parser.add_argument("--stored", type=int, default=10_000_000, help="messages stored before (10M)")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "scale.json")

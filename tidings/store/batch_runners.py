@@ -7,8 +7,9 @@ When the answer to a COMMIT is lost (the connection, or SQLite's writer process,
 COMMIT went out), the transaction may have committed or not, and writing the batch again would
 either fail on its own rows (an accepted message's uuid: a 500 for a message that is stored) or
 apply a worker's writes twice. So the runner finds out which it was before it answers:
-PostgreSQL by the transaction's id, which the batch's first statement returns; the SQLite runner by whether an accepted row of the batch is there. What it cannot find out it raises
-as CommitInDoubt, which nobody retries.
+PostgreSQL by the transaction's id, which the batch's first statement returns; the SQLite runner
+by whether an accepted row of the batch is there. What it cannot find out it raises as
+CommitInDoubt, which nobody retries.
 """
 
 from __future__ import annotations

@@ -139,9 +139,9 @@ def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int]:
                     deployed.env,
                     workdir,
                 )
-                accepted, _, _ = asyncio.run(
+                accepted = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
-                )
+                ).accepted
                 for index in range(count):
                     deployed.start_worker(index)
                 _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")

@@ -43,6 +43,7 @@ class Row:
     accepted: int = 0
     accept_seconds: float = 0.0
     lags: list[float] = field(default_factory=list)
+    accept_latencies: list[float] = field(default_factory=list)
     queued_at_end: int = 0
     delivered_per_second: float = 0.0  # delivered webhooks that arrived while the load ran
     lost: int = 0
@@ -50,10 +51,12 @@ class Row:
     drained: bool = True
 
     def percentile(self, p: float) -> float | None:
-        if not self.lags:
-            return None
-        ordered = sorted(self.lags)
-        return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+        return _percentile(self.lags, p)
+
+    @property
+    def accept_p95_ms(self) -> float | None:
+        p95 = _percentile(self.accept_latencies, 95)
+        return None if p95 is None else p95 * 1000
 
     @property
     def accepted_per_second(self) -> float:
@@ -233,11 +236,20 @@ class Client:
         return status, await self.reader.readexactly(length)
 
 
-async def offer_load(
-    api_url: str, authorization: str, rate: int, duration: float
-) -> tuple[dict[str, float], int, float]:
-    """Sends at `rate` per second for `duration` seconds; returns {message_uuid: 202 time}, how
-    many were sent, and how long the sending took."""
+@dataclass
+class Offered:
+    """What a steady load did: {message_uuid: when its 202 came}, how many requests were sent, how
+    long sending took, and each 202's latency counted from when its request was due to be sent
+    (so a server that falls behind is charged for the wait, not only for the answer)."""
+
+    accepted: dict[str, float]
+    sent: int
+    seconds: float
+    accept_latencies: list[float]
+
+
+async def offer_load(api_url: str, authorization: str, rate: int, duration: float) -> Offered:
+    """Sends at `rate` per second for `duration` seconds."""
     host_port = api_url.split("://", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     body = json.dumps(
@@ -255,10 +267,11 @@ async def offer_load(
     ).encode() + body
     idle: list[Client] = []
     accepted: dict[str, float] = {}
+    latencies: list[float] = []
     tasks: set[asyncio.Task[None]] = set()
     slots = asyncio.Semaphore(MAX_CONNECTIONS)
 
-    async def one() -> None:
+    async def one(due: float) -> None:
         async with slots:
             client = idle.pop() if idle else None
             try:
@@ -271,15 +284,17 @@ async def offer_load(
                 status, answer = await client.post(request)
             if status == 202:
                 accepted[json.loads(answer)["message_uuid"]] = time.time()
+                latencies.append(time.monotonic() - due)
             idle.append(client)
 
     total = int(rate * duration)
     started = time.monotonic()
     for index in range(total):
-        delay = started + index / rate - time.monotonic()
+        due = started + index / rate
+        delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.create_task(one())
+        task = asyncio.create_task(one(due))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -287,7 +302,7 @@ async def offer_load(
     elapsed = time.monotonic() - started
     for client in idle:
         client.writer.close()
-    return accepted, total, elapsed
+    return Offered(accepted, total, elapsed, latencies)
 
 
 def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
@@ -301,10 +316,12 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
                     deployed.env,
                     workdir,
                 )
-                accepted, sent, seconds = asyncio.run(
+                offered = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, rate, args.duration)
                 )
-                row.sent, row.accepted, row.accept_seconds = sent, len(accepted), seconds
+                accepted, seconds = offered.accepted, offered.seconds
+                row.sent, row.accepted, row.accept_seconds = offered.sent, len(accepted), seconds
+                row.accept_latencies = offered.accept_latencies
                 row.queued_at_end = deployed.queued()
                 deadline = time.monotonic() + args.drain
                 while deployed.queued() and time.monotonic() < deadline:
@@ -328,6 +345,13 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
     return row
 
 
+def _percentile(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
@@ -335,10 +359,10 @@ def _fmt(value: float | None) -> str:
 def print_table(rows: list[Row]) -> None:
     print()
     print(
-        "| setup | offered/s | accepted/s | delivered/s | lag p50 s | p95 s | p99 s | queued at end | lost "
-        "| sustainable |"
+        "| setup | offered/s | accepted/s | 202 p95 ms | delivered/s | lag p50 s | p95 s | p99 s | queued at end "
+        "| lost | sustainable |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         lost = (
             f"{row.lost}"
@@ -346,7 +370,8 @@ def print_table(rows: list[Row]) -> None:
             + (f", {row.unsigned} unsigned" if row.unsigned else "")
         )
         print(
-            f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | {row.delivered_per_second:.0f} | "
+            f"| {row.setup} | {row.offered} | {row.accepted_per_second:.0f} | "
+            f"{'-' if row.accept_p95_ms is None else f'{row.accept_p95_ms:.0f}'} | {row.delivered_per_second:.0f} | "
             f"{_fmt(row.percentile(50))} | "
             f"{_fmt(row.percentile(95))} | {_fmt(row.percentile(99))} | {row.queued_at_end} | {lost} | "
             f"{'yes' if row.sustainable else 'no'} |"
@@ -413,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
                     "setup": r.setup,
                     "offered": r.offered,
                     "accepted_per_s": r.accepted_per_second,
+                    "accept_p95_ms": r.accept_p95_ms,
+                    "delivered_per_s": r.delivered_per_second,
                     "p50": r.percentile(50),
                     "p95": r.percentile(95),
                     "p99": r.percentile(99),

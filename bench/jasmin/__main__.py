@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         "--redis-db", type=int, default=11, help="Redis database number Jasmin may flush and use (11)"
     )
     parser.add_argument(
-        "--timeout", type=float, default=300, help="seconds to wait for the last receipt after the last send (300)"
+        "--timeout",
+        type=float,
+        default=300,
+        help="seconds to wait for the last receipt after the last send (300)",
     )
     parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "jasmin.json")
     args = parser.parse_args(argv)
@@ -107,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
             count = args.default_messages if tuning is gateway.DEFAULT else args.messages
             result = measure_jasmin(tuning, count, args.in_flight, args.timeout + count, args.redis_db)
         results.append(result)
-        print(f"  {result.delivered}/{result.messages} delivered, {_fmt(result.per_second)} msg/s", flush=True)
+        print(
+            f"  {result.delivered}/{result.messages} delivered, {_fmt(result.per_second)} msg/s", flush=True
+        )
     print_table(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(

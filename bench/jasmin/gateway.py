@@ -33,7 +33,7 @@ from bench import targets
 from bench.jasmin import jcli
 
 JASMIN_VENV = Path(os.environ.get("JASMIN_VENV", "/opt/jasmin-venv"))
-SMSC_MODULES = Path(os.environ.get("JASMIN_SMSC_MODULES", "/opt/jasmin-smsc/node_modules"))
+SMSC_MODULES = Path(os.environ.get("JASMIN_SMSC_DIR", "/opt/jasmin-smsc")) / "node_modules"
 SMSC_SCRIPT = Path(__file__).resolve().parent / "smsc.js"
 USERNAME, PASSWORD = "bench", "benchpwd"  # the Jasmin HTTP API user (passwords are at most 8 chars)
 
@@ -49,6 +49,7 @@ class Tuning:
     # When a receipt arrives before its submit_sm_resp's mapping is stored, the lookup is tried
     # again this many seconds later (jasmin.cfg [dlr] dlr_lookup_retry_delay).
     dlr_lookup_retry_delay: int = 10
+    billing: bool = True  # the HTTP API's billing feature (jasmin.cfg [http-api] billing_feature)
 
 
 DEFAULT = Tuning("jasmin default")
@@ -91,7 +92,7 @@ class Jasmin:
 
 def _config(ports: dict[str, int], vhost: str, redis_db: int, root: Path, tuning: Tuning) -> str:
     level = tuning.log_level
-    sections = {
+    sections: dict[str, dict[str, object]] = {
         "smpp-server": {"bind": "127.0.0.1", "port": ports["smpp_server"], "log_level": level},
         "smpp-server-pb": {"bind": "127.0.0.1", "port": ports["smpp_server_pb"], "log_level": level},
         "smpp-server-pb-client": {"host": "127.0.0.1", "port": ports["smpp_server_pb"]},
@@ -111,7 +112,12 @@ def _config(ports: dict[str, int], vhost: str, redis_db: int, root: Path, tuning
             "spec": JASMIN_VENV / "share" / "jasmin" / "resource" / "amqp0-9-1.xml",
             "log_level": level,
         },
-        "http-api": {"bind": "127.0.0.1", "port": ports["http"], "log_level": level},
+        "http-api": {
+            "bind": "127.0.0.1",
+            "port": ports["http"],
+            "billing_feature": tuning.billing,
+            "log_level": level,
+        },
         "router": {
             "bind": "127.0.0.1",
             "port": ports["router"],
@@ -225,7 +231,12 @@ def jasmin(workdir: Path, smsc_port: int, tuning: Tuning, redis_db: int) -> Iter
 
         def start(script: str) -> subprocess.Popen[bytes]:
             with (root / "log" / f"{script}.out").open("ab") as out:
-                command = [str(JASMIN_VENV / "bin" / "python"), str(JASMIN_VENV / "bin" / script), "-c", str(config)]
+                command = [
+                    str(JASMIN_VENV / "bin" / "python"),
+                    str(JASMIN_VENV / "bin" / script),
+                    "-c",
+                    str(config),
+                ]
                 process = subprocess.Popen(command, env=env, cwd=root, stdout=out, stderr=subprocess.STDOUT)
             processes.append(process)
             return process
@@ -241,7 +252,9 @@ def jasmin(workdir: Path, smsc_port: int, tuning: Tuning, redis_db: int) -> Iter
             jcli.provision(console, smsc_port, tuning, USERNAME, PASSWORD)
         for process in processes:
             if process.poll() is not None:
-                raise RuntimeError(f"a Jasmin daemon exited (code {process.returncode}); logs in {root / 'log'}")
+                raise RuntimeError(
+                    f"a Jasmin daemon exited (code {process.returncode}); logs in {root / 'log'}"
+                )
         yield gateway
     finally:
         for process in reversed(processes):

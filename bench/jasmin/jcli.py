@@ -117,5 +117,7 @@ def wait_bound(console: Console, connectors: list[str], timeout_s: float = 60) -
         if all(cid in bound for cid in connectors):
             return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"Jasmin's connectors did not bind to the SMSC within {timeout_s:.0f} s:\n{listing}")
+            raise RuntimeError(
+                f"Jasmin's connectors did not bind to the SMSC within {timeout_s:.0f} s:\n{listing}"
+            )
         time.sleep(0.5)

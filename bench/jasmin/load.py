@@ -107,7 +107,9 @@ async def closed_loop(
     return sent
 
 
-def http_post(host: str, port: int, path: str, body: bytes, content_type: str, authorization: str = "") -> bytes:
+def http_post(
+    host: str, port: int, path: str, body: bytes, content_type: str, authorization: str = ""
+) -> bytes:
     """One HTTP/1.1 keep-alive POST, as bytes to send again and again."""
     auth = f"Authorization: {authorization}\r\n" if authorization else ""
     return (

@@ -86,7 +86,13 @@ def measure_tidings(messages: int, in_flight: int, timeout_s: float) -> Result:
                 )
                 host, api_port = deployed.api_url.split("://", 1)[1].split("/", 1)[0].split(":")
                 body = json.dumps(
-                    {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": TEXT}
+                    {
+                        "channel": "sms",
+                        "message_type": "text",
+                        "to": "447700900000",
+                        "from": "Acme",
+                        "text": TEXT,
+                    }
                 ).encode()
                 request = http_post(
                     host, int(api_port), "/v1/messages", body, "application/json", deployed.authorization
@@ -141,7 +147,7 @@ def measure_jasmin(
     result = Result(tuning.name, messages, in_flight)
     with tempfile.TemporaryDirectory(prefix="jasmin-bench-") as tmp:
         workdir = Path(tmp)
-        with gateway.smsc(workdir) as (smsc_port, smsc_process):
+        with gateway.smsc(workdir) as (smsc_port, _):
             with gateway.jasmin(workdir, smsc_port, tuning, redis_db) as jasmin:
                 receiver_port = targets.free_port()
                 receiver, lines, reader = _receiver(receiver_port, messages)

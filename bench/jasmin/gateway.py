@@ -47,14 +47,22 @@ class Tuning:
     connectors: int = 1  # binds to the SMSC; more than one are used through a round-robin route
     log_level: str = "INFO"  # every daemon's log level (INFO logs a line or more per message)
     # When a receipt arrives before its submit_sm_resp's mapping is stored, the lookup is tried
-    # again this many seconds later (jasmin.cfg [dlr] dlr_lookup_retry_delay).
+    # again this many seconds later, up to this many times (jasmin.cfg [dlr]); past them the
+    # receipt is dropped.
     dlr_lookup_retry_delay: int = 10
+    dlr_lookup_max_retries: int = 2
     billing: bool = True  # the HTTP API's billing feature (jasmin.cfg [http-api] billing_feature)
 
 
 DEFAULT = Tuning("jasmin default")
 TUNED = Tuning(
-    "jasmin tuned", submit_throughput=0, connectors=4, log_level="WARNING", dlr_lookup_retry_delay=1
+    "jasmin tuned",
+    submit_throughput=0,
+    connectors=16,
+    log_level="WARNING",
+    dlr_lookup_retry_delay=1,
+    dlr_lookup_max_retries=20,
+    billing=False,
 )
 
 
@@ -104,7 +112,11 @@ def _config(ports: dict[str, int], vhost: str, redis_db: int, root: Path, tuning
         },
         "service-smppclient": {"log_level": level},
         "sm-listener": {"log_level": level},
-        "dlr": {"log_level": level, "dlr_lookup_retry_delay": tuning.dlr_lookup_retry_delay},
+        "dlr": {
+            "log_level": level,
+            "dlr_lookup_retry_delay": tuning.dlr_lookup_retry_delay,
+            "dlr_lookup_max_retries": tuning.dlr_lookup_max_retries,
+        },
         "amqp-broker": {
             "host": "127.0.0.1",
             "port": 5672,

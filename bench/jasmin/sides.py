@@ -207,8 +207,22 @@ def measure_jasmin(
                 shutil.copytree(jasmin.workdir / "log", logs)
                 shutil.copy(workdir / "smsc.log", logs / "smsc.log")
                 result.notes.append(f"Jasmin's logs: {logs.relative_to(targets.REPO)}")
-                errors = jasmin.log_tail("messages.log", 100_000)
-                failures = sum(1 for line in errors.splitlines() if " ERROR " in line)
-                if failures:
-                    result.notes.append(f"{failures} ERROR lines in Jasmin's messages.log")
+                result.notes.extend(_log_findings(jasmin))
     return result
+
+
+def _log_findings(jasmin: gateway.Jasmin) -> list[str]:
+    """What Jasmin's logs say went wrong: receipts looked up again because they arrived before
+    their submit_sm_resp's mapping was stored, receipts dropped, other errors."""
+    lookups = jasmin.log_tail("dlrlookupd-messages.log", 1_000_000).splitlines()
+    retried = sum(1 for line in lookups if "DLRMapNotFound" in line and "(retrials:" in line)
+    dropped = sum(1 for line in lookups if "(final)" in line)
+    errors = sum(1 for line in jasmin.log_tail("messages.log", 1_000_000).splitlines() if " ERROR " in line)
+    findings = []
+    if retried:
+        findings.append(f"{retried} receipt lookups retried (receipt before its submit_sm_resp mapping)")
+    if dropped:
+        findings.append(f"{dropped} receipts dropped after their last lookup")
+    if errors:
+        findings.append(f"{errors} ERROR lines in Jasmin's messages.log")
+    return findings

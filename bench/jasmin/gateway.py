@@ -183,6 +183,39 @@ def _redis_flush(db: int) -> None:
         client.close()
 
 
+# Each Jasmin daemon holds a lock file in /tmp while it runs (lockfile's link locks: the lock and a
+# hard link to it named after the host and process) and exits at once if it cannot take it.
+_LOCKS = {
+    "jasmind.py": "jasmind.lock",
+    "dlrlookupd.py": "dlrlookupd-master.lock",
+    "dlrd.py": "dlrd-master.lock",
+}
+
+
+def _running(script: str) -> bool:
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if script.encode() in cmdline.read_bytes():
+                return True
+    return False
+
+
+def _clear_stale_locks() -> None:
+    """A daemon that was killed (SIGKILL) leaves its lock behind, and the next one would exit.
+    Locks of daemons that are not running are removed; a running Jasmin is an error."""
+    for script, name in _LOCKS.items():
+        lock = Path("/tmp") / name
+        if not lock.exists():
+            continue
+        if _running(script):
+            raise RuntimeError(f"another {script} is running (it holds {lock}); stop it first")
+        for other in Path("/tmp").iterdir():
+            with contextlib.suppress(OSError):
+                if other != lock and other.is_file() and other.samefile(lock):
+                    other.unlink()
+        lock.unlink(missing_ok=True)
+
+
 def _wait_port(port: int, process: subprocess.Popen[bytes], what: str, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -235,6 +268,7 @@ def jasmin(workdir: Path, smsc_port: int, tuning: Tuning, redis_db: int) -> Iter
     config.write_text(_config(ports, vhost, redis_db, root, tuning))
     env = dict(os.environ, ROOT_PATH=str(root), CONFIG_PATH=str(root / "etc"), LOG_PATH=str(root / "log"))
     env["PATH"] = f"{JASMIN_VENV / 'bin'}:{env.get('PATH', '')}"
+    _clear_stale_locks()
     _rabbitmqctl("add_vhost", vhost)
     processes: list[subprocess.Popen[bytes]] = []
     try:

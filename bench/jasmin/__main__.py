@@ -77,9 +77,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--in-flight", type=int, default=32, help="requests in flight (32)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
     parser.add_argument(
-        "--redis-db", type=int, default=11, help="Redis database number Jasmin may flush and use (11)"
-    )
-    parser.add_argument(
         "--timeout",
         type=float,
         default=300,
@@ -110,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 tuning = gateway.DEFAULT if row == "jasmin-default" else gateway.TUNED
                 count = args.default_messages if tuning is gateway.DEFAULT else args.messages
-                result = measure_jasmin(tuning, count, args.in_flight, args.timeout + count, args.redis_db)
+                result = measure_jasmin(tuning, count, args.in_flight, args.timeout + count)
         except RuntimeError as error:  # a server that did not start, a refused jCli command, ...
             print(f"  {row} could not be measured: {error}", file=sys.stderr, flush=True)
             failed.append(row)

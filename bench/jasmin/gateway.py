@@ -7,7 +7,10 @@ deliver_sm receipt to the message it is about) and `dlrd.py` (posts each receipt
 
 - a RabbitMQ vhost of its own (made with `rabbitmqctl`, deleted afterwards), so no queue of
   another run or program is touched;
-- a Redis database of its own number (`--redis-db`, flushed before the run);
+- a Redis server of its own (`redis-server` on a free port, nothing saved): Jasmin 0.11 selects
+  the configured database only when a Redis password is set, so on a shared server it would
+  always write its receipt mappings into database 0, and a later run's SMSC message ids would
+  find an earlier run's mappings;
 - free TCP ports for every listener, and a temporary ROOT_PATH for configuration, logs and the
   router's store.
 
@@ -76,7 +79,7 @@ def missing() -> str | None:
     for path, what in needed.items():
         if not path.exists():
             return f"{what} is not installed ({path} is missing)"
-    for command in ("node", "rabbitmqctl"):
+    for command in ("node", "rabbitmqctl", "redis-server"):
         if shutil.which(command) is None:
             return f"`{command}` is not on PATH"
     return None
@@ -98,7 +101,7 @@ class Jasmin:
         return ""
 
 
-def _config(ports: dict[str, int], vhost: str, redis_db: int, root: Path, tuning: Tuning) -> str:
+def _config(ports: dict[str, int], vhost: str, root: Path, tuning: Tuning) -> str:
     level = tuning.log_level
     sections: dict[str, dict[str, object]] = {
         "smpp-server": {"bind": "127.0.0.1", "port": ports["smpp_server"], "log_level": level},
@@ -138,7 +141,7 @@ def _config(ports: dict[str, int], vhost: str, redis_db: int, root: Path, tuning
         },
         "deliversm-thrower": {"log_level": level},
         "dlr-thrower": {"log_level": level},
-        "redis-client": {"host": "127.0.0.1", "port": 6379, "dbid": redis_db, "log_level": level},
+        "redis-client": {"host": "127.0.0.1", "port": ports["redis"], "log_level": level},
         "jcli": {"bind": "127.0.0.1", "port": ports["jcli"], "log_level": level},
     }
     lines = []
@@ -171,16 +174,6 @@ def _wait_consumed(vhost: str, queues: tuple[str, ...], processes: list[subproce
         if time.monotonic() > deadline:
             raise RuntimeError(f"Jasmin's queues {queues} got no consumer within 120 s:\n{listing}")
         time.sleep(0.5)
-
-
-def _redis_flush(db: int) -> None:
-    from redis import Redis
-
-    client = Redis(host="127.0.0.1", port=6379, db=db, socket_connect_timeout=2)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 # Each Jasmin daemon holds a lock file in /tmp while it runs (lockfile's link locks: the lock and a
@@ -256,16 +249,16 @@ def smsc(workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
 
 
 @contextlib.contextmanager
-def jasmin(workdir: Path, smsc_port: int, tuning: Tuning, redis_db: int) -> Iterator[Jasmin]:
+def jasmin(workdir: Path, smsc_port: int, tuning: Tuning) -> Iterator[Jasmin]:
     """Jasmin's three daemons on fresh configuration, with a user, connector(s) and route added."""
     root = workdir / "jasmin-root"
     for folder in ("etc", "store", "log"):
         (root / folder).mkdir(parents=True, exist_ok=True)
-    names = ("http", "jcli", "router", "client_management", "smpp_server", "smpp_server_pb")
+    names = ("http", "jcli", "router", "client_management", "smpp_server", "smpp_server_pb", "redis")
     ports = {name: targets.free_port() for name in names}
     vhost = f"jasmin-bench-{uuid.uuid4().hex[:8]}"
     config = root / "etc" / "jasmin.cfg"
-    config.write_text(_config(ports, vhost, redis_db, root, tuning))
+    config.write_text(_config(ports, vhost, root, tuning))
     env = dict(os.environ, ROOT_PATH=str(root), CONFIG_PATH=str(root / "etc"), LOG_PATH=str(root / "log"))
     env["PATH"] = f"{JASMIN_VENV / 'bin'}:{env.get('PATH', '')}"
     _clear_stale_locks()
@@ -273,7 +266,24 @@ def jasmin(workdir: Path, smsc_port: int, tuning: Tuning, redis_db: int) -> Iter
     processes: list[subprocess.Popen[bytes]] = []
     try:
         _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-        _redis_flush(redis_db)
+        redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(ports["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(redis)
+        _wait_port(ports["redis"], redis, "redis-server", timeout_s=30)
 
         def start(script: str) -> subprocess.Popen[bytes]:
             with (root / "log" / f"{script}.out").open("ab") as out:

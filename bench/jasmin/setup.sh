@@ -7,7 +7,7 @@
 #   - the npm `smpp` package, pinned, for the local SMSC bench/jasmin/smsc.js
 #     ($JASMIN_SMSC_DIR, /opt/jasmin-smsc; the benchmark runs node with NODE_PATH pointing there).
 #
-# RabbitMQ and Redis must be running on 127.0.0.1 (default ports, RabbitMQ's guest user), and
+# RabbitMQ must be running on 127.0.0.1 (default port, guest user), and `redis-server`,
 # `node`, `npm` and `rabbitmqctl` on PATH. Re-running it is harmless.
 #
 #   bash bench/jasmin/setup.sh

@@ -141,14 +141,12 @@ def _receiver(port: int, expect: int) -> tuple[subprocess.Popen[str], queue.Queu
     return process, lines, reader
 
 
-def measure_jasmin(
-    tuning: gateway.Tuning, messages: int, in_flight: int, timeout_s: float, redis_db: int
-) -> Result:
+def measure_jasmin(tuning: gateway.Tuning, messages: int, in_flight: int, timeout_s: float) -> Result:
     result = Result(tuning.name, messages, in_flight)
     with tempfile.TemporaryDirectory(prefix="jasmin-bench-") as tmp:
         workdir = Path(tmp)
         with gateway.smsc(workdir) as (smsc_port, _):
-            with gateway.jasmin(workdir, smsc_port, tuning, redis_db) as jasmin:
+            with gateway.jasmin(workdir, smsc_port, tuning) as jasmin:
                 receiver_port = targets.free_port()
                 receiver, lines, reader = _receiver(receiver_port, messages)
                 try:

@@ -61,7 +61,7 @@ DEFAULT = Tuning("jasmin default")
 TUNED = Tuning(
     "jasmin tuned",
     submit_throughput=0,
-    connectors=16,
+    connectors=32,
     log_level="WARNING",
     dlr_lookup_retry_delay=1,
     dlr_lookup_max_retries=20,

@@ -133,12 +133,7 @@ def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int]:
     with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
         workdir = Path(tmp)
         with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
-            with sink(workdir, deployed.signature_secret) as (port, out, receiver):
-                targets._tidings_cli(
-                    ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
-                    deployed.env,
-                    workdir,
-                )
+            with sink(deployed, workdir) as (out, receiver):
                 accepted = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
                 ).accepted

@@ -191,7 +191,9 @@ def deployment(
 
 
 @contextlib.contextmanager
-def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+def sink(deployed: Deployment, workdir: Path) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """A webhook receiver checking the deployment's signatures, made its account's status URL;
+    yields the file it writes each webhook to and its process."""
     port = targets.free_port()
     out = workdir / "sink.jsonl"
     command = [
@@ -200,7 +202,7 @@ def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Pop
         "bench.webhook_sink",
         "--port",
         str(port),
-        f"--secret={secret}",  # a secret may begin with "-"
+        f"--secret={deployed.signature_secret}",  # a secret may begin with "-"
         "--out",
         str(out),
     ]
@@ -208,7 +210,12 @@ def sink(workdir: Path, secret: str) -> Iterator[tuple[int, Path, subprocess.Pop
     assert process.stdout is not None
     process.stdout.readline()  # "ready"
     try:
-        yield port, out, process
+        targets._tidings_cli(
+            ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
+            deployed.env,
+            workdir,
+        )
+        yield out, process
     finally:
         if process.poll() is None:
             process.terminate()
@@ -310,12 +317,7 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory(prefix="tidings-sustained-") as tmp:
         workdir = Path(tmp)
         with deployment(TOPOLOGIES[setup], workdir, args.postgres_url, {}) as deployed:
-            with sink(workdir, deployed.signature_secret) as (port, out, sink_process):
-                targets._tidings_cli(
-                    ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
-                    deployed.env,
-                    workdir,
-                )
+            with sink(deployed, workdir) as (out, sink_process):
                 offered = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, rate, args.duration)
                 )

@@ -78,12 +78,7 @@ def measure_tidings(messages: int, in_flight: int, timeout_s: float) -> Result:
     with tempfile.TemporaryDirectory(prefix="tidings-vs-jasmin-") as tmp:
         workdir = Path(tmp)
         with sustained.deployment(topology, workdir, "", {}) as deployed:
-            with sustained.sink(workdir, deployed.signature_secret) as (port, out, sink_process):
-                targets._tidings_cli(
-                    ["accounts", "set-status-url", deployed.api_key, f"http://127.0.0.1:{port}/status"],
-                    deployed.env,
-                    workdir,
-                )
+            with sustained.sink(deployed, workdir) as (out, sink_process):
                 host, api_port = deployed.api_url.split("://", 1)[1].split("/", 1)[0].split(":")
                 body = json.dumps(
                     {

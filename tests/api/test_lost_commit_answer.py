@@ -1,0 +1,107 @@
+"""A send whose batch loses its COMMIT answer, through the app on PostgreSQL: a batch that committed
+answers 202 with the stored message's uuid, and one whose fate cannot be found out answers the
+outage's 503 problem (never a 500), since the client may send it again."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from tests.api.support import assert_problem, basic
+from tests.conftest import suite_settings
+from tests.store.commit_answer_proxy import CommitAnswerProxy
+from tidings.api.app import create_app
+from tidings.runtime import Role, Runtime
+from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.store.database import Database
+from tidings.store.tables import messages
+
+SMS = {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "Hi"}
+
+
+@pytest.fixture
+async def proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
+    url = make_url(postgres_url)
+    proxy = CommitAnswerProxy(url.host or "127.0.0.1", url.port or 5432)
+    yield proxy
+    await proxy.stop()
+
+
+@pytest.fixture
+async def runtime(database_url: str, proxy: CommitAnswerProxy, tmp_path: Path) -> AsyncIterator[Runtime]:
+    """The API role only, so that the only COMMITs through the proxy are the sends' own."""
+    port = await proxy.start()
+    proxied = make_url(database_url).set(port=port).render_as_string(hide_password=False)
+    runtime = Runtime(suite_settings(proxied, tmp_path), role=Role.API)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
+async def observer(database_url: str) -> AsyncIterator[Database]:
+    """The database seen directly, not through the proxy."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def account(observer: Database, runtime: Runtime) -> NewAccountCredentials:
+    return await create_account(observer, runtime.box, name="lost-answers")
+
+
+@pytest.fixture
+async def client(runtime: Runtime, account: NewAccountCredentials) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(runtime))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+        # A first send verifies and caches the credentials and opens the writer's connection, so
+        # that the COMMIT the proxy loses is the next send's.
+        first = await client.post("/v1/messages", json=SMS, headers=basic(account))
+        assert first.status_code == 202, first.text
+        yield client
+
+
+async def stored_uuids(observer: Database) -> list[str]:
+    async with observer.read() as conn:
+        return [str(uuid) for uuid in (await conn.scalars(select(messages.c.uuid))).all()]
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_send_whose_batch_committed_unanswered_is_accepted_once(
+    client: httpx.AsyncClient,
+    account: NewAccountCredentials,
+    proxy: CommitAnswerProxy,
+    observer: Database,
+    backend: str,
+) -> None:
+    before = await stored_uuids(observer)
+    proxy.lose_next_commit_answer()
+    response = await client.post("/v1/messages", json=SMS, headers=basic(account))
+    assert proxy.fired.is_set()
+    assert response.status_code == 202, response.text
+    after = await stored_uuids(observer)
+    assert sorted(after) == sorted([*before, response.json()["message_uuid"]])  # stored, once
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_send_whose_commit_is_in_doubt_is_a_503_problem(
+    client: httpx.AsyncClient,
+    account: NewAccountCredentials,
+    proxy: CommitAnswerProxy,
+    observer: Database,
+    backend: str,
+) -> None:
+    before = await stored_uuids(observer)
+    # The COMMIT lands, then the database is out of reach: nobody can say whether it did.
+    proxy.lose_next_commit_answer(then_refuse=True)
+    response = await client.post("/v1/messages", json=SMS, headers=basic(account))
+    assert proxy.fired.is_set()
+    assert_problem(response, 503, "about:blank", "Service Unavailable")
+    assert response.headers["Retry-After"] == "1"
+    assert len(await stored_uuids(observer)) == len(before) + 1  # it did land, once

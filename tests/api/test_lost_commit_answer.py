@@ -1,6 +1,7 @@
 """A send whose batch loses its COMMIT answer, through the app on PostgreSQL: a batch that committed
 answers 202 with the stored message's uuid, and one whose fate cannot be found out answers the
-outage's 503 problem (never a 500), since the client may send it again."""
+outage's 503 problem (never a 500) saying so, since the client may send it again with its
+Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -16,12 +17,17 @@ from tests.api.support import assert_problem, basic
 from tests.conftest import suite_settings
 from tests.store.commit_answer_proxy import CommitAnswerProxy
 from tidings.api.app import create_app
+from tidings.api.problems import IN_DOUBT_DETAIL
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.store.batch_runners import PostgresBatchRunner
 from tidings.store.database import Database
 from tidings.store.tables import messages
 
 SMS = {"channel": "sms", "message_type": "text", "to": "447700900000", "from": "Acme", "text": "Hi"}
+# How long the writer asks about a transaction still in progress before it is in doubt: long
+# enough for the server to answer, short enough for a test.
+IN_DOUBT_SECONDS = 0.5
 
 
 @pytest.fixture
@@ -38,6 +44,10 @@ async def runtime(database_url: str, proxy: CommitAnswerProxy, tmp_path: Path) -
     port = await proxy.start()
     proxied = make_url(database_url).set(port=port).render_as_string(hide_password=False)
     runtime = Runtime(suite_settings(proxied, tmp_path), role=Role.API)
+    runtime.writer._runners = [
+        PostgresBatchRunner(runtime.database.engine, in_doubt_seconds=IN_DOUBT_SECONDS)
+        for _ in runtime.writer._runners
+    ]
     await runtime.start()
     yield runtime
     await runtime.stop()
@@ -102,6 +112,30 @@ async def test_a_send_whose_commit_is_in_doubt_is_a_503_problem(
     proxy.lose_next_commit_answer(then_refuse=True)
     response = await client.post("/v1/messages", json=SMS, headers=basic(account))
     assert proxy.fired.is_set()
-    assert_problem(response, 503, "about:blank", "Service Unavailable")
+    problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
+    assert problem["detail"] == IN_DOUBT_DETAIL
     assert response.headers["Retry-After"] == "1"
     assert len(await stored_uuids(observer)) == len(before) + 1  # it did land, once
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_a_send_whose_transaction_stays_in_progress_is_in_doubt_and_safe_to_send_again(
+    client: httpx.AsyncClient,
+    account: NewAccountCredentials,
+    proxy: CommitAnswerProxy,
+    observer: Database,
+    backend: str,
+) -> None:
+    before = await stored_uuids(observer)
+    headers = {**basic(account), "Idempotency-Key": "lost-commit-1"}
+    # The database answers, but to it the transaction is still open: its COMMIT never arrived.
+    proxy.hold_next_commit()
+    response = await client.post("/v1/messages", json=SMS, headers=headers)
+    assert proxy.fired.is_set()
+    problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
+    assert problem["detail"] == IN_DOUBT_DETAIL
+    # Once the server rolls it back, the same send with the same key is accepted, once.
+    proxy.release_held()
+    again = await client.post("/v1/messages", json=SMS, headers=headers)
+    assert again.status_code == 202, again.text
+    assert sorted(await stored_uuids(observer)) == sorted([*before, again.json()["message_uuid"]])

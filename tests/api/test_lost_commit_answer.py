@@ -1,4 +1,5 @@
-"""A send whose batch loses its COMMIT answer, through the app on PostgreSQL: a batch that committed
+"""A send whose batch loses its COMMIT answer, through the app (on PostgreSQL, and SQLite's writer
+process dying after its commit): a batch that committed
 answers 202 with the stored message's uuid, and one whose fate cannot be found out answers the
 outage's 503 problem (never a 500) saying so, since the client may send it again with its
 Idempotency-Key."""
@@ -16,11 +17,13 @@ from sqlalchemy.engine import make_url
 from tests.api.support import assert_problem, basic
 from tests.conftest import suite_settings
 from tests.store.commit_answer_proxy import CommitAnswerProxy
+from tests.store.test_lost_commit_answer import sqlite_writer_that_dies_before_answering
 from tidings.api.app import create_app
 from tidings.api.problems import IN_DOUBT_DETAIL
+from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
-from tidings.store.batch_runners import PostgresBatchRunner
+from tidings.store.batch_runners import PostgresBatchRunner, SqliteBatchRunner
 from tidings.store.database import Database
 from tidings.store.tables import messages
 
@@ -139,3 +142,27 @@ async def test_a_send_whose_transaction_stays_in_progress_is_in_doubt_and_safe_t
     again = await client.post("/v1/messages", json=SMS, headers=headers)
     assert again.status_code == 202, again.text
     assert sorted(await stored_uuids(observer)) == sorted([*before, again.json()["message_uuid"]])
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_a_send_whose_writer_died_after_its_commit_is_accepted_once(
+    settings: Settings, observer: Database, backend: str
+) -> None:
+    runtime = Runtime(settings, role=Role.API)
+    await runtime.start()
+    try:
+        account = await create_account(runtime.database, runtime.box, name="lost-answers")
+        before = await stored_uuids(observer)
+        runner = runtime.writer._runners[0]
+        assert isinstance(runner, SqliteBatchRunner)
+        await runner.discard()
+        dying = runner._process = await sqlite_writer_that_dies_before_answering(runner._path)
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+            response = await client.post("/v1/messages", json=SMS, headers=basic(account))
+        # The batch committed and its rows came back lost (CommittedRowsLost): the send has none.
+        assert runner._process is not dying  # it died, and was dropped
+        assert response.status_code == 202, response.text
+        assert sorted(await stored_uuids(observer)) == sorted([*before, response.json()["message_uuid"]])
+    finally:
+        await runtime.stop()

@@ -413,9 +413,7 @@ REFUSED: list[Row] = [
         lambda ctx: f"Bearer {ctx.rs256(ctx.claims(application_id=' ' + ctx.app.id + ' '))}",
     ),
     Row("application_deleted_after_minting", _deleted_application, follow_up=False, replay_untouched=True),
-    # The jti is consumed before `principal` looks at the account (see the report); harmless, as the
-    # token cannot be used while the account is disabled anyway.
-    Row("account_disabled", _disabled_account, follow_up=False, replay_untouched=False),
+    Row("account_disabled", _disabled_account, follow_up=False, replay_untouched=True),
     # --- acl
     Row("acl_other_paths", signed_claims(acl={"paths": {"/*/users/**": {}}})),
     Row("acl_v0_1_only", signed_claims(acl={"paths": {"/v0.1/messages": {}}})),

@@ -33,6 +33,9 @@ from tidings.limits.gcra import Rate
 from tidings.limits.limiter import RateLimiter
 from tidings.runtime import Runtime
 from tidings.services.accounts import create_account
+from tidings.store.accounts import AccountCredentialStore
+from tidings.store.database import Database
+from tidings.store.outage import database_unavailable
 from tidings.store.tables import accounts
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -145,6 +148,27 @@ async def test_a_concurrent_storm_of_guesses_runs_the_kdf_only_within_the_limit(
     assert sum(isinstance(o, Unauthorized) for o in outcomes) == 3
     assert sum(isinstance(o, Throttled) for o in outcomes) == 57
     assert len(hashes) == 3
+
+
+async def test_a_check_the_database_could_not_answer_is_not_a_failure(limiter: RateLimiter) -> None:
+    """Nothing listens on port 1: every check fails as the outage it is (a 503), and gives its
+    unit back, so that the key and the address keep their whole budget for when it is over."""
+    throttle = FailureThrottle(limiter, per_key=Rate.per_minute(3), per_address=Rate.per_minute(5))
+    unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:1/tidings")
+    try:
+        down = BasicAuthenticator(AccountCredentialStore(unreachable), cache_seconds=0, throttle=throttle)
+        for _ in range(6):
+            with pytest.raises(OSError) as raised:
+                await down.authenticate(header("owner", SECRET), "10.0.0.1")
+            assert database_unavailable(raised.value)
+    finally:
+        await unreachable.dispose()
+    back = BasicAuthenticator(Source("owner"), cache_seconds=0, throttle=throttle)
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await back.authenticate(header("owner", f"guess{n}"), "10.0.0.1")
+    with pytest.raises(Throttled):
+        await back.authenticate(header("owner", "guess3"), "10.0.0.1")
 
 
 # --- through the API, on both databases, with the runtime's limiter in Redis -------------------

@@ -107,6 +107,18 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     return url
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated, empty database that one test module shares, on each backend in turn."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("database") / "tidings.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url = str(request.getfixturevalue("postgres_url"))
+    run_async(lambda: empty_database(url))
+    return url
+
+
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return suite_settings(database_url, tmp_path)

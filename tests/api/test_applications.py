@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from sqlalchemy import select
 
+from tests.signing_keys import signing_key
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store.tables import applications
@@ -89,7 +90,8 @@ def public_pem(key: RSAPrivateKey) -> str:
 def app_jwt(application_id: str, private_key: str | RSAPrivateKey) -> str:
     now = int(time.time())
     claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, private_key, algorithm="RS256")
+    key = signing_key(private_key) if isinstance(private_key, str) else private_key
+    return jwt.encode(claims, key, algorithm="RS256")
 
 
 async def create(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -43,16 +44,25 @@ async def _admin(statement: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A database of its own for this test session, dropped at the end."""
+@contextlib.contextmanager
+def new_postgres_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database, dropped at the end."""
     name = f"tidings_test_{uuid.uuid4().hex[:10]}"
     run_async(lambda: _admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url = f"{base}/{name}"
-    run_async(lambda: migrate.upgrade(url))
-    yield url
-    run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        run_async(lambda: migrate.upgrade(url))
+        yield url
+    finally:
+        run_async(lambda: _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own for this test session."""
+    with new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -108,15 +118,19 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated, empty database that one test module shares, on each backend in turn."""
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database that one test module shares, on each backend in turn. On
+    PostgreSQL it is not the session's database, which the module's tests on `database_url` may
+    empty under it."""
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("database") / "tidings.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite+aiosqlite:///{path}"
-    url = str(request.getfixturevalue("postgres_url"))
-    run_async(lambda: empty_database(url))
-    return url
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    with new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

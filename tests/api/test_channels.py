@@ -4,6 +4,8 @@ what is refused and under which wire names, and the status webhooks each channel
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,12 +24,14 @@ from tests.api.support import (
     view,
     webhooks_of,
 )
+from tests.conftest import suite_settings
 from tests.receiver import WebhookReceiver
+from tidings.api.app import create_app
 from tidings.domain.channel_options import ChannelOptions
 from tidings.domain.channel_registry import CHANNELS
 from tidings.domain.message import Channel, Status
-from tidings.runtime import Runtime
-from tidings.services.accounts import NewAccountCredentials
+from tidings.runtime import Role, Runtime
+from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store.tables import jobs, messages
 
 # The request members that carry a message's content, which GET renders back in the same shape.
@@ -39,6 +43,33 @@ CONTENT_MEMBERS = frozenset(
 
 def content_of(message: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in message.items() if name in CONTENT_MEMBERS}
+
+
+@dataclass(frozen=True)
+class Refusing:
+    """An API runtime that is only sent requests it refuses, shared by the module's refusal tests
+    (per backend) rather than one started, with an account, for each: nothing is ever stored in
+    it, so each test still finds exactly nothing stored after its own refusal."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    account: NewAccountCredentials
+
+
+@pytest.fixture(scope="module")
+async def refusing(
+    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Refusing]:
+    settings = suite_settings(module_database_url, tmp_path_factory.mktemp("refusing"))
+    runtime = Runtime(settings, role=Role.API)
+    await runtime.start()
+    try:
+        account = await create_account(runtime.database, runtime.box, name="refused")
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+            yield Refusing(runtime, client, account)
+    finally:
+        await runtime.stop()
 
 
 async def stored_counts(runtime: Runtime) -> tuple[int, int]:
@@ -98,15 +129,13 @@ async def test_a_valid_request_is_accepted_and_stored_with_its_typed_content_and
 
 @pytest.mark.parametrize(("request_body", "names"), INVALID)
 async def test_an_invalid_request_is_422_naming_every_bad_field_and_stores_nothing(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     names: list[str],
 ) -> None:
-    response = await client.post("/v1/messages", json=request_body, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request_body, headers=basic(refusing.account))
     assert invalid_names(response) == names
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 def _stripped(request: dict[str, Any]) -> dict[str, Any]:
@@ -116,17 +145,17 @@ def _stripped(request: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("request_body", "options"), VALID)
 async def test_every_model_requires_its_parties_and_its_content(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     options: ChannelOptions | None,
 ) -> None:
     kind = request_body["message_type"]
     optional = request_body["channel"] == "whatsapp" and kind == "custom"  # as in the SDK
-    response = await client.post("/v1/messages", json=_stripped(request_body), headers=basic(account))
+    response = await refusing.client.post(
+        "/v1/messages", json=_stripped(request_body), headers=basic(refusing.account)
+    )
     assert invalid_names(response) == sorted({"from", "to"} | (set() if optional else {kind}))
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 MEDIA = [param for param in VALID if "url" in (param.values[0].get(param.values[0]["message_type"]) or {})]
@@ -134,44 +163,39 @@ MEDIA = [param for param in VALID if "url" in (param.values[0].get(param.values[
 
 @pytest.mark.parametrize(("request_body", "options"), MEDIA)
 async def test_every_media_model_wants_an_http_url(
-    client: httpx.AsyncClient,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     options: ChannelOptions | None,
 ) -> None:
     kind = request_body["message_type"]
     for url in ("file:///etc/passwd", "https://exa mple.com/a.png", 42):
         broken = {**request_body, kind: {**request_body[kind], "url": url}}
-        response = await client.post("/v1/messages", json=broken, headers=basic(account))
+        response = await refusing.client.post("/v1/messages", json=broken, headers=basic(refusing.account))
         assert invalid_names(response) == [f"{kind}.url"], url
 
 
 @pytest.mark.parametrize(("channel", "message_type"), WRONG_TYPE)
 async def test_a_type_the_channel_does_not_have_is_1140(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     channel: str,
     message_type: str,
 ) -> None:
     request = body(channel, message_type, text="x", image={"url": "https://example.com/a.png"})
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1140", "Invalid message type")
     assert message_type in problem["detail"] and channel in problem["detail"]
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("channel", ["email", "telegram", "WhatsApp", "viber", 3, None])
-async def test_an_unknown_channel_is_1100(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, channel: Any
-) -> None:
+async def test_an_unknown_channel_is_1100(refusing: Refusing, channel: Any) -> None:
     request = {**body("whatsapp", "text", text="x"), "channel": channel}
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     if channel is None:  # absent rather than unknown
         assert invalid_names(response) == ["channel"]
     else:
         assert_problem(response, 422, f"{ERRORS}/messages#1100", "Unsupported channel")
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -179,15 +203,13 @@ async def test_an_unknown_channel_is_1100(
     [[body("sms", "text", text="fallback")], [], {"channel": "sms"}],
     ids=["one-fallback", "empty-list", "object"],
 )
-async def test_failover_is_refused_as_not_supported_yet(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, failover: Any
-) -> None:
+async def test_failover_is_refused_as_not_supported_yet(refusing: Refusing, failover: Any) -> None:
     request = body("whatsapp", "text", text="first try", failover=failover)
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     assert invalid_names(response) == ["failover"]
     (param,) = response.json()["invalid_parameters"]
     assert "not supported" in param["reason"]
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 # --- status webhooks, per channel ----------------------------------------------------------------

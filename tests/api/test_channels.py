@@ -4,8 +4,6 @@ what is refused and under which wire names, and the status webhooks each channel
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -16,6 +14,7 @@ from tests.api.channel_cases import INVALID, VALID, WRONG_TYPE, body
 from tests.api.support import (
     ERRORS,
     V1_TIMESTAMP,
+    Refusing,
     assert_problem,
     basic,
     invalid_names,
@@ -24,14 +23,12 @@ from tests.api.support import (
     view,
     webhooks_of,
 )
-from tests.conftest import suite_settings
 from tests.receiver import WebhookReceiver
-from tidings.api.app import create_app
 from tidings.domain.channel_options import ChannelOptions
 from tidings.domain.channel_registry import CHANNELS
 from tidings.domain.message import Channel, Status
-from tidings.runtime import Role, Runtime
-from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.runtime import Runtime
+from tidings.services.accounts import NewAccountCredentials
 from tidings.store.tables import jobs, messages
 
 # The request members that carry a message's content, which GET renders back in the same shape.
@@ -43,33 +40,6 @@ CONTENT_MEMBERS = frozenset(
 
 def content_of(message: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in message.items() if name in CONTENT_MEMBERS}
-
-
-@dataclass(frozen=True)
-class Refusing:
-    """An API runtime that is only sent requests it refuses, shared by the module's refusal tests
-    (per backend) rather than one started, with an account, for each: nothing is ever stored in
-    it, so each test still finds exactly nothing stored after its own refusal."""
-
-    runtime: Runtime
-    client: httpx.AsyncClient
-    account: NewAccountCredentials
-
-
-@pytest.fixture(scope="module")
-async def refusing(
-    module_database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Refusing]:
-    settings = suite_settings(module_database_url, tmp_path_factory.mktemp("refusing"))
-    runtime = Runtime(settings, role=Role.API)
-    await runtime.start()
-    try:
-        account = await create_account(runtime.database, runtime.box, name="refused")
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
-            yield Refusing(runtime, client, account)
-    finally:
-        await runtime.stop()
 
 
 async def stored_counts(runtime: Runtime) -> tuple[int, int]:

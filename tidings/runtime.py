@@ -156,6 +156,7 @@ class Runtime:
             self.replays = database_replays
         self.jwt_authenticator = JwtAuthenticator(
             ApplicationKeyStore(self.database),
+            self.accounts,
             self.replays,
             max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
             leeway_seconds=settings.jwt_leeway_seconds,

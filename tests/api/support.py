@@ -8,6 +8,7 @@ import base64
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,6 +25,20 @@ from tidings.store.lookups import Lookups
 from tidings.store.tables import jobs
 
 ERRORS = "https://developer.vonage.com/api-errors"
+
+
+@dataclass(frozen=True)
+class Refusing:
+    """An API runtime that is only sent requests it refuses (the `refusing` fixture), shared by a
+    module's refusal tests (per backend) rather than one started, with an account, for each:
+    nothing is ever stored in it, so each test still finds exactly nothing stored after its own
+    refusal."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    account: NewAccountCredentials
+
+
 INVALID_PARAMS = (f"{ERRORS}/messages#1150", "Invalid params")
 NOT_FOUND = (f"{ERRORS}#not-found", "Not Found")
 INSTANCE = re.compile(r"^[0-9a-f]{32}$")

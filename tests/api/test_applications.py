@@ -16,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from sqlalchemy import select
 
+from tests.api.support import Refusing
+from tests.signing_keys import signing_key
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store.tables import applications
@@ -89,7 +91,8 @@ def public_pem(key: RSAPrivateKey) -> str:
 def app_jwt(application_id: str, private_key: str | RSAPrivateKey) -> str:
     now = int(time.time())
     claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-    return jwt.encode(claims, private_key, algorithm="RS256")
+    key = signing_key(private_key) if isinstance(private_key, str) else private_key
+    return jwt.encode(claims, key, algorithm="RS256")
 
 
 async def create(
@@ -260,11 +263,11 @@ def _private_pem() -> str:
         pytest.param(_private_pem(), id="private-key"),
     ],
 )
-async def test_an_unusable_public_key_is_refused(
-    client: httpx.AsyncClient, account: NewAccountCredentials, public_key: str
-) -> None:
-    response = await client.post(
-        "/v2/applications", json={"name": "app", "keys": {"public_key": public_key}}, headers=basic(account)
+async def test_an_unusable_public_key_is_refused(refusing: Refusing, public_key: str) -> None:
+    response = await refusing.client.post(
+        "/v2/applications",
+        json={"name": "app", "keys": {"public_key": public_key}},
+        headers=basic(refusing.account),
     )
     assert invalid_names(response) == {"keys.public_key"}
 
@@ -489,10 +492,8 @@ async def test_list_defaults_and_edges(client: httpx.AsyncClient, account: NewAc
         ("page=1.5&page_size=", {"page", "page_size"}),
     ],
 )
-async def test_an_invalid_list_query_is_400(
-    client: httpx.AsyncClient, account: NewAccountCredentials, query: str, names: set[str]
-) -> None:
-    response = await client.get(f"/v2/applications?{query}", headers=basic(account))
+async def test_an_invalid_list_query_is_400(refusing: Refusing, query: str, names: set[str]) -> None:
+    response = await refusing.client.get(f"/v2/applications?{query}", headers=basic(refusing.account))
     assert invalid_names(response, LIST_INVALID) == names
 
 
@@ -604,13 +605,11 @@ async def test_delete_is_204_then_404_and_its_jwts_fail_at_once(
 @pytest.mark.parametrize(
     "application_id", ["2efc5b9a-bcd3-424c-b687-64879ebc1ddb", "x" * 80, "a%00b", "not%20an%20id"]
 )
-async def test_unknown_ids_are_404(
-    client: httpx.AsyncClient, account: NewAccountCredentials, application_id: str
-) -> None:
+async def test_unknown_ids_are_404(refusing: Refusing, application_id: str) -> None:
     path = f"/v2/applications/{application_id}"
-    assert_problem(await client.get(path, headers=basic(account)), 404)
-    assert_problem(await client.put(path, json={"name": "x"}, headers=basic(account)), 404)
-    assert_problem(await client.delete(path, headers=basic(account)), 404)
+    assert_problem(await refusing.client.get(path, headers=basic(refusing.account)), 404)
+    assert_problem(await refusing.client.put(path, json={"name": "x"}, headers=basic(refusing.account)), 404)
+    assert_problem(await refusing.client.delete(path, headers=basic(refusing.account)), 404)
 
 
 # --- tenancy and authentication -------------------------------------------------------------

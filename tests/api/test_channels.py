@@ -14,6 +14,7 @@ from tests.api.channel_cases import INVALID, VALID, WRONG_TYPE, body
 from tests.api.support import (
     ERRORS,
     V1_TIMESTAMP,
+    Refusing,
     assert_problem,
     basic,
     invalid_names,
@@ -98,15 +99,13 @@ async def test_a_valid_request_is_accepted_and_stored_with_its_typed_content_and
 
 @pytest.mark.parametrize(("request_body", "names"), INVALID)
 async def test_an_invalid_request_is_422_naming_every_bad_field_and_stores_nothing(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     names: list[str],
 ) -> None:
-    response = await client.post("/v1/messages", json=request_body, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request_body, headers=basic(refusing.account))
     assert invalid_names(response) == names
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 def _stripped(request: dict[str, Any]) -> dict[str, Any]:
@@ -116,17 +115,17 @@ def _stripped(request: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("request_body", "options"), VALID)
 async def test_every_model_requires_its_parties_and_its_content(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     options: ChannelOptions | None,
 ) -> None:
     kind = request_body["message_type"]
     optional = request_body["channel"] == "whatsapp" and kind == "custom"  # as in the SDK
-    response = await client.post("/v1/messages", json=_stripped(request_body), headers=basic(account))
+    response = await refusing.client.post(
+        "/v1/messages", json=_stripped(request_body), headers=basic(refusing.account)
+    )
     assert invalid_names(response) == sorted({"from", "to"} | (set() if optional else {kind}))
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 MEDIA = [param for param in VALID if "url" in (param.values[0].get(param.values[0]["message_type"]) or {})]
@@ -134,44 +133,39 @@ MEDIA = [param for param in VALID if "url" in (param.values[0].get(param.values[
 
 @pytest.mark.parametrize(("request_body", "options"), MEDIA)
 async def test_every_media_model_wants_an_http_url(
-    client: httpx.AsyncClient,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     request_body: dict[str, Any],
     options: ChannelOptions | None,
 ) -> None:
     kind = request_body["message_type"]
     for url in ("file:///etc/passwd", "https://exa mple.com/a.png", 42):
         broken = {**request_body, kind: {**request_body[kind], "url": url}}
-        response = await client.post("/v1/messages", json=broken, headers=basic(account))
+        response = await refusing.client.post("/v1/messages", json=broken, headers=basic(refusing.account))
         assert invalid_names(response) == [f"{kind}.url"], url
 
 
 @pytest.mark.parametrize(("channel", "message_type"), WRONG_TYPE)
 async def test_a_type_the_channel_does_not_have_is_1140(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     channel: str,
     message_type: str,
 ) -> None:
     request = body(channel, message_type, text="x", image={"url": "https://example.com/a.png"})
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1140", "Invalid message type")
     assert message_type in problem["detail"] and channel in problem["detail"]
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("channel", ["email", "telegram", "WhatsApp", "viber", 3, None])
-async def test_an_unknown_channel_is_1100(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, channel: Any
-) -> None:
+async def test_an_unknown_channel_is_1100(refusing: Refusing, channel: Any) -> None:
     request = {**body("whatsapp", "text", text="x"), "channel": channel}
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     if channel is None:  # absent rather than unknown
         assert invalid_names(response) == ["channel"]
     else:
         assert_problem(response, 422, f"{ERRORS}/messages#1100", "Unsupported channel")
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize(
@@ -179,15 +173,13 @@ async def test_an_unknown_channel_is_1100(
     [[body("sms", "text", text="fallback")], [], {"channel": "sms"}],
     ids=["one-fallback", "empty-list", "object"],
 )
-async def test_failover_is_refused_as_not_supported_yet(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, failover: Any
-) -> None:
+async def test_failover_is_refused_as_not_supported_yet(refusing: Refusing, failover: Any) -> None:
     request = body("whatsapp", "text", text="first try", failover=failover)
-    response = await client.post("/v1/messages", json=request, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=request, headers=basic(refusing.account))
     assert invalid_names(response) == ["failover"]
     (param,) = response.json()["invalid_parameters"]
     assert "not supported" in param["reason"]
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 # --- status webhooks, per channel ----------------------------------------------------------------

@@ -17,6 +17,7 @@ from tests.api.support import (
     ERRORS,
     NOT_FOUND,
     V1_TIMESTAMP,
+    Refusing,
     assert_problem,
     basic,
     invalid_names,
@@ -275,9 +276,9 @@ def _cursor(raw: bytes) -> str:
     ids=str,
 )
 async def test_an_invalid_filter_or_cursor_is_422_naming_it(
-    client: httpx.AsyncClient, account: NewAccountCredentials, query: dict[str, Any], names: list[str]
+    refusing: Refusing, query: dict[str, Any], names: list[str]
 ) -> None:
-    response = await client.get("/v1/messages", params=query, headers=basic(account))
+    response = await refusing.client.get("/v1/messages", params=query, headers=basic(refusing.account))
     assert invalid_names(response) == names
 
 

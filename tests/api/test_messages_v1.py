@@ -20,6 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import RowMapping
 from vonage_messages import SendMessageResponse, Sms, SmsOptions
 
+from tests.api.support import Refusing
 from tidings.api import messages_v1
 from tidings.config import Settings
 from tidings.runtime import Role, Runtime
@@ -329,41 +330,39 @@ INVALID = [
 
 @pytest.mark.parametrize(("body", "names"), INVALID)
 async def test_invalid_request_is_422_naming_each_bad_field_and_stores_nothing(
-    client: httpx.AsyncClient,
-    runtime: Runtime,
-    account: NewAccountCredentials,
+    refusing: Refusing,
     body: dict[str, Any],
     names: list[str],
 ) -> None:
-    response = await client.post("/v1/messages", json=body, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=body, headers=basic(refusing.account))
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1150", "Invalid params")
     assert set(problem) == {"type", "title", "detail", "instance", "invalid_parameters"}
     assert problem["detail"] == "The value of one or more parameters is invalid."
     params = problem["invalid_parameters"]
     assert sorted(p["name"] for p in params) == sorted(names)
     assert all(set(p) == {"name", "reason"} and p["reason"] for p in params)
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("channel", ["fax", "SMS", "carrier-pigeon", 7, ["sms"]])
-async def test_unknown_channel_is_1100_and_stores_nothing(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, channel: Any
-) -> None:
-    response = await client.post("/v1/messages", json=with_(channel=channel), headers=basic(account))
+async def test_unknown_channel_is_1100_and_stores_nothing(refusing: Refusing, channel: Any) -> None:
+    response = await refusing.client.post(
+        "/v1/messages", json=with_(channel=channel), headers=basic(refusing.account)
+    )
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1100", "Unsupported channel")
     assert set(problem) == {"type", "title", "detail", "instance"}
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("message_type", ["image", "audio", "video", "template", "custom", "nonsense"])
 async def test_sms_with_unsupported_message_type_is_1140_and_stores_nothing(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, message_type: str
+    refusing: Refusing, message_type: str
 ) -> None:
     body = with_(message_type=message_type, image={"url": "https://example.com/a.png"})
-    response = await client.post("/v1/messages", json=body, headers=basic(account))
+    response = await refusing.client.post("/v1/messages", json=body, headers=basic(refusing.account))
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1140", "Invalid message type")
     assert set(problem) == {"type", "title", "detail", "instance"}
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 async def test_every_problem_gets_its_own_instance(
@@ -476,33 +475,31 @@ async def test_another_accounts_secret_does_not_authenticate(
     [b"{", b"{not json}", b"", b"{'channel': 'sms'}", b'{"channel": "sms",}', b"\xff\xfe\xfa", b"NaNx"],
     ids=["unclosed", "bare-words", "empty", "single-quotes", "trailing-comma", "not-utf8", "garbage"],
 )
-async def test_malformed_json_is_422_invalid_json(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, content: bytes
-) -> None:
-    response = await client.post(
-        "/v1/messages", content=content, headers={**basic(account), "Content-Type": "application/json"}
+async def test_malformed_json_is_422_invalid_json(refusing: Refusing, content: bytes) -> None:
+    response = await refusing.client.post(
+        "/v1/messages",
+        content=content,
+        headers={**basic(refusing.account), "Content-Type": "application/json"},
     )
     problem = assert_problem(
         response, 422, f"{ERRORS}#invalid-json", "The request body did not contain valid JSON"
     )
     assert set(problem) == {"type", "title", "detail", "instance"}
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize(
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"],
 )
-async def test_wrong_content_type_is_415(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, content_type: str
-) -> None:
-    response = await client.post(
+async def test_wrong_content_type_is_415(refusing: Refusing, content_type: str) -> None:
+    response = await refusing.client.post(
         "/v1/messages",
         content=json.dumps(VALID).encode(),
-        headers={**basic(account), "Content-Type": content_type},
+        headers={**basic(refusing.account), "Content-Type": content_type},
     )
     assert_problem(response, 415, f"{ERRORS}#content-type-header", "Unsupported Content-Type header")
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 async def test_missing_content_type_is_415(
@@ -528,26 +525,28 @@ async def test_a_form_post_is_415(
 
 
 @pytest.mark.parametrize("content", [b"[]", b"[{}]", b"42", b"-1.5", b'"sms"', b"null", b"true"])
-async def test_json_that_is_not_an_object_is_422(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, content: bytes
-) -> None:
-    response = await client.post(
-        "/v1/messages", content=content, headers={**basic(account), "Content-Type": "application/json"}
+async def test_json_that_is_not_an_object_is_422(refusing: Refusing, content: bytes) -> None:
+    response = await refusing.client.post(
+        "/v1/messages",
+        content=content,
+        headers={**basic(refusing.account), "Content-Type": "application/json"},
     )
     problem = assert_problem(response, 422, f"{ERRORS}/messages#1150", "Invalid params")
     assert [p["name"] for p in problem["invalid_parameters"]] == ["body"]
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 @pytest.mark.parametrize("content", [b"[" * 100_000, b'{"a":' * 50_000], ids=["arrays", "objects"])
 async def test_deeply_nested_json_is_refused_without_a_server_error(
-    client: httpx.AsyncClient, runtime: Runtime, account: NewAccountCredentials, content: bytes
+    refusing: Refusing, content: bytes
 ) -> None:
-    response = await client.post(
-        "/v1/messages", content=content, headers={**basic(account), "Content-Type": "application/json"}
+    response = await refusing.client.post(
+        "/v1/messages",
+        content=content,
+        headers={**basic(refusing.account), "Content-Type": "application/json"},
     )
     assert_problem(response, 422, f"{ERRORS}#invalid-json", "The request body did not contain valid JSON")
-    assert await stored_counts(runtime) == (0, 0)
+    assert await stored_counts(refusing.runtime) == (0, 0)
 
 
 def _padded_body(size: int) -> bytes:

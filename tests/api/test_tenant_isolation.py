@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.receiver import WebhookReceiver
+from tests.signing_keys import signing_key
 from tidings.channels.simulator.number_pool import find_in_pool, pool
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
@@ -47,7 +48,8 @@ def basic_header(username: str, password: str) -> dict[str, str]:
 def bearer(application_id: str, private_key: str) -> dict[str, str]:
     now = int(time.time())
     claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
-    return {"Authorization": f"Bearer {jwt.encode(claims, private_key, algorithm='RS256')}"}
+    token = jwt.encode(claims, signing_key(private_key), algorithm="RS256")
+    return {"Authorization": f"Bearer {token}"}
 
 
 def messages_capability(url: str) -> dict[str, Any]:

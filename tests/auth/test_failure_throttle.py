@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from sqlalchemy import update
 
 from tests.auth.test_jwt_attacks import APP_KEY, OTHER_RSA_KEY, PUBLIC_PEM, SMS, create_application
 from tidings.api.app import create_app
@@ -32,6 +33,10 @@ from tidings.limits.gcra import Rate
 from tidings.limits.limiter import RateLimiter
 from tidings.runtime import Runtime
 from tidings.services.accounts import create_account
+from tidings.store.accounts import AccountCredentialStore
+from tidings.store.database import Database
+from tidings.store.outage import database_unavailable
+from tidings.store.tables import accounts
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET = "S3cretValue9"
@@ -145,6 +150,27 @@ async def test_a_concurrent_storm_of_guesses_runs_the_kdf_only_within_the_limit(
     assert len(hashes) == 3
 
 
+async def test_a_check_the_database_could_not_answer_is_not_a_failure(limiter: RateLimiter) -> None:
+    """Nothing listens on port 1: every check fails as the outage it is (a 503), and gives its
+    unit back, so that the key and the address keep their whole budget for when it is over."""
+    throttle = FailureThrottle(limiter, per_key=Rate.per_minute(3), per_address=Rate.per_minute(5))
+    unreachable = Database("postgresql+asyncpg://postgres@127.0.0.1:1/tidings")
+    try:
+        down = BasicAuthenticator(AccountCredentialStore(unreachable), cache_seconds=0, throttle=throttle)
+        for _ in range(6):
+            with pytest.raises(OSError) as raised:
+                await down.authenticate(header("owner", SECRET), "10.0.0.1")
+            assert database_unavailable(raised.value)
+    finally:
+        await unreachable.dispose()
+    back = BasicAuthenticator(Source("owner"), cache_seconds=0, throttle=throttle)
+    for n in range(3):
+        with pytest.raises(Unauthorized):
+            await back.authenticate(header("owner", f"guess{n}"), "10.0.0.1")
+    with pytest.raises(Throttled):
+        await back.authenticate(header("owner", "guess3"), "10.0.0.1")
+
+
 # --- through the API, on both databases, with the runtime's limiter in Redis -------------------
 
 
@@ -195,6 +221,16 @@ class Applications:
         return self.applications.get(application_id)
 
 
+class Accounts:
+    """Every application's owner, in the given status."""
+
+    def __init__(self, status: AccountStatus) -> None:
+        self.owner = Account("owner", "t", status, datetime(2025, 1, 1, tzinfo=UTC))
+
+    async def get(self, api_key: str) -> Account | None:
+        return self.owner if api_key == self.owner.api_key else None
+
+
 class FirstUse:
     async def first_use(self, jti: str, expires_at: datetime, issued_at: datetime | None = None) -> bool:
         return True
@@ -215,13 +251,18 @@ def verifications(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 
 
 def jwt_authenticator(
-    limiter: RateLimiter, *, per_application: int = 100, per_address: int = 100
+    limiter: RateLimiter,
+    *,
+    per_application: int = 100,
+    per_address: int = 100,
+    owner: AccountStatus = AccountStatus.ACTIVE,
 ) -> JwtAuthenticator:
     throttle = FailureThrottle(
         limiter, per_key=Rate.per_minute(per_application), per_address=Rate.per_minute(per_address)
     )
     return JwtAuthenticator(
         Applications("app-1", "app-2"),
+        Accounts(owner),
         FirstUse(),
         max_lifetime_seconds=86400,
         leeway_seconds=5,
@@ -250,7 +291,7 @@ async def test_an_address_sending_bad_signatures_is_refused_without_verifying(
     with pytest.raises(Throttled):  # locked out means locked out, good tokens too
         await auth.authenticate(token(), "/v1/messages", "10.6.6.6")
     assert len(verifications) == 5
-    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).application_id == "app-1"
 
 
 async def test_an_application_refused_too_often_is_refused_without_verifying(
@@ -263,19 +304,37 @@ async def test_an_application_refused_too_often_is_refused_without_verifying(
     with pytest.raises(Throttled):
         await auth.authenticate(token(), "/v1/messages", "10.0.0.9")
     assert len(verifications) == 3
-    assert (await auth.authenticate(token("app-2"), "/v1/messages", "10.0.0.9")).id == "app-2"
+    assert (await auth.authenticate(token("app-2"), "/v1/messages", "10.0.0.9")).application_id == "app-2"
 
 
 async def test_an_application_working_here_is_not_locked_out_by_forgeries_naming_it(
     limiter: RateLimiter, verifications: list[bytes]
 ) -> None:
     auth = jwt_authenticator(limiter, per_application=3)
-    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).application_id == "app-1"
     for n in range(5):  # still each counted against its own address
         with pytest.raises(Unauthorized):
             await auth.authenticate(token(key=OTHER_RSA_KEY), "/v1/messages", f"10.6.6.{n}")
-    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+    assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).application_id == "app-1"
     assert len(verifications) == 7
+
+
+async def test_a_disabled_accounts_tokens_count_like_any_refusal(
+    limiter: RateLimiter, verifications: list[bytes]
+) -> None:
+    auth = jwt_authenticator(limiter, per_application=3, per_address=4, owner=AccountStatus.DISABLED)
+    for _ in range(3):  # signed well, by an application whose account is disabled
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(token(), "/v1/messages", "10.6.6.6")
+    with pytest.raises(Throttled):  # the application's bucket is empty
+        await auth.authenticate(token(), "/v1/messages", "10.6.6.7")
+    with pytest.raises(Unauthorized):  # the fourth from this address
+        await auth.authenticate(token("app-2"), "/v1/messages", "10.6.6.6")
+    with pytest.raises(Throttled):  # the address's bucket is empty, app-2's is not
+        await auth.authenticate(token("app-2"), "/v1/messages", "10.6.6.6")
+    with pytest.raises(Unauthorized):
+        await auth.authenticate(token("app-2"), "/v1/messages", "10.6.6.7")
+    assert len(verifications) == 5
 
 
 async def test_unknown_applications_and_garbage_count_against_the_address(
@@ -295,7 +354,7 @@ async def test_unknown_applications_and_garbage_count_against_the_address(
 async def test_good_tokens_do_not_count(limiter: RateLimiter, verifications: list[bytes]) -> None:
     auth = jwt_authenticator(limiter, per_application=2, per_address=2)
     for _ in range(6):
-        assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+        assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).application_id == "app-1"
     assert len(verifications) == 6
 
 
@@ -306,7 +365,7 @@ async def test_good_tokens_cost_no_limiter_call() -> None:
     try:
         auth = jwt_authenticator(limiter)
         for _ in range(5):
-            assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).id == "app-1"
+            assert (await auth.authenticate(token(), "/v1/messages", "10.0.0.1")).application_id == "app-1"
         assert limiter.is_shared
     finally:
         await limiter.close()
@@ -353,3 +412,20 @@ async def test_the_api_answers_a_locked_out_application_429(redis_runtime: Runti
         assert (body["title"], body["retry_after"]) == ("Too many requests", 30)
         genuine = {"Authorization": f"Bearer {app.sdk_token()}"}
         assert (await client.post("/v1/messages", json=SMS, headers=genuine)).status_code == 429
+
+
+async def test_the_api_counts_a_disabled_accounts_tokens_as_failures(redis_runtime: Runtime) -> None:
+    credentials = await create_account(redis_runtime.database, redis_runtime.box, name="t")
+    app = await create_application(redis_runtime, credentials.api_key)
+    async with redis_runtime.database.begin() as conn:
+        await conn.execute(
+            update(accounts).where(accounts.c.api_key == credentials.api_key).values(status="disabled")
+        )
+    transport = httpx.ASGITransport(app=create_app(redis_runtime), client=("10.9.9.8", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
+        for _ in range(2):
+            genuine = {"Authorization": f"Bearer {app.sdk_token()}"}
+            assert (await client.post("/v1/messages", json=SMS, headers=genuine)).status_code == 401
+        genuine = {"Authorization": f"Bearer {app.sdk_token()}"}
+        refused = await client.post("/v1/messages", json=SMS, headers=genuine)
+        assert refused.status_code == 429 and refused.headers["Retry-After"] == "30"

@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BACKENDS, empty_database, run_async
 from tests.e2e.private_services import PrivatePostgres
 from tests.e2e.server import Credentials, TidingsServer
-from tidings.store import migrate
 
 NODE_DIR = Path(__file__).parent / "node"
 SERVERS = pytest.StashKey[list[TidingsServer]]()
@@ -83,18 +81,6 @@ def make_private_server(
     secret key, as every process of a deployment must (each one seals and opens secrets)."""
     key = base64.urlsafe_b64encode(os.urandom(32)).decode()
     yield from _servers(private_database_url, tmp_path, request, {"TIDINGS_SECRET_KEY": key})
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated, empty database that one test module shares, on each backend in turn."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('database') / 'tidings.db'}"
-        run_async(lambda: migrate.upgrade(url))
-        return url
-    url = str(request.getfixturevalue("postgres_url"))
-    run_async(lambda: empty_database(url))
-    return url
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import jwt
 
 from tests.e2e.server import Credentials, TidingsServer
 from tests.receiver import Received, WebhookReceiver
+from tests.signing_keys import signing_key
 
 PROBLEM_JSON = "application/problem+json"
 Auth = Callable[[], httpx.Auth | tuple[str, str]]
@@ -61,7 +62,7 @@ def token_maker(application_id: str, private_key: str, *, ahead_seconds: int = 0
     clock runs ahead would)."""
     now = int(time.time()) + ahead_seconds
     claims = {"application_id": application_id, "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex}
-    return BearerAuth(jwt.encode(claims, private_key, algorithm="RS256"))
+    return BearerAuth(jwt.encode(claims, signing_key(private_key), algorithm="RS256"))
 
 
 class SteadySends:

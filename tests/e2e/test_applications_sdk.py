@@ -26,7 +26,7 @@ from vonage_http_client.errors import AuthenticationError, HttpRequestError, Not
 from vonage_jwt import verify_signature
 from vonage_messages import Sms
 
-from tests.e2e.conftest import MakeServer
+from tests.e2e.conftest import SharedServer
 from tests.e2e.server import Credentials, TidingsServer
 from tests.receiver import Received, WebhookReceiver
 
@@ -36,11 +36,11 @@ TO, FROM = "447700900000", "Acme"
 
 
 @pytest.fixture
-def server(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
-    server = make_server(TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS="0.3")
+def server(module_server: SharedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
+    """One server per backend for the module's tests, each with a receiver of its own."""
     # requests (under the SDK) reads the CA bundle from the environment on every request.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_path))
-    yield server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(module_server.server.ca_path))
+    yield module_server.server
 
 
 def options(server: TidingsServer) -> HttpClientOptions:
@@ -91,10 +91,9 @@ def assert_signed_for(webhook: Received, credentials: Credentials, application_i
 
 @pytest.mark.parametrize("version", ["v1", "v0.1"])
 def test_an_sdk_created_application_sends_with_its_jwt_and_gets_statuses_at_its_status_url(
-    server: TidingsServer, receiver: WebhookReceiver, version: str
+    module_server: SharedServer, server: TidingsServer, receiver: WebhookReceiver, version: str
 ) -> None:
-    credentials = server.create_account()
-    server.start()
+    credentials = module_server.credentials
     vonage = account_client(server, credentials)
 
     application = vonage.application.create_application(
@@ -133,9 +132,9 @@ def test_an_sdk_created_application_sends_with_its_jwt_and_gets_statuses_at_its_
 def test_sdk_lists_gets_updates_and_deletes_applications(
     server: TidingsServer, receiver: WebhookReceiver
 ) -> None:
+    # Accounts of the test's own: it lists every application of one, and another sees none.
     credentials = server.create_account()
     other = server.create_account()
-    server.start()
     vonage = account_client(server, credentials)
 
     created = [vonage.application.create_application(ApplicationConfig(name=f"app-{i}")) for i in range(3)]

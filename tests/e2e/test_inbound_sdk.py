@@ -35,7 +35,7 @@ from vonage_numbers import (
     UpdateNumberParams,
 )
 
-from tests.e2e.conftest import MakeServer
+from tests.e2e.conftest import SharedServer
 from tests.e2e.server import Credentials, TidingsServer
 from tests.receiver import Received, WebhookReceiver
 
@@ -49,11 +49,11 @@ V01_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 @pytest.fixture
-def server(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
-    server = make_server(TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS="0.3")
+def server(module_server: SharedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
+    """One server per backend for the module's tests, each with a receiver of its own."""
     # requests (under the SDK) reads the CA bundle from the environment on every request.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.ca_path))
-    yield server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(module_server.server.ca_path))
+    yield module_server.server
 
 
 def options(server: TidingsServer) -> HttpClientOptions:
@@ -168,10 +168,9 @@ def assert_v01_inbound(body: dict[str, Any], uuid: str, number: str) -> None:
 
 @pytest.mark.parametrize(("version", "country"), [("v1", "GB"), ("v0.1", "US")])
 def test_an_sms_to_a_linked_number_reaches_the_inbound_url_signed_and_the_reply_gets_statuses(
-    server: TidingsServer, receiver: WebhookReceiver, version: str, country: str
+    module_server: SharedServer, server: TidingsServer, receiver: WebhookReceiver, version: str, country: str
 ) -> None:
-    credentials = server.create_account()
-    server.start()
+    credentials = module_server.credentials
     vonage = Vonage(Auth(api_key=credentials.api_key, api_secret=credentials.api_secret), options(server))
 
     application, private_key = create_application(vonage, receiver, version)
@@ -216,7 +215,6 @@ def test_an_sms_to_a_number_of_another_account_is_not_delivered_and_reveals_noth
     server: TidingsServer, receiver: WebhookReceiver
 ) -> None:
     owner, intruder = server.create_account(), server.create_account()
-    server.start()
     vonage = Vonage(Auth(api_key=owner.api_key, api_secret=owner.api_secret), options(server))
     application, _private_key = create_application(vonage, receiver, "v1")
     number = rent_and_link(vonage, "GB", application.id)

@@ -11,7 +11,6 @@ import re
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import jwt
 import pytest
 from vonage_jwt import verify_signature
 
-from tests.e2e.conftest import MakeServer
+from tests.e2e.conftest import SharedServer
 from tests.e2e.server import Credentials, TidingsServer
 from tests.receiver import Received, WebhookReceiver
 
@@ -69,8 +68,14 @@ def send_with_node(script: Path, server: TidingsServer, **config: str) -> NodeRu
 
 
 @pytest.fixture
-def server(make_server: MakeServer) -> Iterator[TidingsServer]:
-    yield make_server(TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS="0.3")
+def server(module_server: SharedServer) -> TidingsServer:
+    """One server per backend for the module's tests, each with a receiver of its own."""
+    return module_server.server
+
+
+@pytest.fixture
+def credentials(module_server: SharedServer) -> Credentials:
+    return module_server.credentials
 
 
 def webhooks_of(receiver: WebhookReceiver, uuid: str, count: int) -> list[Received]:
@@ -119,10 +124,8 @@ def create_application(server: TidingsServer, credentials: Credentials, status_u
 
 
 def test_node_sdk_sends_with_basic_auth_and_statuses_reach_the_webhook_url(
-    node_sdk: Path, server: TidingsServer, receiver: WebhookReceiver
+    node_sdk: Path, server: TidingsServer, credentials: Credentials, receiver: WebhookReceiver
 ) -> None:
-    credentials = server.create_account()
-    server.start()
 
     run = send_with_node(
         node_sdk,
@@ -146,10 +149,12 @@ def test_node_sdk_sends_with_basic_auth_and_statuses_reach_the_webhook_url(
 
 
 def test_node_sdk_sends_with_an_applications_jwt_and_statuses_reach_its_status_url(
-    node_sdk: Path, server: TidingsServer, receiver: WebhookReceiver, tmp_path: Path
+    node_sdk: Path,
+    server: TidingsServer,
+    credentials: Credentials,
+    receiver: WebhookReceiver,
+    tmp_path: Path,
 ) -> None:
-    credentials = server.create_account()
-    server.start()
     application = create_application(server, credentials, f"{receiver.url}/app-status")
     private_key = application["keys"]["private_key"]
     assert private_key.startswith("-----BEGIN PRIVATE KEY-----")
@@ -183,10 +188,8 @@ def test_node_sdk_sends_with_an_applications_jwt_and_statuses_reach_its_status_u
 
 
 def test_node_sdk_with_a_wrong_secret_reports_401(
-    node_sdk: Path, server: TidingsServer, receiver: WebhookReceiver
+    node_sdk: Path, server: TidingsServer, credentials: Credentials, receiver: WebhookReceiver
 ) -> None:
-    credentials = server.create_account()
-    server.start()
 
     run = send_with_node(
         node_sdk,

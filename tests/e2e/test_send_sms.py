@@ -1,4 +1,6 @@
-"""Sending an SMS through a real `tidings serve` with the official Vonage SDK and plain HTTP."""
+"""Sending an SMS through a real `tidings serve` with the official Vonage SDK and plain HTTP.
+
+The tests share one server per backend (module_server), each with webhooks to a receiver of its own."""
 
 from __future__ import annotations
 
@@ -6,7 +8,6 @@ import hashlib
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import jwt
@@ -16,7 +17,7 @@ from vonage_http_client.errors import AuthenticationError
 from vonage_jwt import verify_signature
 from vonage_messages import Sms
 
-from tests.e2e.conftest import MakeServer
+from tests.e2e.conftest import SharedServer
 from tests.e2e.server import Credentials, TidingsServer, statuses_by_message
 from tests.receiver import Received, WebhookReceiver
 
@@ -27,11 +28,15 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 @pytest.fixture
-def server(make_server: MakeServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
-    server = make_server(TIDINGS_SIMULATOR_DELIVERY_DELAY_SECONDS="0.3")
+def server(module_server: SharedServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[TidingsServer]:
     # requests (under the SDK) reads the CA bundle from the environment on every request.
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.home / "tls" / "ca.pem"))
-    yield server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(module_server.server.ca_path))
+    yield module_server.server
+
+
+@pytest.fixture
+def credentials(module_server: SharedServer) -> Credentials:
+    return module_server.credentials
 
 
 def sdk_client(server: TidingsServer, api_key: str, api_secret: str) -> Vonage:
@@ -79,10 +84,8 @@ def only_webhooks_of(receiver: WebhookReceiver, uuid: str, count: int) -> list[R
 
 
 def test_sdk_sends_sms_over_https_and_receives_signed_statuses(
-    server: TidingsServer, receiver: WebhookReceiver
+    server: TidingsServer, credentials: Credentials, receiver: WebhookReceiver
 ) -> None:
-    credentials = server.create_account()
-    server.start()
     client = sdk_client(server, credentials.api_key, credentials.api_secret)
 
     response = client.messages.send(
@@ -100,10 +103,8 @@ def test_sdk_sends_sms_over_https_and_receives_signed_statuses(
 
 
 def test_sdk_with_wrong_credentials_raises_authentication_error(
-    server: TidingsServer, receiver: WebhookReceiver
+    server: TidingsServer, credentials: Credentials, receiver: WebhookReceiver
 ) -> None:
-    credentials = server.create_account()
-    server.start()
     wrong_secret = sdk_client(server, credentials.api_key, "Wrong-secret-123")
     unknown_key = sdk_client(server, "deadbeef", credentials.api_secret)
     sms = Sms(to=TO, from_=FROM, text="nope", webhook_url=f"{receiver.url}/s")
@@ -118,9 +119,7 @@ def test_sdk_with_wrong_credentials_raises_authentication_error(
     assert receiver.received == []
 
 
-def test_plain_http_send(server: TidingsServer, receiver: WebhookReceiver) -> None:
-    credentials = server.create_account()
-    server.start()
+def test_plain_http_send(server: TidingsServer, credentials: Credentials, receiver: WebhookReceiver) -> None:
 
     response = httpx.post(
         f"{server.url}/v1/messages",
@@ -150,10 +149,9 @@ def test_plain_http_send(server: TidingsServer, receiver: WebhookReceiver) -> No
 
 
 def test_account_default_status_url_is_used_without_webhook_url(
-    server: TidingsServer, receiver: WebhookReceiver, tmp_path: Path
+    server: TidingsServer, receiver: WebhookReceiver
 ) -> None:
-    credentials = server.create_account(status_url=f"{receiver.url}/account-default")
-    server.start()
+    credentials = server.create_account(status_url=f"{receiver.url}/account-default")  # on the running server
     client = sdk_client(server, credentials.api_key, credentials.api_secret)
 
     uuid = client.messages.send(Sms(to=TO, from_=FROM, text="no webhook_url", client_ref="dflt")).message_uuid

@@ -19,6 +19,7 @@ class CommitAnswerProxy:
         self._server: asyncio.Server | None = None
         self._mode: str | None = None
         self._refuse_after = False
+        self._held: list[asyncio.StreamWriter] = []
         self._pumps: set[asyncio.Task[None]] = set()
         self.fired = asyncio.Event()
 
@@ -35,9 +36,23 @@ class CommitAnswerProxy:
         self._mode = "after" if commit_reaches_server else "before"
         self._refuse_after = then_refuse
 
+    def hold_next_commit(self) -> None:
+        """The next COMMIT through the proxy is not forwarded and the client's end is closed, but
+        the server's end is kept open until `release_held`: to the server the transaction is still
+        in progress, as when it has not yet noticed that its client is gone."""
+        self._mode = "hold"
+
+    def release_held(self) -> None:
+        """Closes the server ends kept by `hold_next_commit`: the server rolls their
+        transactions back."""
+        for writer in self._held:
+            writer.close()
+        self._held.clear()
+
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        self.release_held()
         for pump in list(self._pumps):
             pump.cancel()
         await asyncio.gather(*self._pumps, return_exceptions=True)
@@ -64,6 +79,11 @@ class CommitAnswerProxy:
                     mode, self._mode = self._mode, None
                     if mode == "before":
                         fire()
+                        return
+                    if mode == "hold":
+                        self._held.append(server_writer)
+                        client_writer.close()
+                        self.fired.set()
                         return
                     answer_lost.set()
                 server_writer.write(data)

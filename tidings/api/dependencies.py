@@ -9,7 +9,7 @@ from fastapi import Request
 
 from tidings.api.access_log import remember_account
 from tidings.domain.account import Account
-from tidings.domain.errors import InvalidJson, Unauthorized, UnsupportedContentType
+from tidings.domain.errors import InvalidJson, UnsupportedContentType
 from tidings.domain.principal import Principal
 from tidings.runtime import Runtime
 
@@ -42,12 +42,9 @@ async def principal(request: Request) -> Principal:
         remember_account(request.scope, basic.api_key)
         return Principal(account=basic)
     path = request.scope.get("root_path", "") + request.scope["path"]  # request.url is built lazily and costs
-    application = await runtime.jwt_authenticator.authenticate(token.strip(), path, client_address(request))
-    account = await runtime.accounts.get(application.account_id)
-    if account is None or not account.is_active:
-        raise Unauthorized()
-    remember_account(request.scope, account.api_key)
-    return Principal(account=account, application=application)
+    caller = await runtime.jwt_authenticator.authenticate(token.strip(), path, client_address(request))
+    remember_account(request.scope, caller.account.api_key)
+    return caller
 
 
 async def json_body(request: Request) -> Any:

@@ -29,7 +29,7 @@ from tidings.domain.errors import (
     Unauthorized,
     WrongVerb,
 )
-from tidings.store.outage import database_unavailable
+from tidings.store.outage import CommitInDoubt, database_unavailable
 from tidings.wire.responses import ProblemDetails, ThrottledProblem
 
 log = logging.getLogger("tidings.api")
@@ -43,6 +43,12 @@ _REPORTED = "_tidings_reported"
 OUTAGE_LOG_EVERY_SECONDS = 10.0
 # What a client is told to wait before sending again while the database is out of reach.
 OUTAGE_RETRY_AFTER_SECONDS = 1
+# A request whose COMMIT answer was lost may have been written: sent again blindly, it could be
+# written twice, so the 503 says so and names the way to send it again safely.
+IN_DOUBT_DETAIL = (
+    "Tidings lost its database connection while storing this request, which may or may not have "
+    "taken effect; send it again with the same Idempotency-Key, which is never accepted twice."
+)
 # The errors a database outage raises (classified by store/outage.py). They get handlers of their
 # own: Starlette's catch-all (`Exception`) answers and then raises again, as a crash of the server.
 _OUTAGE_TYPES: tuple[type[Exception], ...] = (
@@ -113,7 +119,8 @@ def error_response(request: Request, error: Exception) -> Response:
         return Response(status_code=CLIENT_CLOSED_REQUEST)
     if database_unavailable(error):
         _report_outage(error)
-        return problem_response(ServiceUnavailable(), {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
+        detail = IN_DOUBT_DETAIL if isinstance(error, CommitInDoubt) else None
+        return problem_response(ServiceUnavailable(detail), {"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)})
     report_unexpected(error, request.method, request.scope["path"])
     return problem_response(TidingsError())
 

@@ -4,7 +4,8 @@ Secrets are argon2 hashes, far too slow to verify on every request, so a success
 cached briefly in this process, keyed by the key and a SHA-256 of the presented secret (the
 secret itself is never kept). Failures are not cached, and every check of an unknown key costs a
 full hash too, so timing does not tell whether a key exists. Failures are throttled per key and
-per client address before any hash is computed (failure_throttle.py).
+per client address before any hash is computed (failure_throttle.py); a check that could not be
+made (the database out of reach) is not a failure.
 """
 
 from __future__ import annotations
@@ -116,7 +117,16 @@ class BasicAuthenticator:
         if self._throttle is None:
             return await self._verify(api_key, secret, cache_key)
         charged = await self._throttle.admit(api_key, client)
-        account = await self._verify(api_key, secret, cache_key)
+        try:
+            account = await self._verify(api_key, secret, cache_key)
+        except Unauthorized:
+            raise  # a failure: its unit stays taken
+        except Exception:
+            # The check could not be made (the database is out of reach: a 503): the client did
+            # not fail to authenticate. A cancelled check keeps its unit, or a guesser could
+            # hang up before each answer and never be counted.
+            await self._throttle.forgive(charged)
+            raise
         await self._throttle.forgive(charged)
         return account
 

@@ -2,7 +2,8 @@
 
 Basic: every check that reaches argon2 costs tens of milliseconds of CPU, so a guessing client
 could starve everyone else of it. Before a secret is hashed, one unit is taken from the buckets of
-its API key and of the client's address; a correct secret gives it back, so only failures count.
+its API key and of the client's address; a correct secret gives it back, as does a check that
+could not be made (the database out of reach), so only failures count.
 Once either bucket is empty the request is refused with a 429 without hashing anything. A secret
 already verified and cached in this process never reaches here, so a client that is working
 keeps working while someone else guesses at its key.

@@ -3,7 +3,8 @@
 Refused: any algorithm but RS256 (so neither `none` nor an HS256 token keyed with the public key
 gets through), a bad signature, expired or not-yet-valid tokens, an `iat` in the future beyond
 the clock-skew leeway, tokens older (or living longer) than the maximum lifetime, an unknown or
-deleted application, an `acl` that does not cover the path, and any `jti` seen before. Refusals
+deleted application, one whose account is missing or disabled, an `acl` that does not cover the
+path, and any `jti` seen before. Refusals
 count against the client's address and the application the token names, and once either has
 failed too often its tokens are refused (429) before any signature is verified
 (failure_throttle.py).
@@ -23,8 +24,10 @@ from tidings.auth.acl import acl_allows
 from tidings.auth.failure_throttle import FailureThrottle
 from tidings.auth.jws import CompactJws, MalformedToken, parse_compact
 from tidings.auth.replay import ReplayCache
+from tidings.domain.account import Account
 from tidings.domain.application import Application
 from tidings.domain.errors import Unauthorized
+from tidings.domain.principal import Principal
 
 DEFAULT_TOKEN_SECONDS = 900
 _RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
@@ -51,10 +54,15 @@ class ApplicationSource(Protocol):
     async def load_application(self, application_id: str) -> Application | None: ...
 
 
+class AccountSource(Protocol):
+    async def get(self, api_key: str) -> Account | None: ...
+
+
 class JwtAuthenticator:
     def __init__(
         self,
         applications: ApplicationSource,
+        accounts: AccountSource,
         replays: ReplayCache,
         *,
         max_lifetime_seconds: int,
@@ -63,6 +71,7 @@ class JwtAuthenticator:
         throttle: FailureThrottle | None = None,
     ) -> None:
         self._applications = applications
+        self._accounts = accounts
         self._throttle = throttle
         self._replays = replays
         self._max_lifetime = max_lifetime_seconds
@@ -79,9 +88,10 @@ class JwtAuthenticator:
         self._keys.pop(application_id, None)
         self._working.pop(application_id, None)
 
-    async def authenticate(self, token: str, path: str, client: str | None = None) -> Application:
-        """`client` is the caller's address, whose failures are throttled along with those of the
-        application the token names."""
+    async def authenticate(self, token: str, path: str, client: str | None = None) -> Principal:
+        """The application the token names and its account. `client` is the caller's address,
+        whose failures are throttled along with those of the application the token names: a token
+        of a disabled account's application is a failure like any other refusal."""
         try:
             # Header and claims in one parse: the key to verify with depends on a claim.
             unverified: CompactJws | None = parse_compact(token)
@@ -90,21 +100,22 @@ class JwtAuthenticator:
         named = unverified.claims.get("application_id") if unverified is not None else None
         application_id = named if _is_token_id(named, MAX_APPLICATION_ID_LENGTH) else None
         if self._throttle is None:
-            return await self._verify(unverified, application_id, path)
+            application, account = await self._verify(unverified, application_id, path)
+            return Principal(account=account, application=application)
         working = application_id is not None and self._working.get(application_id, 0.0) > time.monotonic()
         charged = await self._throttle.admit_token(None if working else application_id, client)
         try:
-            application = await self._verify(unverified, application_id, path)
+            application, account = await self._verify(unverified, application_id, path)
         except Unauthorized:
             await self._throttle.count(charged)
             raise
         if self._cache_seconds > 0:
             self._working[application.id] = time.monotonic() + self._cache_seconds
-        return application
+        return Principal(account=account, application=application)
 
     async def _verify(
         self, unverified: CompactJws | None, application_id: str | None, path: str
-    ) -> Application:
+    ) -> tuple[Application, Account]:
         if unverified is None or application_id is None or unverified.header.get("alg") != "RS256":
             raise Unauthorized()
         application, key = await self._key_for(application_id)
@@ -120,10 +131,14 @@ class JwtAuthenticator:
         jti = claims["jti"]
         if not _is_token_id(jti, MAX_JTI_LENGTH):
             raise Unauthorized()
+        # Before the replay check, which records the jti: a refused token leaves nothing behind.
+        account = await self._accounts.get(application.account_id)
+        if account is None or not account.is_active:
+            raise Unauthorized()
         issued_at = datetime.fromtimestamp(claims["iat"], UTC)
         if not await self._replays.first_use(f"{application_id}:{jti}", expires_at, issued_at):
             raise Unauthorized()
-        return application
+        return application, account
 
     def _check_lifetime(self, claims: dict[str, Any]) -> datetime:
         """iat, exp and nbf, with the clock-skew leeway; returns when the token stops being valid."""

@@ -38,7 +38,8 @@ from tidings.store.statements import CreditRunsShort, Rows
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
 # How long a runner whose COMMIT answer was lost keeps asking whether that transaction is still
-# in progress (its server may not yet have noticed the connection is gone, or be flushing it).
+# in progress (its server may not yet have noticed the connection is gone, or be flushing it); a
+# runner may be given less (a test that holds the transaction open).
 IN_DOUBT_SECONDS = 5.0
 IN_DOUBT_FIRST_PAUSE_SECONDS = 0.01
 IN_DOUBT_MAX_PAUSE_SECONDS = 0.25
@@ -162,10 +163,11 @@ class PostgresBatchRunner:
     workers' wake-up in one statement: postgres_opening.py), the writes' own statements in waves
     (postgres_waves.py), and COMMIT."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, in_doubt_seconds: float = IN_DOUBT_SECONDS) -> None:
         self._engine = engine
         self._opening = PostgresOpening(engine.dialect)
         self._conn: AsyncConnection | None = None
+        self._in_doubt_seconds = in_doubt_seconds
 
     @property
     def connected(self) -> bool:
@@ -222,14 +224,14 @@ class PostgresBatchRunner:
 
     async def _outcome(self, name: int) -> str | None:
         """What became of the transaction `name` whose COMMIT answer was lost: "committed",
-        "aborted", or None when that cannot be found out within IN_DOUBT_SECONDS (the database
+        "aborted", or None when that cannot be found out within `in_doubt_seconds` (the database
         is out of reach, or the transaction still runs: a server that has not yet seen its
         connection close, or that waits on a synchronous standby)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + IN_DOUBT_SECONDS
+        deadline = loop.time() + self._in_doubt_seconds
         pause = IN_DOUBT_FIRST_PAUSE_SECONDS
         try:
-            async with asyncio.timeout(IN_DOUBT_SECONDS), self._engine.connect() as conn:
+            async with asyncio.timeout(self._in_doubt_seconds), self._engine.connect() as conn:
                 while True:
                     status = await conn.scalar(text("SELECT txid_status(:name)"), {"name": name})
                     if status != "in progress" or loop.time() + pause > deadline:

@@ -113,6 +113,23 @@ async def test_only_failures_count(limiter: RateLimiter, hashes: list[str]) -> N
     assert len(hashes) == 8
 
 
+async def test_a_disabled_accounts_right_secret_counts_like_any_refusal(
+    limiter: RateLimiter, hashes: list[str]
+) -> None:
+    source = Source()
+    created = datetime(2025, 1, 1, tzinfo=UTC)
+    disabled = Account("owner", "t", AccountStatus.DISABLED, created)
+    source.credentials["owner"] = AccountCredentials(disabled, (SECRET_HASH,))
+    throttle = FailureThrottle(limiter, per_key=Rate.per_minute(3), per_address=Rate.per_minute(5))
+    auth = BasicAuthenticator(source, cache_seconds=0, throttle=throttle)
+    for _ in range(3):
+        with pytest.raises(Unauthorized):
+            await auth.authenticate(header("owner", SECRET), "10.0.0.1")
+    with pytest.raises(Throttled):
+        await auth.authenticate(header("owner", SECRET), "10.0.0.1")
+    assert len(hashes) == 3
+
+
 async def test_an_address_guessing_many_keys_is_locked_out_alone(
     limiter: RateLimiter, hashes: list[str]
 ) -> None:

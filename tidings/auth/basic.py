@@ -127,7 +127,10 @@ class BasicAuthenticator:
             # hang up before each answer and never be counted.
             await self._throttle.forgive(charged)
             raise
-        await self._throttle.forgive(charged)
+        if account.is_active:
+            # The right secret of a disabled account is still refused (authenticate): a failure
+            # like any other, as a disabled account's Bearer token is.
+            await self._throttle.forgive(charged)
         return account
 
     async def _verify(self, api_key: str, secret: str, cache_key: tuple[str, bytes]) -> Account:

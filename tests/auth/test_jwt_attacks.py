@@ -648,8 +648,8 @@ BASIC_REFUSED: list[tuple[str, Callable[[NewAccountCredentials], str]]] = [
 ]
 
 
-# tidings/auth/basic.py passes the presented API key to the database unchecked: on PostgreSQL a NUL
-# is a driver error, so an anonymous caller gets a 500 (and a logged traceback), not a 401.
+# A presented API key reaches the database only if it looks like one of ours (tidings/auth/basic.py):
+# on PostgreSQL a NUL in a query parameter is a driver error, which would be a 500, not a 401.
 @pytest.mark.parametrize(("name", "authorization"), BASIC_REFUSED, ids=[n for n, _ in BASIC_REFUSED])
 async def test_basic_refused(
     name: str,

@@ -4,10 +4,9 @@ Refused: any algorithm but RS256 (so neither `none` nor an HS256 token keyed wit
 gets through), a bad signature, expired or not-yet-valid tokens, an `iat` in the future beyond
 the clock-skew leeway, tokens older (or living longer) than the maximum lifetime, an unknown or
 deleted application, one whose account is missing or disabled, an `acl` that does not cover the
-path, and any `jti` seen before. Refusals
-count against the client's address and the application the token names, and once either has
-failed too often its tokens are refused (429) before any signature is verified
-(failure_throttle.py).
+path, and any `jti` seen before. Refusals count against the client's address and the application
+the token names, and once either has failed too often its tokens are refused (429) before any
+signature is verified (failure_throttle.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Waking workers in other processes the moment there is work for them (PostgreSQL LISTEN/NOTIFY).
 
-Every transaction on PostgreSQL that queues a job ends with a NOTIFY on one channel
-(batch_runners.py sends it with a group commit's batch, queue/jobs.py in a transaction of its
-own); PostgreSQL delivers it when, and only if, the transaction commits, and folds repeats within
-one transaction into one. A transaction that queues nothing notifies nobody: a worker's claim
+Every transaction on PostgreSQL that queues a job sends a NOTIFY on one channel (a group commit's
+batch in its opening statement, postgres_opening.py; queue/jobs.py in a transaction of its own);
+PostgreSQL delivers it when, and only if, the transaction commits, and folds repeats within one
+transaction into one. A transaction that queues nothing notifies nobody: a worker's claim
 commits too, and waking the worker that claimed would have it claim again in a loop. Each worker
 process listens on a connection of its own and wakes its worker loop on every notification, so a
 message accepted by one process is claimed by another in milliseconds rather than at its next

@@ -26,7 +26,7 @@ class Execute:
     guarded_account: str | None = None
     skip_if_unchanged: int = 0
     returning: bool = False
-    # It inserts a job: on PostgreSQL its batch ends with a NOTIFY that wakes other processes'
+    # It inserts a job: on PostgreSQL its batch sends a NOTIFY that wakes other processes'
     # workers (job_signals.py). A batch that queues nothing (a claim, most settles) sends none.
     queues_job: bool = False
 

@@ -15,8 +15,10 @@ from typing import TypeVar
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.receiver import WebhookReceiver
+from tests.store.commit_answer_proxy import CommitAnswerProxy
 from tidings.api.app import create_app
 from tidings.config import Settings
 from tidings.runtime import Runtime
@@ -178,3 +180,12 @@ async def account(runtime: Runtime) -> NewAccountCredentials:
 def receiver() -> Iterator[WebhookReceiver]:
     with WebhookReceiver() as server:
         yield server
+
+
+@pytest.fixture
+async def commit_proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
+    """A TCP proxy in front of the session's PostgreSQL server that can lose a COMMIT's answer."""
+    url = make_url(postgres_url)
+    proxy = CommitAnswerProxy(url.host or "127.0.0.1", url.port or 5432)
+    yield proxy
+    await proxy.stop()

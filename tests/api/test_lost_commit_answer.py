@@ -34,17 +34,11 @@ IN_DOUBT_SECONDS = 0.5
 
 
 @pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
-    url = make_url(postgres_url)
-    proxy = CommitAnswerProxy(url.host or "127.0.0.1", url.port or 5432)
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
-async def runtime(database_url: str, proxy: CommitAnswerProxy, tmp_path: Path) -> AsyncIterator[Runtime]:
-    """The API role only, so that the only COMMITs through the proxy are the sends' own."""
-    port = await proxy.start()
+async def runtime(
+    database_url: str, commit_proxy: CommitAnswerProxy, tmp_path: Path
+) -> AsyncIterator[Runtime]:
+    """The API role only, so that the only COMMITs through the commit_proxy are the sends' own."""
+    port = await commit_proxy.start()
     proxied = make_url(database_url).set(port=port).render_as_string(hide_password=False)
     runtime = Runtime(suite_settings(proxied, tmp_path), role=Role.API)
     runtime.writer._runners = [
@@ -58,7 +52,7 @@ async def runtime(database_url: str, proxy: CommitAnswerProxy, tmp_path: Path) -
 
 @pytest.fixture
 async def observer(database_url: str) -> AsyncIterator[Database]:
-    """The database seen directly, not through the proxy."""
+    """The database seen directly, not through the commit_proxy."""
     database = Database(database_url)
     yield database
     await database.dispose()
@@ -74,7 +68,7 @@ async def client(runtime: Runtime, account: NewAccountCredentials) -> AsyncItera
     transport = httpx.ASGITransport(app=create_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://tidings.test") as client:
         # A first send verifies and caches the credentials and opens the writer's connection, so
-        # that the COMMIT the proxy loses is the next send's.
+        # that the COMMIT the commit_proxy loses is the next send's.
         first = await client.post("/v1/messages", json=SMS, headers=basic(account))
         assert first.status_code == 202, first.text
         yield client
@@ -89,14 +83,14 @@ async def stored_uuids(observer: Database) -> list[str]:
 async def test_a_send_whose_batch_committed_unanswered_is_accepted_once(
     client: httpx.AsyncClient,
     account: NewAccountCredentials,
-    proxy: CommitAnswerProxy,
+    commit_proxy: CommitAnswerProxy,
     observer: Database,
     backend: str,
 ) -> None:
     before = await stored_uuids(observer)
-    proxy.lose_next_commit_answer()
+    commit_proxy.lose_next_commit_answer()
     response = await client.post("/v1/messages", json=SMS, headers=basic(account))
-    assert proxy.fired.is_set()
+    assert commit_proxy.fired.is_set()
     assert response.status_code == 202, response.text
     after = await stored_uuids(observer)
     assert sorted(after) == sorted([*before, response.json()["message_uuid"]])  # stored, once
@@ -106,15 +100,15 @@ async def test_a_send_whose_batch_committed_unanswered_is_accepted_once(
 async def test_a_send_whose_commit_is_in_doubt_is_a_503_problem(
     client: httpx.AsyncClient,
     account: NewAccountCredentials,
-    proxy: CommitAnswerProxy,
+    commit_proxy: CommitAnswerProxy,
     observer: Database,
     backend: str,
 ) -> None:
     before = await stored_uuids(observer)
     # The COMMIT lands, then the database is out of reach: nobody can say whether it did.
-    proxy.lose_next_commit_answer(then_refuse=True)
+    commit_proxy.lose_next_commit_answer(then_refuse=True)
     response = await client.post("/v1/messages", json=SMS, headers=basic(account))
-    assert proxy.fired.is_set()
+    assert commit_proxy.fired.is_set()
     problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
     assert problem["detail"] == IN_DOUBT_DETAIL
     assert response.headers["Retry-After"] == "1"
@@ -125,20 +119,20 @@ async def test_a_send_whose_commit_is_in_doubt_is_a_503_problem(
 async def test_a_send_whose_transaction_stays_in_progress_is_in_doubt_and_safe_to_send_again(
     client: httpx.AsyncClient,
     account: NewAccountCredentials,
-    proxy: CommitAnswerProxy,
+    commit_proxy: CommitAnswerProxy,
     observer: Database,
     backend: str,
 ) -> None:
     before = await stored_uuids(observer)
     headers = {**basic(account), "Idempotency-Key": "lost-commit-1"}
     # The database answers, but to it the transaction is still open: its COMMIT never arrived.
-    proxy.hold_next_commit()
+    commit_proxy.hold_next_commit()
     response = await client.post("/v1/messages", json=SMS, headers=headers)
-    assert proxy.fired.is_set()
+    assert commit_proxy.fired.is_set()
     problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
     assert problem["detail"] == IN_DOUBT_DETAIL
     # Once the server rolls it back, the same send with the same key is accepted, once.
-    proxy.release_held()
+    commit_proxy.release_held()
     again = await client.post("/v1/messages", json=SMS, headers=headers)
     assert again.status_code == 202, again.text
     assert sorted(await stored_uuids(observer)) == sorted([*before, again.json()["message_uuid"]])

@@ -51,16 +51,8 @@ async def one_lane_writer(database: Database) -> GroupCommitWriter:
 
 
 @pytest.fixture
-async def proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
-    url = make_url(postgres_url)
-    proxy = CommitAnswerProxy(url.host or "127.0.0.1", url.port or 5432)
-    yield proxy
-    await proxy.stop()
-
-
-@pytest.fixture
-async def proxied(database_url: str, proxy: CommitAnswerProxy) -> AsyncIterator[Database]:
-    port = await proxy.start()
+async def proxied(database_url: str, commit_proxy: CommitAnswerProxy) -> AsyncIterator[Database]:
+    port = await commit_proxy.start()
     db = Database(make_url(database_url).set(port=port).render_as_string(hide_password=False))
     yield db
     await db.dispose()
@@ -68,12 +60,12 @@ async def proxied(database_url: str, proxy: CommitAnswerProxy) -> AsyncIterator[
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_a_batch_committed_but_unanswered_succeeds_once(
-    proxied: Database, proxy: CommitAnswerProxy, observer: Database, backend: str
+    proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str
 ) -> None:
     await make_account(observer, "acctlost", credit_limit=None)
     writer = await one_lane_writer(proxied)
     try:
-        proxy.lose_next_commit_answer()
+        commit_proxy.lose_next_commit_answer()
         accepted = message_write()
         rows = await asyncio.gather(
             writer.write(accepted),
@@ -82,7 +74,7 @@ async def test_a_batch_committed_but_unanswered_succeeds_once(
         )
     finally:
         await writer.stop()
-    assert proxy.fired.is_set()
+    assert commit_proxy.fired.is_set()
     assert uuid_of(accepted) in await stored_uuids(observer)
     assert await balance_of(observer, "acctlost") == Decimal(1)  # not twice
     assert rows[2] == [[("acctlost",)]]  # the rows read before the COMMIT went out
@@ -90,30 +82,30 @@ async def test_a_batch_committed_but_unanswered_succeeds_once(
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_a_batch_whose_commit_never_arrived_is_written_again(
-    proxied: Database, proxy: CommitAnswerProxy, observer: Database, backend: str
+    proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str
 ) -> None:
     await make_account(observer, "acctlost", credit_limit=None)
     writer = await one_lane_writer(proxied)
     try:
-        proxy.lose_next_commit_answer(commit_reaches_server=False)
+        commit_proxy.lose_next_commit_answer(commit_reaches_server=False)
         accepted = message_write()
         await asyncio.gather(writer.write(accepted), writer.write_background([add_to_balance("acctlost")]))
     finally:
         await writer.stop()
-    assert proxy.fired.is_set()
+    assert commit_proxy.fired.is_set()
     assert uuid_of(accepted) in await stored_uuids(observer)
     assert await balance_of(observer, "acctlost") == Decimal(1)
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_a_batch_that_cannot_be_told_fails_in_doubt_and_is_not_written_again(
-    proxied: Database, proxy: CommitAnswerProxy, observer: Database, backend: str
+    proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str
 ) -> None:
     await make_account(observer, "acctlost", credit_limit=None)
     writer = await one_lane_writer(proxied)
     try:
         # The COMMIT lands, then the database is out of reach: nobody can say it did.
-        proxy.lose_next_commit_answer(then_refuse=True)
+        commit_proxy.lose_next_commit_answer(then_refuse=True)
         outcomes = await asyncio.gather(
             writer.write(message_write()),
             writer.write_background([add_to_balance("acctlost")]),

@@ -1,8 +1,7 @@
 """A send whose batch loses its COMMIT answer, through the app (on PostgreSQL, and SQLite's writer
-process dying after its commit): a batch that committed
-answers 202 with the stored message's uuid, and one whose fate cannot be found out answers the
-outage's 503 problem (never a 500) saying so, since the client may send it again with its
-Idempotency-Key."""
+process dying after its commit): a batch that committed answers 202 with the stored message's
+uuid, and one whose fate cannot be found out answers the outage's 503 problem (never a 500)
+saying so, since the client may send it again with its Idempotency-Key."""
 
 from __future__ import annotations
 

@@ -40,6 +40,7 @@ from tidings.store.prepared import Processor, processor_of
 from tidings.store.tables import accounts
 
 Row = dict[str, Any]
+Shape = tuple[Table, tuple[str, ...]]  # rows of one table with one set of columns
 
 
 @dataclass(frozen=True)
@@ -83,14 +84,14 @@ class _InsertShape:
 class PostgresOpening:
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._shapes: dict[tuple[Table, tuple[str, ...]], _InsertShape] = {}
-        self._statements: dict[tuple[tuple[tuple[Table, tuple[str, ...]], ...], bool, bool], str] = {}
+        self._shapes: dict[Shape, _InsertShape] = {}
+        self._statements: dict[tuple[tuple[Shape, ...], bool, bool], str] = {}
         balance = accounts.c.balance.type.compile(dialect=dialect)
         key = accounts.c.api_key.type.compile(dialect=dialect)
         self._debit_casts = (key, balance, balance)
 
     def build(self, writes: Sequence[BatchWrite]) -> Opening:
-        grouped: dict[tuple[Table, tuple[str, ...]], list[Row]] = {}
+        grouped: dict[Shape, list[Row]] = {}
         for write in writes:
             for table, row in write.inserts:
                 grouped.setdefault((table, tuple(row)), []).append(row)
@@ -107,14 +108,14 @@ class PostgresOpening:
         guarded = frozenset(name for name, (_, limit) in debits.items() if limit is not None)
         return Opening(sql, tuple(arguments), guarded)
 
-    def _sql(self, groups: tuple[tuple[Table, tuple[str, ...]], ...], debits: bool, notify: bool) -> str:
+    def _sql(self, groups: tuple[Shape, ...], debits: bool, notify: bool) -> str:
         key = (groups, debits, notify)
         sql = self._statements.get(key)
         if sql is None:
             sql = self._statements[key] = self._render(groups, debits, notify)
         return sql
 
-    def _render(self, groups: tuple[tuple[Table, tuple[str, ...]], ...], debits: bool, notify: bool) -> str:
+    def _render(self, groups: tuple[Shape, ...], debits: bool, notify: bool) -> str:
         ctes: list[str] = []
         parameter = 1
         for number, key in enumerate(groups):

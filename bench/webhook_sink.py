@@ -3,8 +3,8 @@
 It answers every POST with 200 at once and notes, for each status webhook, when it arrived (wall
 clock, the same clock the load generator stamps its 202s with), its message uuid and status, and
 whether its signature verified (HS256 JWT over the exact body, with the payload hash). It speaks
-just enough HTTP/1.1 for keep-alive POSTs with a Content-Length: a full web framework here would
-take CPU from the server under test on a two-core machine. On SIGTERM it writes what it saw to
+just enough HTTP/1.1 (bench/tiny_http.py): a full web framework here would take CPU from the
+server under test on a two-core machine. On SIGTERM it writes what it saw to
 `--out` as JSON lines and exits.
 
     python -m bench.webhook_sink --port 9000 --secret SIGNATURE_SECRET --out sink.jsonl
@@ -19,46 +19,23 @@ import json
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 import jwt
+
+from bench.tiny_http import TinyHttpProtocol
 
 _OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
 
-class Sink(asyncio.Protocol):
+class Sink(TinyHttpProtocol):
     def __init__(self, secret: str, seen: list[tuple[float, str, str, bool]]) -> None:
+        super().__init__()
         self._secret = secret
         self._seen = seen
-        self._buffer = b""
-        self._transport: Any = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while True:
-            head_end = self._buffer.find(b"\r\n\r\n")
-            if head_end < 0:
-                return
-            head = self._buffer[:head_end].decode("latin-1")
-            length = 0
-            token = ""
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                lowered = name.strip().lower()
-                if lowered == "content-length":
-                    length = int(value.strip())
-                elif lowered == "authorization":
-                    token = value.strip().removeprefix("Bearer ").strip()
-            end = head_end + 4 + length
-            if len(self._buffer) < end:
-                return
-            body = self._buffer[head_end + 4 : end]
-            self._buffer = self._buffer[end:]
-            self._note(body, token)
-            self._transport.write(_OK)
+    def answer(self, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        self._note(body, headers.get("authorization", "").removeprefix("Bearer ").strip())
+        return _OK
 
     def _note(self, body: bytes, token: str) -> None:
         arrived = time.time()

@@ -21,6 +21,8 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from bench.tiny_http import TinyHttpProtocol
+
 _ACK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nACK/Jasmin"
 
 
@@ -57,33 +59,14 @@ class Tally:
         }
 
 
-class Receiver(asyncio.Protocol):
+class Receiver(TinyHttpProtocol):
     def __init__(self, tally: Tally) -> None:
+        super().__init__()
         self._tally = tally
-        self._buffer = b""
-        self._transport: Any = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        while (head_end := self._buffer.find(b"\r\n\r\n")) >= 0:
-            head = self._buffer[:head_end].decode("latin-1")
-            length = 0
-            for line in head.split("\r\n")[1:]:
-                name, _, value = line.partition(":")
-                if name.strip().lower() == "content-length":
-                    length = int(value.strip())
-            end = head_end + 4 + length
-            if len(self._buffer) < end:
-                return
-            target = head.split(" ", 2)[1] if head.count(" ") >= 2 else ""
-            query = target.partition("?")[2]
-            body = self._buffer[head_end + 4 : end].decode("utf-8", "replace")
-            self._buffer = self._buffer[end:]
-            self._tally.note(parse_qs(body or query))
-            self._transport.write(_ACK)
+    def answer(self, target: str, headers: dict[str, str], body: bytes) -> bytes:
+        self._tally.note(parse_qs(body.decode("utf-8", "replace") or target.partition("?")[2]))
+        return _ACK
 
 
 async def serve(port: int, expect: int) -> None:

@@ -457,11 +457,15 @@ async def test_batches_debiting_the_same_accounts_in_opposite_orders_never_deadl
 
 
 async def _until_waiting_on_locks(db: Database, count: int) -> None:
-    async with asyncio.timeout(10), db.engine.connect() as conn:
-        query = text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        while await conn.scalar(query) < count:
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with asyncio.timeout(10):
+        while True:
+            # A transaction per look: a transaction reads pg_stat_activity once and keeps that.
+            async with db.engine.connect() as conn:
+                if await conn.scalar(query) >= count:
+                    return
             await asyncio.sleep(0.01)
 
 

@@ -25,6 +25,11 @@ SETTINGS = {
     # Credentials are looked up in the database again during the outage, not only served from
     # the cache (a lookup that fails must be a 503 too).
     "TIDINGS_AUTH_CACHE_SECONDS": "0.5",
+    # A worker batch whose COMMIT answer is lost while the database is down, and which cannot ask
+    # what became of it before giving up (a crash stop outlasts IN_DOUBT_SECONDS), leaves its jobs
+    # to their lease rather than risk writing them twice: they are claimed again when it runs
+    # out. A short lease keeps that within the test's wait for every delivery.
+    "TIDINGS_JOB_LEASE_SECONDS": "8",
 }
 
 

@@ -469,11 +469,10 @@ async def _until_waiting_on_locks(db: Database, count: int) -> None:
             await asyncio.sleep(0.01)
 
 
-@pytest.mark.parametrize("backend", ["postgresql"])
 async def test_one_account_debited_twice_in_a_batch_is_held_to_the_stricter_limit(
     observer: Database, writers: Callable[..., GroupCommitWriter]
 ) -> None:
-    # PostgreSQL debits an account once per batch, the sum under the stricter of its writes'
+    # An account is debited once per batch, the sum under the stricter of its writes'
     # limits (the limit was changed between two sends): refused, the writes are retried one by
     # one, each under its own limit.
     writer = writers(window_seconds=0.05)

@@ -11,8 +11,8 @@ and debits in one statement instead (postgres_opening.py), with the same encodin
 
 Debits come last, after the rows: a debit locks its account's row until the commit, and every
 batch of a busy account debits that one row, so the next batch can insert its rows while the last
-one is still committing. A debit with a credit limit changes no row when the account cannot pay
-for its writes in the batch; the transaction then rolls back with CreditRunsShort, and the group
+one is still committing. Each account is debited once a batch (account_debits). A debit with a
+credit limit changes no row when the account cannot pay for its writes in the batch; the transaction then rolls back with CreditRunsShort, and the group
 commit writes that account's writes one at a time (see group_commit.py).
 """
 
@@ -79,16 +79,17 @@ class BatchSql:
                 sql, encode = self._encoder(table, tuple(row))
                 grouped.setdefault(sql, []).append(encode(row))
         statements: list[Statement] = [ExecuteMany(sql, rows) for sql, rows in grouped.items()]
-        for (account_id, limit), amounts in _debit_groups(writes):
-            statements.append(self._debit_of(account_id, sum(amounts, Decimal(0)), limit))
+        for debit in account_debits(writes):
+            statements.append(self._debit_of(debit))
         statements.extend(statement for write in writes for statement in write.statements)
         return statements
 
-    def _debit_of(self, account_id: str, amount: Decimal, limit: Decimal | None) -> Execute:
-        if limit is None:
-            return self._debit.bind({"amount": amount, "account": account_id})
-        bound = self._guarded_debit.bind({"amount": amount, "account": account_id, "floor": -limit})
-        return Execute(bound.sql, bound.params, guarded_account=account_id)
+    def _debit_of(self, debit: Debit) -> Execute:
+        values = {"amount": debit.amount, "account": debit.account_id}
+        if debit.credit_limit is None:
+            return self._debit.bind(values)
+        bound = self._guarded_debit.bind({**values, "floor": -debit.credit_limit})
+        return Execute(bound.sql, bound.params, guarded_account=debit.account_id)
 
     def _encoder(self, table: Table, columns: tuple[str, ...]) -> tuple[str, Callable[[Row], Params]]:
         key = (table, columns)
@@ -114,15 +115,23 @@ def queues_jobs(writes: Sequence[BatchWrite]) -> bool:
     )
 
 
-def _debit_groups(writes: Sequence[BatchWrite]) -> list[tuple[tuple[str, Decimal | None], list[Decimal]]]:
-    """The writes' amounts by (account, credit limit), in one order for every batch: two batches
-    committing at once then wait for each other's account row locks instead of deadlocking."""
-    groups: dict[tuple[str, Decimal | None], list[Decimal]] = {}
+def account_debits(writes: Sequence[BatchWrite]) -> list[Debit]:
+    """One debit per account: the sum of its writes' amounts, under the strictest credit limit
+    among them (none when none has one; a limit can change between two sends of a batch). When
+    that refuses, the group commit writes the account's writes one by one, each under its own
+    limit. In account order for every batch: two batches committing at once then wait for each
+    other's account row locks instead of deadlocking."""
+    debits: dict[str, Debit] = {}
     for write in writes:
         debit = write.debit
-        if debit is not None and debit.amount != 0:
-            groups.setdefault((debit.account_id, debit.credit_limit), []).append(debit.amount)
-    return sorted(groups.items(), key=lambda group: (group[0][0], group[0][1] is None, group[0][1] or 0))
+        if debit is None or debit.amount == 0:
+            continue
+        earlier = debits.get(debit.account_id)
+        if earlier is not None:
+            limits = [limit for limit in (earlier.credit_limit, debit.credit_limit) if limit is not None]
+            debit = Debit(debit.account_id, earlier.amount + debit.amount, min(limits) if limits else None)
+        debits[debit.account_id] = debit
+    return [debits[account_id] for account_id in sorted(debits)]
 
 
 def _row_encoder(order: list[int], processors: list[Callable[[Any], Any] | None]) -> Callable[[Row], Params]:

@@ -19,9 +19,8 @@ takes effect at COMMIT wherever in the transaction it is called.
 Debits lock account rows. Two batches locking the same accounts in different orders would
 deadlock, so the `locked` CTE takes the locks first, in account order (FOR UPDATE with ORDER BY
 locks rows in that order), and the UPDATE joins on it: it can reach an account only after every
-account before it is locked. Each account is debited once per batch, by the sum of its writes,
-with the strictest credit limit among them; when that refuses, the group commit writes that
-account's writes one by one, each against its own limit.
+account before it is locked. Each account is debited once per batch, as on SQLite
+(batch_sql.account_debits).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
-from tidings.store.batch_sql import BatchWrite, queues_jobs
+from tidings.store.batch_sql import BatchWrite, account_debits, queues_jobs
 from tidings.store.job_signals import NOTIFY_CALL
 from tidings.store.prepared import Processor, processor_of
 from tidings.store.tables import accounts
@@ -95,17 +94,16 @@ class PostgresOpening:
         for write in writes:
             for table, row in write.inserts:
                 grouped.setdefault((table, tuple(row)), []).append(row)
-        debits = _debits(writes)
+        debits = account_debits(writes)
         arguments: list[Any] = []
         for key, rows in grouped.items():
             arguments.extend(self._shape(*key).arrays(rows))
         if debits:
-            names = sorted(debits)
-            arguments.append(names)
-            arguments.append([debits[name][0] for name in names])
-            arguments.append([_floor(debits[name][1]) for name in names])
+            arguments.append([debit.account_id for debit in debits])
+            arguments.append([debit.amount for debit in debits])
+            arguments.append([_floor(debit.credit_limit) for debit in debits])
         sql = self._sql(tuple(grouped), bool(debits), queues_jobs(writes))
-        guarded = frozenset(name for name, (_, limit) in debits.items() if limit is not None)
+        guarded = frozenset(debit.account_id for debit in debits if debit.credit_limit is not None)
         return Opening(sql, tuple(arguments), guarded)
 
     def _sql(self, groups: tuple[Shape, ...], debits: bool, notify: bool) -> str:
@@ -161,18 +159,3 @@ class PostgresOpening:
 def _floor(credit_limit: Decimal | None) -> Decimal | None:
     """How low the balance may go: minus the credit limit; None when there is none."""
     return None if credit_limit is None else -credit_limit
-
-
-def _debits(writes: Sequence[BatchWrite]) -> dict[str, tuple[Decimal, Decimal | None]]:
-    """Per account: the sum of its writes' amounts and the strictest credit limit among them
-    (None: none has a limit)."""
-    debits: dict[str, tuple[Decimal, Decimal | None]] = {}
-    for write in writes:
-        debit = write.debit
-        if debit is None or debit.amount == 0:
-            continue
-        amount, limit = debits.get(debit.account_id, (Decimal(0), None))
-        if debit.credit_limit is not None:
-            limit = debit.credit_limit if limit is None else min(limit, debit.credit_limit)
-        debits[debit.account_id] = (amount + debit.amount, limit)
-    return debits

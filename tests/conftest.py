@@ -24,6 +24,7 @@ from tidings.config import Settings
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import migrate
+from tidings.store.database import Database
 from tidings.store.tables import metadata
 
 T = TypeVar("T")
@@ -189,3 +190,20 @@ async def commit_proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
     proxy = CommitAnswerProxy(url.host or "127.0.0.1", url.port or 5432)
     yield proxy
     await proxy.stop()
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The test's database, through an engine of its own."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def observer(database_url: str) -> AsyncIterator[Database]:
+    """The test's database through a second engine: reads come over a connection of their own
+    (and, where the code under test reaches the database through a proxy, directly)."""
+    database = Database(database_url)
+    yield database
+    await database.dispose()

@@ -50,14 +50,6 @@ async def runtime(
 
 
 @pytest.fixture
-async def observer(database_url: str) -> AsyncIterator[Database]:
-    """The database seen directly, not through the commit_proxy."""
-    database = Database(database_url)
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
 async def account(observer: Database, runtime: Runtime) -> NewAccountCredentials:
     return await create_account(observer, runtime.box, name="lost-answers")
 

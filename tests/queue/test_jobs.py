@@ -42,13 +42,6 @@ PROBE = Execute("SELECT 1", (), returning=True)
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 async def writer(database: Database) -> AsyncIterator[GroupCommitWriter]:
     group_commit = GroupCommitWriter(database, max_batch=64, window_seconds=0)
     group_commit.start()

@@ -148,13 +148,6 @@ class RecordingWriter(GroupCommitWriter):
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 def writes(database: Database) -> Writes:
     return Writes(database.engine.dialect)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
@@ -11,13 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from tidings.domain.pricing import PriceEntry
 from tidings.services import price_list
 from tidings.store.database import Database
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url)
-    yield database
-    await database.dispose()
 
 
 def entry(channel: str, prefix: str, price: str) -> PriceEntry:

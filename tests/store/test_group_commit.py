@@ -33,21 +33,6 @@ Write = Sequence[tuple[Table, dict[str, Any]]]
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
-async def observer(database_url: str) -> AsyncIterator[Database]:
-    """A separate engine, so that reads come over a connection of their own."""
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 async def writers(database: Database) -> AsyncIterator[Callable[..., GroupCommitWriter]]:
     made: list[GroupCommitWriter] = []
 

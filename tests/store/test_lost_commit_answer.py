@@ -34,13 +34,6 @@ def claim_like(account_id: str) -> Execute:
     return Execute(f"SELECT api_key FROM accounts WHERE api_key = '{account_id}'", (), returning=True)
 
 
-@pytest.fixture
-async def observer(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
 async def one_lane_writer(database: Database) -> GroupCommitWriter:
     """A writer with one runner, so that each batch goes over the connection the last one kept."""
     writer = GroupCommitWriter(database, max_batch=256, window_seconds=0)

@@ -22,13 +22,6 @@ LATER = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 async def shared(database: Database) -> AsyncIterator[SharedTransactions]:
     transactions = SharedTransactions(database)
     transactions.start()

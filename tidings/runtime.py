@@ -290,6 +290,7 @@ class Runtime:
         if self.worker is not None:
             await self.worker.stop()
         await self.connectors.stop()
+        await self._lookups.close()
         await self.shared.stop()
         await self.writer.stop()
         await self.pricing.stop()

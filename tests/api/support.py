@@ -115,7 +115,11 @@ async def until_status(
 
 async def stored_message(runtime: Runtime, message_uuid: str) -> Message:
     """The outbound message as the store gives it back: typed content and channel options."""
-    tracked = await Lookups(runtime.database).messages.load(message_uuid)
+    lookups = Lookups(runtime.database)
+    try:
+        tracked = await lookups.messages.load(message_uuid)
+    finally:
+        await lookups.close()
     assert tracked is not None
     return tracked.message
 

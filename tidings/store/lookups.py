@@ -4,22 +4,31 @@ of one claim all start together) are answered by one query instead of one each.
 Each lookup waits until the event loop's current turn ends, then one query fetches every key
 asked for meanwhile. A hundred deliveries performing at once read their hundred messages, with
 where their webhooks go, in one round trip.
+
+On PostgreSQL that round trip is the only one. A pooled connection would cost five more per query:
+the pool's liveness check (BEGIN, a ping, ROLLBACK) and the read's own BEGIN and ROLLBACK, which
+a single SELECT does not need. So the lookups keep one connection of their own, in autocommit, and
+pass their keys as one array (`= ANY`), which keeps each query one prepared statement whatever the
+number of keys (an IN list would be a new statement, and a new prepare, for every count).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, select
+from sqlalchemy import String, and_, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.message import Direction, Message, Status
 from tidings.store.database import Database
 from tidings.store.messages import message_from_row
+from tidings.store.outage import database_unavailable
 from tidings.store.parts import FoundPart
 from tidings.store.tables import accounts, applications, message_parts, messages
 from tidings.store.webhook_targets import WebhookSettings
@@ -106,11 +115,47 @@ def _tracked(row: RowMapping) -> Tracked:
     return Tracked(message_from_row(row), WebhookSettings(row["status_url"], row["app_capabilities"]))
 
 
+class _KeptConnection:
+    """PostgreSQL: one connection kept for the lookups, in autocommit, used one query at a time.
+    A connection the server closed while it sat idle (a restart) is found out by the query that
+    uses it; that query is run once more on a new connection."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, query: Callable[[AsyncConnection], Awaitable[V]]) -> V:
+        async with self._lock:
+            fresh = self._conn is None
+            try:
+                return await query(await self._connected())
+            except Exception as error:
+                await self.close()
+                if fresh or not database_unavailable(error):
+                    raise
+            return await query(await self._connected())
+
+    async def _connected(self) -> AsyncConnection:
+        if self._conn is None:
+            conn = await self._database.engine.connect()
+            self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.invalidate()
+                await conn.close()
+
+
 class Lookups:
     """The coalesced reads: messages by uuid, and parts by provider reference."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
+        self._kept = None if database.is_sqlite else _KeptConnection(database)
         self.messages: BatchLoader[str, Tracked] = BatchLoader(self._messages)
         self.parts: BatchLoader[PartKey, list[PartOf]] = BatchLoader(self._parts)
 
@@ -127,14 +172,30 @@ class Lookups:
             return None
         return max(candidates, key=lambda found: not found.part.status.is_final)
 
+    async def close(self) -> None:
+        if self._kept is not None:
+            await self._kept.close()
+
     async def _read(self, query: Callable[[AsyncConnection], Awaitable[V]]) -> V:
+        if self._kept is not None:
+            return await self._kept.run(query)
         async with self._database.read() as conn:
             return await query(conn)
+
+    def _one_of(self, column: Any, name: str) -> Any:
+        """`column` is one of the keys bound to `name`: an array on PostgreSQL (see above), an
+        expanding IN list on SQLite, which has no arrays and no round trips to save."""
+        if self._kept is not None:
+            return column == any_(bindparam(name, type_=ARRAY(String)))
+        return column.in_(bindparam(name, expanding=True))
 
     async def _messages(self, uuids: Sequence[str]) -> Mapping[str, Tracked]:
         async def query(conn: AsyncConnection) -> dict[str, Tracked]:
             rows = await conn.execute(
-                _TRACKED.where(messages.c.uuid.in_(uuids), messages.c.direction == Direction.OUTBOUND.value)
+                _TRACKED.where(
+                    self._one_of(messages.c.uuid, "uuids"), messages.c.direction == Direction.OUTBOUND.value
+                ),
+                {"uuids": list(uuids)},
             )
             return {row["uuid"]: _tracked(row) for row in rows.mappings()}
 
@@ -152,8 +213,10 @@ class Lookups:
                 ).join(message_parts, message_parts.c.message_uuid == messages.c.uuid)
                 rows = await conn.execute(
                     statement.where(
-                        message_parts.c.connector == connector, message_parts.c.provider_ref.in_(refs)
-                    )
+                        message_parts.c.connector == connector,
+                        self._one_of(message_parts.c.provider_ref, "refs"),
+                    ),
+                    {"refs": refs},
                 )
                 for row in rows.mappings():
                     part = FoundPart(row["uuid"], row["part_index"], Status(row["part_status"]))

@@ -1,0 +1,96 @@
+"""The worker's coalesced reads (store/lookups.py), on both backends: many loads at once answer
+each key right, and on PostgreSQL the lookups' own connection outlives the server closing it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.api.support import send, until_status
+from tests.conftest import PG_ADMIN_DSN
+from tidings.domain.message import Status
+from tidings.runtime import Runtime
+from tidings.services.accounts import NewAccountCredentials
+from tidings.store.lookups import Lookups
+from tidings.store.tables import message_parts
+
+SMS = {"message_type": "text", "channel": "sms", "from": "Tidings", "text": "hello"}
+
+
+async def _sent(client: httpx.AsyncClient, account: NewAccountCredentials, count: int) -> list[str]:
+    return [await send(client, account, {**SMS, "to": f"4477009000{n:02d}"}) for n in range(count)]
+
+
+async def test_loads_made_together_each_get_their_own_message(
+    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    uuids = await _sent(client, account, 12)
+    lookups = Lookups(runtime.database)
+    try:
+        asked = [*uuids, "00000000-0000-0000-0000-000000000000", *reversed(uuids)]
+        found = await asyncio.gather(*(lookups.messages.load(uuid) for uuid in asked))
+    finally:
+        await lookups.close()
+    assert [tracked.message.uuid if tracked else None for tracked in found] == [
+        *uuids,
+        None,
+        *reversed(uuids),
+    ]
+    assert all(tracked.message.to.startswith("4477009000") for tracked in found if tracked)
+
+
+async def test_parts_are_found_by_their_provider_reference(
+    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    uuids = await _sent(client, account, 3)
+    for uuid in uuids:
+        await until_status(client, account, uuid, "delivered")
+    async with runtime.database.read() as conn:
+        columns = (message_parts.c.connector, message_parts.c.provider_ref, message_parts.c.message_uuid)
+        rows = (await conn.execute(select(*columns))).all()
+    lookups = Lookups(runtime.database)
+    try:
+        found = await asyncio.gather(
+            *(lookups.part(connector, ref, account.api_key) for connector, ref, _ in rows),
+            lookups.part(rows[0][0], "no-such-reference", None),
+            lookups.part(rows[0][0], rows[0][1], "another-account"),
+        )
+    finally:
+        await lookups.close()
+    assert [part.tracked.message.uuid if part else None for part in found] == [
+        *(uuid for _, _, uuid in rows),
+        None,
+        None,
+    ]
+    assert sorted(uuid for _, _, uuid in rows) == sorted(uuids)
+    assert all(part.part.status is Status.DELIVERED for part in found if part)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's lookups keep no connection
+async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
+    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    (uuid,) = await _sent(client, account, 1)
+    lookups = Lookups(runtime.database)
+    try:
+        assert await lookups.messages.load(uuid) is not None
+        database = runtime.database.engine.url.database
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            # The lookups' kept connection, idle after its query (an array of keys: `= ANY`).
+            ended = await admin.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = $1 AND state = 'idle' AND query LIKE '%= ANY (%') AS t",
+                database,
+            )
+        finally:
+            await admin.close()
+        assert ended == 1
+        tracked = await lookups.messages.load(uuid)
+    finally:
+        await lookups.close()
+    assert tracked is not None and tracked.message.uuid == uuid

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import targets
+from bench import cpu, targets
 
 SETUPS = ("sqlite-all", "pg-1api-1worker", "pg-1api-2workers")  # see TOPOLOGIES
 RATES = (50, 100, 200, 400, 800)
@@ -49,6 +50,7 @@ class Row:
     lost: int = 0
     unsigned: int = 0
     drained: bool = True
+    cpu: cpu.Use | None = None  # while the load ran
 
     def percentile(self, p: float) -> float | None:
         return _percentile(self.lags, p)
@@ -318,9 +320,12 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
         workdir = Path(tmp)
         with deployment(TOPOLOGIES[setup], workdir, args.postgres_url, {}) as deployed:
             with sink(deployed, workdir) as (out, sink_process):
+                pids = [process.pid for process in deployed.processes]
+                before = cpu.sample(pids)
                 offered = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, rate, args.duration)
                 )
+                row.cpu = cpu.Use.between(before, cpu.sample(pids))
                 accepted, seconds = offered.accepted, offered.seconds
                 row.sent, row.accepted, row.accept_seconds = offered.sent, len(accepted), seconds
                 row.accept_latencies = offered.accept_latencies
@@ -358,13 +363,20 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _cores(use: cpu.Use | None) -> str:
+    if use is None:
+        return "- | - | -"
+    postgres = f"{use.postgres:.2f}" if use.postgres else "-"
+    return f"{use.tidings:.2f} | {postgres} | {use.machine:.2f} of {use.cores}"
+
+
 def print_table(rows: list[Row]) -> None:
     print()
     print(
         "| setup | offered/s | accepted/s | 202 p95 ms | delivered/s | lag p50 s | p95 s | p99 s | queued at end "
-        "| lost | sustainable |"
+        "| lost | sustainable | cores: tidings | postgres | machine |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         lost = (
             f"{row.lost}"
@@ -376,7 +388,7 @@ def print_table(rows: list[Row]) -> None:
             f"{'-' if row.accept_p95_ms is None else f'{row.accept_p95_ms:.0f}'} | {row.delivered_per_second:.0f} | "
             f"{_fmt(row.percentile(50))} | "
             f"{_fmt(row.percentile(95))} | {_fmt(row.percentile(99))} | {row.queued_at_end} | {lost} | "
-            f"{'yes' if row.sustainable else 'no'} |"
+            f"{'yes' if row.sustainable else 'no'} | {_cores(row.cpu)} |"
         )
     print()
     best: dict[str, int] = {}
@@ -449,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                     "lost": r.lost,
                     "drained": r.drained,
                     "mean_lag": statistics.fmean(r.lags) if r.lags else None,
+                    "cores": dataclasses.asdict(r.cpu) if r.cpu else None,
                 }
                 for r in rows
             ],

@@ -13,7 +13,7 @@ import vonage_jwt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tidings.auth.webhook_signing import payload_hash, sign_webhook, verify_webhook
+from tidings.auth.webhook_signing import WebhookSigner, payload_hash, verify_webhook
 
 SECRET = "sig-" + "k" * 60
 OTHER_SECRET = "sig-" + "q" * 60
@@ -26,24 +26,24 @@ def claims_of(token: str, secret: str = SECRET) -> dict[str, object]:
 
 
 def test_the_official_sdk_verifies_the_token() -> None:
-    token = sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(BODY, api_key=API_KEY)
     assert vonage_jwt.verify_signature(token, SECRET) is True
 
 
 def test_the_official_sdk_refuses_a_token_signed_with_another_secret() -> None:
-    token = sign_webhook(BODY, signature_secret=OTHER_SECRET, api_key=API_KEY)
+    token = WebhookSigner(OTHER_SECRET).sign(BODY, api_key=API_KEY)
     assert vonage_jwt.verify_signature(token, SECRET) is False
 
 
 def test_the_header_is_hs256_jwt() -> None:
-    header = jwt.get_unverified_header(sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY))
+    header = jwt.get_unverified_header(WebhookSigner(SECRET).sign(BODY, api_key=API_KEY))
     assert header["alg"] == "HS256"
     assert header["typ"] == "JWT"
 
 
 def test_claims_bind_the_token_to_the_body_and_the_account() -> None:
     before = int(time.time())
-    claims = claims_of(sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY))
+    claims = claims_of(WebhookSigner(SECRET).sign(BODY, api_key=API_KEY))
     after = int(time.time())
     assert claims["payload_hash"] == hashlib.sha256(BODY).hexdigest()
     assert claims["iss"] == "Vonage"
@@ -55,19 +55,47 @@ def test_claims_bind_the_token_to_the_body_and_the_account() -> None:
 
 
 def test_application_id_is_a_claim_when_given() -> None:
-    claims = claims_of(sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY, application_id="app-1"))
+    claims = claims_of(WebhookSigner(SECRET).sign(BODY, api_key=API_KEY, application_id="app-1"))
     assert claims["application_id"] == "app-1"
 
 
 def test_iat_comes_from_the_given_clock() -> None:
-    claims = claims_of(sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY, now=1_700_000_000.9))
+    claims = claims_of(WebhookSigner(SECRET).sign(BODY, api_key=API_KEY, now=1_700_000_000.9))
     assert claims["iat"] == 1_700_000_000
 
 
 def test_every_attempt_gets_a_fresh_jti() -> None:
-    tokens = [sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY) for _ in range(50)]
+    tokens = [WebhookSigner(SECRET).sign(BODY, api_key=API_KEY) for _ in range(50)]
     jtis = {claims_of(token)["jti"] for token in tokens}
     assert len(jtis) == 50
+
+
+@given(
+    body=st.binary(max_size=2000),
+    api_key=st.text(min_size=1, max_size=20),
+    application_id=st.one_of(st.none(), st.text(min_size=1, max_size=40)),
+)
+def test_the_token_is_the_one_pyjwt_would_make(body: bytes, api_key: str, application_id: str | None) -> None:
+    """The signer writes tokens itself (to check its key once, not per token): byte for byte
+    what jwt.encode makes of the same claims, non-ASCII ones included."""
+    token = WebhookSigner(SECRET).sign(body, api_key=api_key, application_id=application_id)
+    assert token == jwt.encode(claims_of(token), SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "",
+        "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC",
+        '{"kty": "oct", "k": "c2VjcmV0"}',
+    ],
+)
+def test_a_secret_hs256_must_not_use_is_refused_as_pyjwt_refuses_it(secret: str) -> None:
+    with pytest.raises(jwt.InvalidKeyError):
+        jwt.encode({"a": 1}, secret, algorithm="HS256")
+    with pytest.raises(jwt.InvalidKeyError):
+        WebhookSigner(secret)
 
 
 def test_payload_hash_is_sha256_hex_of_the_exact_bytes() -> None:
@@ -79,19 +107,19 @@ def test_payload_hash_is_sha256_hex_of_the_exact_bytes() -> None:
 
 
 def test_verify_accepts_the_signed_body() -> None:
-    token = sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(BODY, api_key=API_KEY)
     assert verify_webhook(token, BODY, SECRET) is True
 
 
 def test_verify_refuses_a_changed_body() -> None:
-    token = sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(BODY, api_key=API_KEY)
     assert verify_webhook(token, BODY.replace(b"delivered", b"rejected"), SECRET) is False
     assert verify_webhook(token, BODY + b" ", SECRET) is False
     assert verify_webhook(token, b"", SECRET) is False
 
 
 def test_verify_refuses_a_wrong_secret() -> None:
-    token = sign_webhook(BODY, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(BODY, api_key=API_KEY)
     assert verify_webhook(token, BODY, OTHER_SECRET) is False
 
 
@@ -141,7 +169,7 @@ def test_verify_refuses_an_expired_token() -> None:
 
 @given(st.binary(max_size=2048))
 def test_any_body_signed_then_verifies(body: bytes) -> None:
-    token = sign_webhook(body, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(body, api_key=API_KEY)
     assert verify_webhook(token, body, SECRET)
     assert vonage_jwt.verify_signature(token, SECRET) is True
     assert claims_of(token)["payload_hash"] == hashlib.sha256(body).hexdigest()
@@ -150,7 +178,7 @@ def test_any_body_signed_then_verifies(body: bytes) -> None:
 @given(st.data())
 def test_any_one_byte_change_fails_verification(data: st.DataObject) -> None:
     body = data.draw(st.binary(min_size=1, max_size=2048), label="body")
-    token = sign_webhook(body, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(body, api_key=API_KEY)
     index = data.draw(st.integers(0, len(body) - 1), label="index")
     delta = data.draw(st.integers(1, 255), label="delta")
     changed = bytearray(body)
@@ -160,7 +188,7 @@ def test_any_one_byte_change_fails_verification(data: st.DataObject) -> None:
 
 @given(st.binary(max_size=256), st.binary(min_size=1, max_size=4))
 def test_appending_or_dropping_bytes_fails_verification(body: bytes, extra: bytes) -> None:
-    token = sign_webhook(body, signature_secret=SECRET, api_key=API_KEY)
+    token = WebhookSigner(SECRET).sign(body, api_key=API_KEY)
     assert verify_webhook(token, body + extra, SECRET) is False
     if body:
         assert verify_webhook(token, body[:-1], SECRET) is False

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tidings.auth.webhook_signing import sign_webhook
+from tidings.auth.webhook_signing import WebhookSigner
 
 SECRET = "a-signature-secret-of-some-length"
 
@@ -70,8 +70,8 @@ def test_it_prints_each_webhook_and_checks_its_signature(listener: tuple[str, qu
     body = json.dumps(
         {"message_uuid": "0c8a4b2e-0000-4000-8000-000000000001", "status": "delivered"}
     ).encode()
-    good = sign_webhook(body, signature_secret=SECRET, api_key="abc123")
-    bad = sign_webhook(body, signature_secret="another signature secret, also long enough", api_key="abc123")
+    good = WebhookSigner(SECRET).sign(body, api_key="abc123")
+    bad = WebhookSigner("another signature secret, also long enough").sign(body, api_key="abc123")
     with httpx.Client() as client:
         for token in (good, bad, None):
             headers = {"Content-Type": "application/json"}

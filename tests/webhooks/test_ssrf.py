@@ -17,7 +17,7 @@ import pytest
 
 from tests.receiver import WebhookReceiver
 from tests.webhooks.support import attempts_for, submit, text_message, until
-from tidings.auth.webhook_signing import sign_webhook
+from tidings.auth.webhook_signing import WebhookSigner
 from tidings.config import Settings
 from tidings.runtime import Runtime
 from tidings.services.accounts import create_account
@@ -276,7 +276,7 @@ async def test_a_sender_with_an_empty_allow_list_never_reaches_a_local_receiver(
     receiver: WebhookReceiver,
 ) -> None:
     body = b'{"status":"submitted"}'
-    token = sign_webhook(body, signature_secret="s" * 32, api_key="acct0001")
+    token = WebhookSigner("s" * 32).sign(body, api_key="acct0001")
     guarded = WebhookSender(timeout_seconds=2, allowed_networks=())
     try:
         result = await guarded.send(f"{receiver.url}/status", body, token=token)

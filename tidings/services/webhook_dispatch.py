@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from tidings.auth.secret_box import SecretBox
-from tidings.auth.webhook_signing import sign_webhook
+from tidings.auth.webhook_signing import WebhookSigner
 from tidings.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tidings.queue.jobs import NewJob, RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Postponed, Retry
@@ -54,16 +54,16 @@ def webhook_job(
 
 
 class SignatureSecrets:
-    """Decrypted signature secrets, kept a short while in memory so that each webhook does not
-    cost a database read and a decryption."""
+    """Signers of the accounts' signature secrets, kept a short while in memory so that each
+    webhook does not cost a database read, a decryption and a check of the key."""
 
     def __init__(self, database: Database, box: SecretBox, *, ttl_seconds: float = 30.0) -> None:
         self._database = database
         self._box = box
         self._ttl = ttl_seconds
-        self._cache: dict[str, tuple[float, str]] = {}
+        self._cache: dict[str, tuple[float, WebhookSigner]] = {}
 
-    async def get(self, api_key: str) -> str | None:
+    async def signer(self, api_key: str) -> WebhookSigner | None:
         cached = self._cache.get(api_key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
@@ -71,9 +71,9 @@ class SignatureSecrets:
             sealed = await account_store.get_signature_secret_enc(conn, api_key)
         if sealed is None:
             return None
-        secret = self._box.open(sealed)
-        self._cache[api_key] = (time.monotonic() + self._ttl, secret)
-        return secret
+        signer = WebhookSigner(self._box.open(sealed))
+        self._cache[api_key] = (time.monotonic() + self._ttl, signer)
+        return signer
 
     def forget(self, api_key: str) -> None:
         self._cache.pop(api_key, None)
@@ -107,13 +107,11 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
 
     async def perform(self, job: Job[WebhookPayload]) -> AttemptResult:
         payload = job.payload
-        secret = await self._secrets.get(payload.account_id)
-        if secret is None:
+        signer = await self._secrets.signer(payload.account_id)
+        if signer is None:
             raise PermanentFailure("the account no longer exists")
         body = payload.body.encode()
-        token = sign_webhook(
-            body, signature_secret=secret, api_key=payload.account_id, application_id=payload.application_id
-        )
+        token = signer.sign(body, api_key=payload.account_id, application_id=payload.application_id)
         try:
             async with self._slots.slot(payload.url):
                 return await self._sender.send(payload.url, body, token=token)

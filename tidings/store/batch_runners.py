@@ -271,14 +271,18 @@ class PostgresBatchRunner:
         try:
             await transaction.commit()
         except Exception as error:
-            if not database_unavailable(error):
+            # asyncpg's own state error counts too, as at BEGIN: its server closed the connection
+            # (a shutdown's message crossing the COMMIT), and the COMMIT may or may not have gone
+            # out. Left as it is, it would answer an accept with a 500.
+            if not database_unavailable(error) and not isinstance(error, asyncpg.InternalClientError):
                 raise
             await self.discard()
             match await self._outcome(name):
                 case "committed":
                     return results
                 case "aborted":
-                    raise  # nothing was written: the batch may be written again
+                    # Nothing was written: the batch may be written again.
+                    raise asyncpg.ConnectionDoesNotExistError("the COMMIT's connection was lost") from error
                 case _:
                     raise CommitInDoubt(
                         f"the answer to the COMMIT of transaction {name} was lost", name

@@ -9,6 +9,11 @@ worker at `concurrency` jobs per commit time. Settles waiting for their commit a
 (`SETTLING_PER_SLOT` per slot): past that, the worker claims nothing until they land. The settle comes first and guards the rest: a worker
 that lost the job's lease to another (it ran too long) changes nothing at all. A kind's perform
 may still run more than once for one job (a crash before its commit), so it must be safe to repeat.
+
+A settle or claim whose commit's answer was lost (CommitInDoubt: the database went away with it)
+is neither written again nor forgotten: the worker asks the database what became of it until it
+can say, and then writes the settle again if it did not land, or gives back the jobs of a claim
+that did (their rows were lost with the answer). Recovery takes the outage, not a job's lease.
 """
 
 from __future__ import annotations

@@ -159,6 +159,38 @@ async def test_the_jobs_of_a_claim_in_doubt_run_again_as_soon_as_the_database_is
     assert kind.attempts() == [(0, 2)]
 
 
+@pytest.mark.parametrize("backend", ["postgresql"])
+@pytest.mark.parametrize("doubt", ["settle", "claim"])
+async def test_a_stop_does_not_wait_for_the_database_to_resolve_a_doubt(
+    proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str, doubt: str
+) -> None:
+    """Past its grace period a stop gives up asking, and the job is left to its lease."""
+    go = asyncio.Event()
+    kind = held_until(go, Writes(proxied.engine.dialect))
+    (job_id,) = await add(observer, Scripted.new(Probe()))
+    writer = OneLaneWriter(proxied, impatient_runner(proxied))
+    writer.start()
+    if doubt == "claim":
+        commit_proxy.lose_next_commit_answer(then_refuse=True)
+    worker = make_worker(observer, kind, writer)
+    try:
+        if doubt == "settle":
+            await until(lambda: len(kind.performed) == 1)
+            writer.claims.clear()
+            commit_proxy.lose_next_commit_answer(then_refuse=True)
+            go.set()
+        await asyncio.wait_for(writer.resolving.wait(), timeout=10)
+        writer.claims.set()
+        await asyncio.wait_for(worker.stop(grace_seconds=0.5), timeout=5)
+    finally:
+        writer.claims.set()
+        commit_proxy.accept_again()
+        await worker.stop(grace_seconds=1)
+        await writer.stop()
+    left = await row(observer, job_id)
+    assert (left["state"], left["leased_by"]) == (DONE if doubt == "settle" else LEASED, worker.worker_id)
+
+
 async def sqlite_writer(database: Database) -> tuple[OneLaneWriter, SqliteBatchRunner]:
     runner = batch_runner(database)
     assert isinstance(runner, SqliteBatchRunner)

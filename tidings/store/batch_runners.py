@@ -344,7 +344,10 @@ class PostgresBatchRunner:
 async def _status(conn: AsyncConnection, name: int) -> str | None:
     """txid_status of the transaction `name`: "committed", "aborted", "in progress", or None when
     it is too old to tell. A transaction id the server has not reached yet is one whose every
-    trace was lost in a crash, before its COMMIT could be durable: aborted."""
+    trace was lost in a crash, before its COMMIT could be durable: aborted. Such an id may also
+    have been handed to a new transaction since, whose status is then read instead; that can make
+    a transaction that did not commit look committed (nothing is written twice), never the
+    reverse: one that committed left its id durable, and it is never handed out again."""
     try:
         status: str | None = await conn.scalar(text("SELECT txid_status(:name)"), {"name": name})
     except DBAPIError as error:

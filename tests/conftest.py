@@ -193,6 +193,15 @@ async def commit_proxy(postgres_url: str) -> AsyncIterator[CommitAnswerProxy]:
 
 
 @pytest.fixture
+async def proxied(database_url: str, commit_proxy: CommitAnswerProxy) -> AsyncIterator[Database]:
+    """The test's (PostgreSQL) database through `commit_proxy`."""
+    port = await commit_proxy.start()
+    database = Database(make_url(database_url).set(port=port).render_as_string(hide_password=False))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """The test's database, through an engine of its own."""
     database = Database(database_url)

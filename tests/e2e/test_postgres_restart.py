@@ -2,7 +2,9 @@
 
 While the database is down every send is answered, promptly, with a 503 problem; once it is back
 the same processes accept again, and every message ever answered 202 is delivered, with its
-signed webhook. Nothing is restarted but PostgreSQL (a cluster of the test's own).
+signed webhook. Nothing is restarted but PostgreSQL (a cluster of the test's own). The job lease
+is the default (a minute), longer than the wait for every delivery: a worker batch whose COMMIT
+answer the restart lost must be settled by asking the database once it is back, not by its lease.
 """
 
 from __future__ import annotations
@@ -25,11 +27,6 @@ SETTINGS = {
     # Credentials are looked up in the database again during the outage, not only served from
     # the cache (a lookup that fails must be a 503 too).
     "TIDINGS_AUTH_CACHE_SECONDS": "0.5",
-    # A worker batch whose COMMIT answer is lost while the database is down, and which cannot ask
-    # what became of it before giving up (a crash stop outlasts IN_DOUBT_SECONDS), leaves its jobs
-    # to their lease rather than risk writing them twice: they are claimed again when it runs
-    # out. A short lease keeps that within the test's wait for every delivery.
-    "TIDINGS_JOB_LEASE_SECONDS": "8",
 }
 
 

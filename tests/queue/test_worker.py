@@ -38,7 +38,6 @@ from tidings.queue.kinds import (
 from tidings.queue.worker import Worker
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
-from tidings.store.outage import CommitInDoubt
 from tidings.store.prepared import Prepared
 from tidings.store.statements import Execute, Rows, Statement
 from tidings.store.tables import jobs
@@ -959,45 +958,5 @@ async def test_a_settle_the_database_could_not_take_is_written_once_it_is_back(
         await worker.stop(grace_seconds=1)
         await writer.stop()
     assert writer.failures == 0
-    assert done["attempts"] == 1
-    assert kind.attempts() == [(0, 1)]
-
-
-class SettleCommitsUnanswered(RecordingWriter):
-    """The first settle commits, and the answer is lost where nobody could find out that it did:
-    the group commit fails it as CommitInDoubt (from the lost connection)."""
-
-    def __init__(self, database: Database) -> None:
-        super().__init__(database)
-        self.settles = 0
-
-    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
-        claim = any(isinstance(s, Execute) and s.returning for s in statements)
-        if not claim:
-            self.settles += 1
-            if self.settles == 1:
-                await super().write_background(statements)
-                raise CommitInDoubt("the answer to a COMMIT was lost") from ConnectionResetError(104, "reset")
-        return await super().write_background(statements)
-
-
-async def test_a_settle_in_doubt_is_not_written_again(database: Database, writes: Writes) -> None:
-    """Unlike a settle the database could not take, one that may have landed is left to the job's
-    lease: written again, a postponed job's settle could apply twice."""
-    writer = SettleCommitsUnanswered(database)
-    writer.start()
-    kind = Scripted()
-    (job_id,) = await add(database, Scripted.new(Probe()))
-    worker = Worker(
-        database, [kind], writer, writes, concurrency=4, poll_seconds=0.02, lease=timedelta(seconds=60)
-    )
-    worker.start()
-    try:
-        done = await until_state(database, job_id, DONE)
-        await until(lambda: writer.settles >= 1 and not worker._settling)
-    finally:
-        await worker.stop(grace_seconds=1)
-        await writer.stop()
-    assert writer.settles == 1
     assert done["attempts"] == 1
     assert kind.attempts() == [(0, 1)]

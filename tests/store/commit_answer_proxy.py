@@ -19,20 +19,29 @@ class CommitAnswerProxy:
         self._server: asyncio.Server | None = None
         self._mode: str | None = None
         self._refuse_after = False
+        self._refusing = False
         self._held: list[asyncio.StreamWriter] = []
         self._pumps: set[asyncio.Task[None]] = set()
         self.fired = asyncio.Event()
+        # Connections asked for (refused or not) and requests sent: it grows while anyone tries
+        # to reach the database.
+        self.tries = 0
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._connected, "127.0.0.1", 0)
         return int(self._server.sockets[0].getsockname()[1])
+
+    def accept_again(self) -> None:
+        """After `then_refuse`: the database is back."""
+        self._refusing = False
 
     def lose_next_commit_answer(
         self, *, commit_reaches_server: bool = True, then_refuse: bool = False
     ) -> None:
         """The next COMMIT through the proxy is forwarded and its answer awaited, then both ends
         are closed; or, with `commit_reaches_server=False`, both ends are closed instead of
-        forwarding it. With `then_refuse`, the proxy accepts no connection from then on."""
+        forwarding it. With `then_refuse`, the proxy closes every connection at once from then on
+        (the database is away), until `accept_again`."""
         self._mode = "after" if commit_reaches_server else "before"
         self._refuse_after = then_refuse
 
@@ -60,6 +69,10 @@ class CommitAnswerProxy:
     async def _connected(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
     ) -> None:
+        self.tries += 1
+        if self._refusing:
+            client_writer.close()
+            return
         server_reader, server_writer = await asyncio.open_connection(*self._target)
         answer_lost = asyncio.Event()
 
@@ -68,13 +81,13 @@ class CommitAnswerProxy:
             server_writer.close()
 
         def fire() -> None:
-            if self._refuse_after and self._server is not None:
-                self._server.close()
+            self._refusing = self._refuse_after
             close()
             self.fired.set()
 
         async def upstream() -> None:
             while data := await client_reader.read(65536):
+                self.tries += 1
                 if COMMIT in data and self._mode is not None:
                     mode, self._mode = self._mode, None
                     if mode == "before":

@@ -119,6 +119,18 @@ async def release(conn: AsyncConnection, holders: Sequence[str]) -> int:
     return result.rowcount
 
 
+async def release_lost(conn: AsyncConnection, holder: str, running: Sequence[int]) -> int:
+    """Gives back the jobs `holder` (a live worker) leased but is not running: those of a claim
+    that committed while its answer, with the jobs it leased, was lost. Due now; the attempt still
+    counts."""
+    result = await conn.execute(
+        update(jobs)
+        .where(jobs.c.state == LEASED, jobs.c.leased_by == holder, jobs.c.id.not_in(running))
+        .values(state=PENDING, lease_until=None)
+    )
+    return result.rowcount
+
+
 async def purge_finished(conn: AsyncConnection, *, older_than: datetime, limit: int) -> int:
     """Done jobs are only history; dead ones stay for inspection and replay. At most `limit`
     at a time (store/retention.py says why)."""

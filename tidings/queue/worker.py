@@ -9,6 +9,11 @@ worker at `concurrency` jobs per commit time. Settles waiting for their commit a
 (`SETTLING_PER_SLOT` per slot): past that, the worker claims nothing until they land. The settle comes first and guards the rest: a worker
 that lost the job's lease to another (it ran too long) changes nothing at all. A kind's perform
 may still run more than once for one job (a crash before its commit), so it must be safe to repeat.
+
+A settle or claim whose commit's answer was lost (CommitInDoubt: the database went away with it)
+is neither written again nor forgotten: the worker asks the database what became of it until it
+can say, and then writes the settle again if it did not land, or gives back the jobs of a claim
+that did (their rows were lost with the answer). Recovery takes the outage, not a job's lease.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from tidings.queue.kinds import (
 )
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
-from tidings.store.outage import CommitInDoubt, database_unavailable
+from tidings.store.outage import CommitInDoubt, CommittedRowsLost, database_unavailable
 from tidings.store.statements import Execute
 from tidings.store.writes import Writes, guarded
 
@@ -116,6 +121,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()  # performing
         self._settling: set[asyncio.Task[None]] = set()  # handed to the commit, not yet landed
+        self._held: set[int] = set()  # the jobs claimed and not yet settled (or given up on)
         self._loop_task: asyncio.Task[None] | None = None
         self._database_lost = False  # the last claim found the database out of reach
 
@@ -138,7 +144,10 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         if self._settling:
-            await asyncio.wait(self._settling, timeout=grace_seconds)
+            _, pending = await asyncio.wait(self._settling, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()  # still asking a database that is away what became of it: the lease decides
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def reclaim_from_dead_predecessors(self) -> int:
         """Jobs leased by a worker of this host and role whose process is gone (it was killed, or
@@ -191,6 +200,7 @@ class Worker:
                         log.warning("the database is back; claiming jobs again")
                     self._database_lost = False
             for row in claimed:
+                self._held.add(row.id)
                 task = asyncio.create_task(self._execute(row), name=f"job-{row.id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._finished)
@@ -206,11 +216,64 @@ class Worker:
     async def _claim(self, capacity: int) -> list[ClaimedJob]:
         """A claim rides the group commit like any write; jobs whose workers died come first, and
         at most `capacity` come back in all: each is started at once, so more would run more jobs
-        at a time than `concurrency` allows."""
+        at a time than `concurrency` allows.
+
+        A claim that committed but whose answer was lost leased jobs that nobody runs: they are
+        given back as soon as the database can say that it did, not when their leases run out.
+        Until then the worker claims nothing (the loop waits here): the jobs of a claim still on
+        its way back would look just as lost."""
         statements = self._writes.claim(
             worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
         )
-        return claimed_jobs([row for rows in await self._writer.write_background(statements) for row in rows])
+        try:
+            answered = await self._writer.write_background(statements)
+        except CommittedRowsLost:
+            await self._release_lost()
+            return []
+        except CommitInDoubt as doubt:
+            log.warning("a claim's commit is in doubt; asking the database until it can say: %r", doubt)
+            committed = await self._resolved_unless_stopping(doubt)
+            if committed:
+                await self._release_lost()
+            elif committed is None:
+                log.error("stopping before a claim in doubt was resolved; its jobs' leases will expire")
+            return []
+        return claimed_jobs([row for rows in answered for row in rows])
+
+    async def _release_lost(self) -> None:
+        """Gives back this worker's leased jobs that it is not running (a claim's, whose rows were
+        lost): while the database is out of reach it tries again, until the worker stops."""
+        delay = SETTLE_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                async with self._database.begin() as conn:
+                    released = await job_store.release_lost(conn, self.worker_id, sorted(self._held))
+            except Exception as error:
+                if not database_unavailable(error) or self._stopping.is_set():
+                    log.error(
+                        "giving back the jobs of a lost claim failed; their leases will expire: %r", error
+                    )
+                    return
+            else:
+                log.warning("gave back %d jobs of a claim whose answer was lost", released)
+                return
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+            delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+
+    async def _resolved_unless_stopping(self, doubt: CommitInDoubt) -> bool | None:
+        """Whether the batch in doubt committed; None when the worker is told to stop first."""
+        resolving = asyncio.create_task(self._writer.resolve(doubt))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({resolving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (resolving, stopping):
+                task.cancel()
+            await asyncio.gather(resolving, stopping, return_exceptions=True)
+        return resolving.result() if not resolving.cancelled() else None
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
@@ -262,30 +325,49 @@ class Worker:
         the outcome is kept and written once it is back: the work is done (a webhook sent), and
         doing it again after the lease ran out would only repeat it. The writes are guarded by
         the lease, so a late settle of a job another worker has taken since changes nothing.
-        Any other failure, a settle in doubt, or a worker told to stop, leaves the job to its
-        lease."""
+        Any other failure, or a worker told to stop, leaves the job to its lease."""
         delay = SETTLE_RETRY_FIRST_SECONDS
-        while True:
-            try:
-                statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
-                await self._writer.write_background(statements)
-                return
-            except Exception as error:
-                # A settle in doubt (its commit's answer was lost) may have landed, and the lease
-                # guard does not always stop a second one: a postponed job gives its attempt back,
-                # so once claimed again it holds the very lease this settle names. The lease
-                # decides instead: a job this did settle stays settled, one it did not runs again.
-                retry = database_unavailable(error) and not isinstance(error, CommitInDoubt)
-                if not retry or self._stopping.is_set():
-                    log.error(
-                        "settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error
-                    )
+        statements: list[Execute] | None = None
+        try:
+            while True:
+                try:
+                    if statements is None:
+                        statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
+                    await self._writer.write_background(statements)
                     return
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+                except CommitInDoubt as doubt:
+                    # Its commit's answer was lost: it may have landed, and the lease guard does
+                    # not always stop a second one (a postponed job gives its attempt back, so
+                    # once claimed again it holds the very lease this settle names). So it is
+                    # written again only once the database says it did not land.
+                    if await self._in_doubt_landed(row, doubt):
+                        return
+                    continue
+                except Exception as error:
+                    if not database_unavailable(error) or self._stopping.is_set():
+                        log.error(
+                            "settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error
+                        )
+                        return
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+        finally:
+            self._held.discard(row.id)
+
+    async def _in_doubt_landed(self, row: ClaimedJob, doubt: CommitInDoubt) -> bool:
+        """Whether the settle in doubt committed, asking until the database can say (a stop
+        cancels it after its grace period). An error in asking counts as landed: the lease decides."""
+        log.warning(
+            "settling job %s (%s) is in doubt; asking until the database can say: %r", row.id, row.kind, doubt
+        )
+        try:
+            return await self._writer.resolve(doubt)
+        except Exception as error:
+            log.error("settling job %s (%s) is in doubt; its lease will expire: %r", row.id, row.kind, error)
+            return True
 
     async def _settle_statements(
         self,

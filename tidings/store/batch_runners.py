@@ -8,8 +8,10 @@ COMMIT went out), the transaction may have committed or not, and writing the bat
 either fail on its own rows (an accepted message's uuid: a 500 for a message that is stored) or
 apply a worker's writes twice. So the runner finds out which it was before it answers:
 PostgreSQL by the transaction's id, which the batch's first statement returns; the SQLite runner
-by whether an accepted row of the batch is there. What it cannot find out it raises as
-CommitInDoubt, which nobody retries.
+by its commit marker, a row of its own that each batch sets to the batch's number. What it cannot
+find out at once (the database is out of reach) it raises as CommitInDoubt, which names the
+transaction; nobody writes that batch again, but `resolve` keeps asking until the database
+answers, so that a caller that can wait (the worker) learns what happened as soon as it is back.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import asyncio
 import contextlib
 import sqlite3
 import sys
+import uuid
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
-from sqlalchemy import Table, and_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tidings.store import sqlite_writer_process
@@ -33,7 +36,8 @@ from tidings.store.database import Database
 from tidings.store.outage import CommitInDoubt, CommittedRowsLost, database_unavailable
 from tidings.store.postgres_opening import Opening, PostgresOpening
 from tidings.store.postgres_waves import run_programs
-from tidings.store.statements import CreditRunsShort, Rows
+from tidings.store.statements import CreditRunsShort, Execute, Rows, Statement
+from tidings.store.tables import commit_markers
 
 # How long a writer process that was asked to stop may take to finish its transaction.
 SQLITE_WRITER_EXIT_SECONDS = 10.0
@@ -43,6 +47,13 @@ SQLITE_WRITER_EXIT_SECONDS = 10.0
 IN_DOUBT_SECONDS = 5.0
 IN_DOUBT_FIRST_PAUSE_SECONDS = 0.01
 IN_DOUBT_MAX_PAUSE_SECONDS = 0.25
+# How often `resolve` asks again while the database is out of reach or the transaction still runs:
+# soon at first, then every couple of seconds, so that a database back from a restart is not met
+# by every doubt at once.
+RESOLVE_FIRST_PAUSE_SECONDS = 0.1
+RESOLVE_MAX_PAUSE_SECONDS = 2.0
+# PostgreSQL's "transaction ID … is in the future" (invalid_parameter_value, from txid_status).
+_INVALID_PARAMETER_VALUE = "22023"
 
 
 class BatchRunner(Protocol):
@@ -55,6 +66,10 @@ class BatchRunner(Protocol):
         its writes, or what the database raised: CommitInDoubt when the answer to its COMMIT was
         lost and whether it committed is unknown, CommittedRowsLost when it committed but the rows
         were lost with the answer."""
+
+    async def resolve(self, doubt: CommitInDoubt) -> bool:
+        """Whether the batch `doubt` names committed. Asks until the database can say, however
+        long it is out of reach (the caller cancels it to stop); raises any other error."""
 
     async def discard(self) -> None:
         """Drops the connection; the next batch opens a new one."""
@@ -70,7 +85,15 @@ def batch_runner(database: Database) -> BatchRunner:
 
 class SqliteBatchRunner:
     """Hands each transaction to the writer process (sqlite_writer_process.py), started on the
-    first batch and again after any failure."""
+    first batch and again after any failure.
+
+    Each transaction also sets the runner's commit marker (a row of `commit_markers`, under a key
+    of this runner's own: another process's writer shares the file) to the batch's number. When
+    the process dies with a batch in hand, its transaction is either in the file or rolled back
+    by the next connection, so the marker says at once which. It costs one row written in the
+    writer process, within a commit that flushes anyway: no round trip. Until the marker has been
+    read (only a database out of reach stops that) the runner sends no other batch, which would
+    set the marker again."""
 
     def __init__(self, database: Database) -> None:
         path = make_url(database.url).database
@@ -80,31 +103,44 @@ class SqliteBatchRunner:
         self._database = database
         self._sql = BatchSql(database.engine.dialect)
         self._process: asyncio.subprocess.Process | None = None
+        self._writer_key = uuid.uuid4().hex
+        self._batches = 0
+        self._undecided: int | None = None  # the batch whose marker could not be read yet
+        self._decided: dict[int, bool] = {}  # batches in doubt whose answer is known
 
     @property
     def connected(self) -> bool:
         return self._process is not None
 
     async def run(self, writes: Sequence[BatchWrite]) -> list[Rows]:
-        frame = sqlite_writer_process.encode_frame(self._sql.statements(writes))
-        process = await self._started()
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(frame)
-        await process.stdin.drain()
+        if self._undecided is not None:
+            await self._decide()  # out of reach still: nothing of this batch was sent
+        self._batches += 1
+        batch = self._batches
+        mark = Execute(
+            "INSERT INTO commit_markers (writer, batch) VALUES (?, ?) "
+            "ON CONFLICT (writer) DO UPDATE SET batch = excluded.batch",
+            (self._writer_key, batch),
+        )
         try:
-            answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
+            answer = await self._send([mark, *self._sql.statements(writes)])
         except asyncio.IncompleteReadError as error:
             # The process died with the batch in hand (killed, out of memory): before, during or
-            # after its COMMIT. Once it is gone its transaction is either in the file or rolled
-            # back by the next connection, so the file says which, but only through a row the
-            # batch inserted: SQLite has no transaction ids to ask about. A batch of the worker's
-            # writes alone inserts no row known in advance, and stays in doubt.
-            await self.discard()
-            landed = await self._landed(writes)
-            if landed is None:
-                raise CommitInDoubt("the SQLite writer process died before answering") from error
-            if not landed:
-                raise
+            # after its COMMIT.
+            self._undecided = batch
+            try:
+                committed = await self._decide()
+            except Exception as reading:
+                if not database_unavailable(reading):
+                    raise
+                raise CommitInDoubt(
+                    f"the SQLite writer process died before answering batch {batch}", batch
+                ) from error
+            del self._decided[batch]
+            if not committed:
+                # Nothing was written: like a connection lost before its COMMIT, the batch may be
+                # written again.
+                raise ConnectionAbortedError("the SQLite writer process died before committing") from error
             raise CommittedRowsLost("the SQLite writer process died after its commit") from error
         match answer:
             case ("committed", results):
@@ -115,6 +151,21 @@ class SqliteBatchRunner:
                 raise IntegrityError(sql, None, sqlite3.IntegrityError(message))
             case _:
                 raise SqliteWriterFailed(str(answer[-1]))
+
+    async def resolve(self, doubt: CommitInDoubt) -> bool:
+        pause = RESOLVE_FIRST_PAUSE_SECONDS
+        while doubt.transaction not in self._decided:
+            if self._undecided != doubt.transaction:
+                # Not a batch of this runner's: nothing says it did not commit.
+                return True
+            try:
+                await self._decide()
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RESOLVE_MAX_PAUSE_SECONDS)
+        return self._decided.pop(doubt.transaction)
 
     async def discard(self) -> None:
         process, self._process = self._process, None
@@ -129,16 +180,38 @@ class SqliteBatchRunner:
             await process.wait()
 
     async def close(self) -> None:
+        """Removes the runner's marker (a crash leaves it: one small row) and stops the process."""
+        if self._batches and self._undecided is None:
+            with contextlib.suppress(Exception):
+                delete = Execute("DELETE FROM commit_markers WHERE writer = ?", (self._writer_key,))
+                await self._send([delete])
         await self.discard()
 
-    async def _landed(self, writes: Sequence[BatchWrite]) -> bool | None:
-        """Whether the batch committed, by the first row it inserted that names its primary key
-        (an accepted message); None when it inserted none."""
-        for write in writes:
-            for table, row in write.inserts:
-                if all(column.key in row for column in table.primary_key.columns):
-                    return await _row_exists(self._database, table, row)
-        return None
+    async def _send(self, statements: list[Statement]) -> tuple[Any, ...]:
+        """The writer process's answer to one transaction. Raises IncompleteReadError, after
+        waiting for the process to end, when it died first."""
+        frame = sqlite_writer_process.encode_frame(statements)
+        process = await self._started()
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(frame)
+        await process.stdin.drain()
+        try:
+            answer: tuple[Any, ...] = await sqlite_writer_process.read_frame_async(process.stdout)
+        except asyncio.IncompleteReadError:
+            await self.discard()  # once it is gone, the file says what became of its transaction
+            raise
+        return answer
+
+    async def _decide(self) -> bool:
+        """Reads the marker: whether the undecided batch committed (its number is there)."""
+        batch = self._undecided
+        assert batch is not None
+        query = select(commit_markers.c.batch).where(commit_markers.c.writer == self._writer_key)
+        async with self._database.read_engine.connect() as conn:
+            marked = await conn.scalar(query)
+        self._decided[batch] = committed = marked == batch
+        self._undecided = None
+        return committed
 
     async def _started(self) -> asyncio.subprocess.Process:
         if self._process is None:
@@ -198,17 +271,41 @@ class PostgresBatchRunner:
         try:
             await transaction.commit()
         except Exception as error:
-            if not database_unavailable(error):
+            # asyncpg's own state error counts too, as at BEGIN: its server closed the connection
+            # (a shutdown's message crossing the COMMIT), and the COMMIT may or may not have gone
+            # out. Left as it is, it would answer an accept with a 500.
+            if not database_unavailable(error) and not isinstance(error, asyncpg.InternalClientError):
                 raise
             await self.discard()
             match await self._outcome(name):
                 case "committed":
                     return results
                 case "aborted":
-                    raise  # nothing was written: the batch may be written again
+                    # Nothing was written: the batch may be written again.
+                    raise asyncpg.ConnectionDoesNotExistError("the COMMIT's connection was lost") from error
                 case _:
-                    raise CommitInDoubt(f"the answer to the COMMIT of transaction {name} was lost") from error
+                    raise CommitInDoubt(
+                        f"the answer to the COMMIT of transaction {name} was lost", name
+                    ) from error
         return results
+
+    async def resolve(self, doubt: CommitInDoubt) -> bool:
+        pause = RESOLVE_FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                async with self._engine.connect() as conn:
+                    status = await _status(conn, doubt.transaction)
+            except Exception as error:
+                if not database_unavailable(error):
+                    raise
+                status = "in progress"  # as far as anyone can tell
+            if status != "in progress":
+                # txid_status answers NULL for a transaction too old for it to remember (the
+                # database has since run billions of others): taken as committed, which writes
+                # nothing twice and at worst leaves a worker's jobs to their leases.
+                return status != "aborted"
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RESOLVE_MAX_PAUSE_SECONDS)
 
     async def discard(self) -> None:
         if self._conn is not None:
@@ -233,7 +330,7 @@ class PostgresBatchRunner:
         try:
             async with asyncio.timeout(self._in_doubt_seconds), self._engine.connect() as conn:
                 while True:
-                    status = await conn.scalar(text("SELECT txid_status(:name)"), {"name": name})
+                    status = await _status(conn, name)
                     if status != "in progress" or loop.time() + pause > deadline:
                         return status if status in ("committed", "aborted") else None
                     await asyncio.sleep(pause)
@@ -242,6 +339,23 @@ class PostgresBatchRunner:
             if not database_unavailable(error):
                 raise
             return None
+
+
+async def _status(conn: AsyncConnection, name: int) -> str | None:
+    """txid_status of the transaction `name`: "committed", "aborted", "in progress", or None when
+    it is too old to tell. A transaction id the server has not reached yet is one whose every
+    trace was lost in a crash, before its COMMIT could be durable: aborted. Such an id may also
+    have been handed to a new transaction since, whose status is then read instead; that can make
+    a transaction that did not commit look committed (nothing is written twice), never the
+    reverse: one that committed left its id durable, and it is never handed out again."""
+    try:
+        status: str | None = await conn.scalar(text("SELECT txid_status(:name)"), {"name": name})
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) != _INVALID_PARAMETER_VALUE:
+            raise
+        await conn.rollback()
+        return "aborted"
+    return status
 
 
 async def _open(driver: asyncpg.Connection, opening: Opening) -> int:
@@ -255,9 +369,3 @@ async def _open(driver: asyncpg.Connection, opening: Opening) -> int:
     if short:
         raise CreditRunsShort(short[0])
     return int(answer[0])
-
-
-async def _row_exists(database: Database, table: Table, row: dict[str, Any]) -> bool:
-    key = [column == row[column.key] for column in table.primary_key.columns]
-    async with database.read_engine.connect() as conn:
-        return await conn.scalar(select(1).select_from(table).where(and_(*key))) is not None

@@ -12,7 +12,8 @@ If a batch fails, its writes are retried one by one so that one bad write cannot
 (unless the database is out of reach: then they all fail at once, after one more try on a new
 connection should the kept one have died while the server restarted; a batch whose COMMIT answer
 was lost is tried again only once the runner has found out that it did not commit, see
-batch_runners.py);
+batch_runners.py, and one it could not find out about fails in doubt, which `resolve` settles
+later);
 if an account cannot pay for all of its writes in a batch, the others commit together and that
 account's writes one at a time, in order of arrival, as many as its credit allows.
 
@@ -128,6 +129,12 @@ class GroupCommitWriter:
         pending = PendingWrite(BatchWrite((), None, statements))
         self._hand_over(self._background, pending)
         return await asyncio.shield(pending.done)
+
+    async def resolve(self, doubt: CommitInDoubt) -> bool:
+        """Whether the batch a write failed in doubt with committed, once the database can say;
+        until then it keeps asking (cancel it to stop). Any runner can ask: on SQLite there is one,
+        and on PostgreSQL the transaction's id is the database's, not the connection's."""
+        return await self._runners[0].resolve(doubt)
 
     def _gathers_more(self) -> bool:
         """Whether a background-only batch is small enough to be worth waiting on."""

@@ -3,7 +3,9 @@
 A refused or dropped connection, a server shutting down or still starting, a pool or connect
 timeout: none of these says anything about the request, and all of them end when the database
 is back. The API answers them with a 503 (never a 500), the group commit does not split a batch
-over them, and the worker keeps a finished job's outcome until it can be written.
+over them, and the worker keeps a finished job's outcome until it can be written. A batch whose
+COMMIT answer was lost with the connection is CommitInDoubt until the database can say whether
+it committed; the worker asks again until it does (BatchRunner.resolve).
 """
 
 from __future__ import annotations
@@ -56,9 +58,15 @@ def database_unavailable(error: BaseException) -> bool:
 
 class CommitInDoubt(Exception):
     """A batch's COMMIT went out and its answer never came back, and whether it committed could
-    not be found out (see batch_runners.py). Its writes may or may not be in the database: none
-    of them may be written again, and none reported as written. Raised from the error that lost
-    the answer, so that a lost connection still reads as database_unavailable."""
+    not be found out before the database went out of reach (see batch_runners.py). Its writes may
+    or may not be in the database: none of them may be written again, and none reported as
+    written, until the runner's `resolve` says which. `transaction` names the batch to it:
+    PostgreSQL's transaction id, or the SQLite runner's batch number. Raised from the error that
+    lost the answer, so that a lost connection still reads as database_unavailable."""
+
+    def __init__(self, message: str, transaction: int) -> None:
+        super().__init__(message)
+        self.transaction = transaction
 
 
 class CommittedRowsLost(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -261,4 +262,12 @@ external_accounts = Table(
     Column("name", String(200)),
     Column("created_at", UtcDateTime, nullable=False),
     Index("ix_external_accounts_account", "account_id"),
+)
+
+# SQLite's group commit only: which batch of each runner committed last (migration 0006 says why).
+commit_markers = Table(
+    "commit_markers",
+    metadata,
+    Column("writer", String(32), primary_key=True),
+    Column("batch", BigInteger, nullable=False),
 )

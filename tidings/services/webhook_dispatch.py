@@ -138,10 +138,7 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
         outcome = _outcome(result)
         WEBHOOK_DELIVERIES.labels(outcome).inc()
         WEBHOOK_LATENCY.observe(result.latency_ms / 1000)
-        # A delivered webhook is logged at debug: it is the common case, hundreds a second under
-        # load, and its record is kept anyway (webhook_attempts). Failures stay at info.
-        log.log(
-            logging.DEBUG if result.delivered else logging.INFO,
+        log.info(
             "webhook %s",
             outcome,
             extra={

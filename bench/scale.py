@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import targets
+from bench import cpu, targets
 from bench.sustained import Deployment, Topology, deployment, offer_load, sink
 from bench.wrk import WrkResult, find_wrk, run_wrk
 
@@ -106,11 +106,13 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
     such a swing from landing on one count alone."""
     rates: dict[int, list[float]] = {count: [] for count in WORKER_COUNTS}
     losses: dict[int, int] = dict.fromkeys(WORKER_COUNTS, 0)
+    busy: dict[int, list[cpu.Use]] = {count: [] for count in WORKER_COUNTS}
     for _ in range(args.rounds):
         for count in WORKER_COUNTS:
-            rate, sent, lost = _drain(count, args)
+            rate, sent, lost, use = _drain(count, args)
             rates[count].append(rate)
             losses[count] += lost
+            busy[count].extend([use] if use else [])
             print(f"workers x{count}: {rate:.0f} deliveries/s (lost {lost})", flush=True)
     rows = [
         Row(
@@ -118,7 +120,8 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
             f"postgresql, {count} worker(s)",
             statistics.median(rates[count]),
             "deliveries/s",
-            f"{sent} sent per run, lost {losses[count]}; runs: {', '.join(f'{rate:.0f}' for rate in rates[count])}",
+            f"{sent} sent per run, lost {losses[count]}; runs: {', '.join(f'{rate:.0f}' for rate in rates[count])}"
+            + _busy(busy[count]),
         )
         for count in WORKER_COUNTS
     ]
@@ -127,9 +130,20 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
     return rows
 
 
-def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int]:
+def _busy(uses: list[cpu.Use]) -> str:
+    """The cores in use while the workers drained (median over the runs): when the machine's are
+    all busy, more workers have nothing to run on."""
+    if not uses:
+        return ""
+    machine = statistics.median(use.machine for use in uses)
+    postgres = statistics.median(use.postgres for use in uses)
+    return f"; cores busy while draining: {machine:.2f} of {uses[0].cores} (PostgreSQL {postgres:.2f})"
+
+
+def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int, cpu.Use | None]:
     """One run: `--backlog` messages accepted with no worker, then drained by `count` workers.
-    Returns delivered webhooks a second, messages sent, and how many of them were lost."""
+    Returns delivered webhooks a second, messages sent, how many of them were lost, and the cores
+    in use while the workers drained."""
     with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
         workdir = Path(tmp)
         with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
@@ -137,21 +151,27 @@ def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int]:
                 accepted = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
                 ).accepted
+                before = cpu.sample([])
                 for index in range(count):
                     deployed.start_worker(index)
                 _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
+                use = cpu.Use.between(before, cpu.sample([]))
                 receiver.terminate()
                 receiver.wait(timeout=30)
-            arrivals = [
-                arrived
+            received = [
+                (arrived, status)
                 for arrived, uuid, status, signed in map(json.loads, out.read_text().splitlines())
-                if status == "delivered" and signed and uuid in accepted
+                if signed and uuid in accepted
             ]
-    # From the first delivered webhook to the last: the workers' start-up (imports, connecting)
-    # is not delivery.
-    span = max(arrivals) - min(arrivals) if len(arrivals) > 1 else 0.0
-    rate = (len(arrivals) - 1) / span if span else 0.0
-    return rate, len(accepted), len(accepted) - len(arrivals)
+    arrivals = [arrived for arrived, status in received if status == "delivered"]
+    # From the first webhook of any status (the first delivery's `submitted`) to the last
+    # `delivered`: the workers' start-up (imports, connecting) is not delivery. Not from the first
+    # `delivered`: with a backlog the workers take the oldest jobs first, so they hand over most
+    # messages before any receipt or webhook runs, and the `delivered` webhooks come in a burst
+    # at the end, whose rate alone would flatter a slow drain.
+    span = max(arrivals) - min(arrived for arrived, _ in received) if arrivals else 0.0
+    rate = len(arrivals) / span if span else 0.0
+    return rate, len(accepted), len(accepted) - len(arrivals), use
 
 
 def _seed_postgresql(deployed: Deployment, count: int) -> None:

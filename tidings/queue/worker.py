@@ -257,11 +257,15 @@ class Worker:
             else:
                 log.warning("gave back %d jobs of a claim whose answer was lost", released)
                 return
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                pass
-            delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+            delay = await self._back_off(delay)
+
+    async def _back_off(self, delay: float) -> float:
+        """Waits `delay` seconds, or less if the worker is told to stop; returns the next delay."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+        except TimeoutError:
+            pass
+        return min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
 
     async def _resolved_unless_stopping(self, doubt: CommitInDoubt) -> bool | None:
         """Whether the batch in doubt committed; None when the worker is told to stop first."""
@@ -349,11 +353,7 @@ class Worker:
                             "settling job %s (%s) failed; its lease will expire: %r", row.id, row.kind, error
                         )
                         return
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, SETTLE_RETRY_MAX_SECONDS)
+                delay = await self._back_off(delay)
         finally:
             self._held.discard(row.id)
 

@@ -143,6 +143,7 @@ async def test_search_parameter_errors_are_420(
         {"country": "GB", "features": "SMS,FAX"},
         {"country": "GB", "size": "101"},
         {"country": "GB", "index": "0"},
+        {"country": "GB", "index": "41169839849765457214770983731190"},
         {"country": "GB", "search_pattern": "3"},
         {"country": "GB", "pattern": "44%"},
     ):
@@ -150,6 +151,20 @@ async def test_search_parameter_errors_are_420(
         assert response.status_code == 420, params
         assert response.json()["error-code"] == "420"
         assert "invalid parameters" in response.json()["error-code-label"]
+
+
+async def test_a_page_index_past_64_bits_is_a_parameter_error_and_the_last_allowed_an_empty_page(
+    client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    """The offset of a huge page index does not fit the database's integers (it was a 500)."""
+    huge = await client.get("/account/numbers", params={"index": str(2**64)}, headers=basic(account))
+    assert huge.status_code == 420, huge.text
+    assert "invalid parameters" in huge.json()["error-code-label"]
+    last = await client.get(
+        "/account/numbers", params={"index": "10000000", "size": "100"}, headers=basic(account)
+    )
+    assert last.status_code == 200, last.text
+    assert last.json()["count"] == 0 and last.json().get("numbers", []) == []
 
 
 # --- authentication ---------------------------------------------------------------------------

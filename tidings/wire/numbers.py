@@ -64,7 +64,9 @@ class _PagedParams(_Params):
     pattern: str | None = None
     search_pattern: SearchPattern = SearchPattern.STARTS_WITH
     size: int = Field(10, ge=1, le=100)
-    index: int = Field(1, ge=1)
+    # Bounded so that the page's offset (index - 1) * size fits the databases' 64-bit integers:
+    # an index past the last page answers an empty page, one past this bound a parameter error.
+    index: int = Field(1, ge=1, le=10_000_000)
 
     @field_validator("pattern")
     @classmethod

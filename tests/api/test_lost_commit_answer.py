@@ -65,6 +65,13 @@ async def client(runtime: Runtime, account: NewAccountCredentials) -> AsyncItera
         yield client
 
 
+def assert_in_doubt(response: httpx.Response) -> None:
+    """The outage's 503, with the detail that says the send may have landed."""
+    problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
+    assert problem["detail"] == IN_DOUBT_DETAIL
+    assert response.headers["Retry-After"] == "1"
+
+
 async def stored_uuids(observer: Database) -> list[str]:
     async with observer.read() as conn:
         return [str(uuid) for uuid in (await conn.scalars(select(messages.c.uuid))).all()]
@@ -100,9 +107,7 @@ async def test_a_send_whose_commit_is_in_doubt_is_a_503_problem(
     commit_proxy.lose_next_commit_answer(then_refuse=True)
     response = await client.post("/v1/messages", json=SMS, headers=basic(account))
     assert commit_proxy.fired.is_set()
-    problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
-    assert problem["detail"] == IN_DOUBT_DETAIL
-    assert response.headers["Retry-After"] == "1"
+    assert_in_doubt(response)
     assert len(await stored_uuids(observer)) == len(before) + 1  # it did land, once
 
 
@@ -120,8 +125,7 @@ async def test_a_send_whose_transaction_stays_in_progress_is_in_doubt_and_safe_t
     commit_proxy.hold_next_commit()
     response = await client.post("/v1/messages", json=SMS, headers=headers)
     assert commit_proxy.fired.is_set()
-    problem = assert_problem(response, 503, "about:blank", "Service Unavailable")
-    assert problem["detail"] == IN_DOUBT_DETAIL
+    assert_in_doubt(response)
     # Once the server rolls it back, the same send with the same key is accepted, once.
     commit_proxy.release_held()
     again = await client.post("/v1/messages", json=SMS, headers=headers)

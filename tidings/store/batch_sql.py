@@ -12,8 +12,9 @@ and debits in one statement instead (postgres_opening.py), with the same encodin
 Debits come last, after the rows: a debit locks its account's row until the commit, and every
 batch of a busy account debits that one row, so the next batch can insert its rows while the last
 one is still committing. Each account is debited once a batch (account_debits). A debit with a
-credit limit changes no row when the account cannot pay for its writes in the batch; the transaction then rolls back with CreditRunsShort, and the group
-commit writes that account's writes one at a time (see group_commit.py).
+credit limit changes no row when the account cannot pay for its writes in the batch; the
+transaction then rolls back with CreditRunsShort, and the group commit writes that account's
+writes one at a time (see group_commit.py).
 """
 
 from __future__ import annotations

@@ -94,3 +94,22 @@ async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
     finally:
         await lookups.close()
     assert tracked is not None and tracked.message.uuid == uuid
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite plans every statement afresh
+async def test_a_generic_plan_finds_parts_by_reference_not_by_connector(runtime: Runtime) -> None:
+    """The lookups' prepared statements get a generic plan, made while the tables are small and
+    kept for the connection's life. Asked for a batch of references on an empty table, that plan
+    must still probe the index by reference: led by the connector, it filtered every part the
+    connector ever sent (migration 0007)."""
+    async with runtime.database.read() as conn:
+        await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.exec_driver_sql(
+            "PREPARE by_reference(varchar, varchar[]) AS SELECT message_uuid FROM message_parts"
+            " WHERE connector = $1 AND provider_ref = ANY($2)"
+        )
+        plan = "\n".join(
+            (await conn.exec_driver_sql("EXPLAIN EXECUTE by_reference('simulator', '{a,b,c}')")).scalars()
+        )
+        await conn.exec_driver_sql("DEALLOCATE by_reference")
+    assert "Index Cond: (((provider_ref)::text = ANY" in plan, plan

@@ -156,7 +156,8 @@ messages = Table(
 
 # The parts a message travelled as, each with its provider's reference and its own status: the
 # message's status combines theirs (services/receipts.py). Receipts find their part by (connector,
-# provider reference), and, where the source of a receipt belongs to one account, by account too.
+# provider reference), and, where the source of a receipt belongs to one account, by account too;
+# the index leads with the reference, the selective key (migration 0007 says why).
 message_parts = Table(
     "message_parts",
     metadata,
@@ -170,7 +171,7 @@ message_parts = Table(
     Column("error_detail", Text),
     Column("network_code", String(16)),
     Column("updated_at", UtcDateTime, nullable=False),
-    Index("ix_message_parts_provider_ref", "connector", "provider_ref"),
+    Index("ix_message_parts_reference", "provider_ref", "connector"),
 )
 
 message_events = Table(

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     group_commit_background_window_ms: float = Field(
         default=10.0, ge=0, description="How long the worker's writes wait for more to share a commit."
     )
+    queue_vacuum_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description=(
+            "PostgreSQL: how often each worker process vacuums the job queue table, whose dead"
+            " entries slow every claim until removed; 0 leaves it to autovacuum alone."
+        ),
+    )
     auth_cache_seconds: float = Field(default=10.0, ge=0)
     auth_failures_per_key: int = Field(
         default=10,

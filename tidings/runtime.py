@@ -38,7 +38,7 @@ from tidings.services.send_limits import SendLimits
 from tidings.services.statuses import StatusRecorder
 from tidings.services.submission import MessageSubmitter
 from tidings.services.webhook_dispatch import SendWebhook, SignatureSecrets
-from tidings.store import schema
+from tidings.store import queue_vacuum, schema
 from tidings.store.accounts import AccountCredentialStore
 from tidings.store.applications import ApplicationKeyStore
 from tidings.store.database import Database
@@ -111,7 +111,7 @@ class Runtime:
     _recorder: StatusRecorder = field(init=False)
     _receipts: ReceiptApplier = field(init=False)
     _closers: list[Closeable] = field(init=False, default_factory=list)
-    _maintenance: asyncio.Task[None] | None = field(init=False, default=None)
+    _housekeeping: list[asyncio.Task[None]] = field(init=False, default_factory=list)
     _redis_replays: RedisReplayCache | None = field(init=False, default=None)
     queue_gauges: QueueGauges = field(init=False)
     _listener: JobListener | None = field(init=False, default=None)
@@ -274,17 +274,25 @@ class Runtime:
             if not self.database.is_sqlite:
                 self._listener = JobListener(self.database.url, self.worker.wake)
                 self._listener.start()
-            self._maintenance = asyncio.create_task(
-                self.maintenance.run(MAINTENANCE_EVERY), name="tidings-maintenance"
+            self._housekeeping.append(
+                asyncio.create_task(self.maintenance.run(MAINTENANCE_EVERY), name="tidings-maintenance")
             )
+            vacuum_every = self.settings.queue_vacuum_seconds
+            if not self.database.is_sqlite and vacuum_every:
+                self._housekeeping.append(
+                    asyncio.create_task(
+                        queue_vacuum.run(self.database, timedelta(seconds=vacuum_every)),
+                        name="tidings-queue-vacuum",
+                    )
+                )
 
     async def stop(self) -> None:
         """Called after the HTTP servers drained: let running jobs finish, then flush every write
         handed over (the accepted messages, the finished jobs') before the writer stops."""
-        if self._maintenance:
-            self._maintenance.cancel()
+        for task in self._housekeeping:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+                await task
         if self._listener is not None:
             await self._listener.stop()
         if self.worker is not None:

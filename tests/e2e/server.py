@@ -315,7 +315,7 @@ def stored_messages(database_url: str) -> dict[str, dict[str, Any]]:
 
 
 def delivery_jobs(database_url: str) -> dict[str, str]:
-    """message_uuid -> state of its deliver_message job."""
+    """message_uuid -> state of its deliver_message job, for those not done (a done job is deleted)."""
 
     async def work() -> dict[str, str]:
         database = Database(database_url)

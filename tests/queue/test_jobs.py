@@ -14,12 +14,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 from sqlalchemy.engine import RowMapping
 
 from tidings.queue.jobs import (
     DEAD,
-    DONE,
     LEASED,
     PENDING,
     ClaimedJob,
@@ -27,7 +26,6 @@ from tidings.queue.jobs import (
     RetryPolicy,
     claimed_jobs,
     enqueue,
-    purge_finished,
 )
 from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
@@ -94,6 +92,11 @@ async def add(db: Database, *new_jobs: NewJob, now: datetime = T0) -> list[int]:
 async def row(db: Database, job_id: int) -> RowMapping:
     async with db.engine.connect() as conn:
         return (await conn.execute(select(jobs).where(jobs.c.id == job_id))).mappings().one()
+
+
+async def ids_present(db: Database) -> list[int]:
+    async with db.engine.connect() as conn:
+        return list((await conn.execute(select(jobs.c.id).order_by(jobs.c.id))).scalars())
 
 
 async def kinds_present(db: Database) -> list[str]:
@@ -194,20 +197,19 @@ async def test_expired_lease_lets_another_worker_claim_and_fences_the_old_holder
     assert reclaimed["lease_until"] == after_expiry + LEASE
 
     # The old holder wakes up: none of its settlements may touch the job any more.
-    assert await store.settle("complete", old, now=after_expiry) is False
+    assert await store.settle("complete", old) is False
     assert await store.settle("retry", old, now=after_expiry, delay=LEASE, error="x") is False
     assert await store.settle("bury", old, now=after_expiry, error="x") is False
     assert dict(await row(database, job_id)) == dict(reclaimed)
 
-    assert await store.settle("complete", new, now=after_expiry) is True
-    done = await row(database, job_id)
-    assert (done["state"], done["finished_at"], done["lease_until"]) == (DONE, after_expiry, None)
+    assert await store.settle("complete", new) is True
+    assert await ids_present(database) == []
 
 
 async def test_a_fenced_settle_skips_the_writes_it_guards_and_a_held_one_applies_them(
     database: Database, store: Store, writes: Writes
 ) -> None:
-    (job_id,) = await add(database, NewJob("k", {}))
+    await add(database, NewJob("k", {}))
     (old,) = await store.take("worker-a", now=T0)
     after_expiry = T0 + LEASE + timedelta(seconds=1)
     (new,) = await store.take("worker-b", now=after_expiry)
@@ -215,12 +217,11 @@ async def test_a_fenced_settle_skips_the_writes_it_guards_and_a_held_one_applies
     def note(what: str) -> list[Execute]:
         return writes.enqueue([NewJob(what, {}, run_at=T0 + timedelta(days=365))], after_expiry)
 
-    assert await store.settle("complete", old, now=after_expiry, then=note("late-done")) is False
+    assert await store.settle("complete", old, then=note("late-done")) is False
     assert await store.settle("bury", old, now=after_expiry, error="x", then=note("late-dead")) is False
     assert await kinds_present(database) == ["k"]
-    assert await store.settle("complete", new, now=after_expiry, then=note("on-time")) is True
-    assert await kinds_present(database) == ["k", "on-time"]
-    assert (await row(database, job_id))["state"] == DONE
+    assert await store.settle("complete", new, then=note("on-time")) is True
+    assert await kinds_present(database) == ["on-time"]  # the job done, deleted
 
 
 async def test_expired_leases_come_before_pending_jobs_within_one_limit(
@@ -251,10 +252,10 @@ async def test_expired_leases_alone_fill_a_limit(database: Database, store: Stor
 async def test_a_job_is_settled_only_once(database: Database, store: Store) -> None:
     await add(database, NewJob("k", {}))
     (job,) = await store.take()
-    assert await store.settle("complete", job, now=T0) is True
-    assert await store.settle("complete", job, now=T0) is False
+    assert await store.settle("complete", job) is True
+    assert await store.settle("complete", job) is False
     assert await store.settle("bury", job, now=T0, error="late") is False
-    assert (await row(database, job.id))["state"] == DONE
+    assert await ids_present(database) == []
 
 
 async def test_retry_puts_the_job_back_after_the_delay(database: Database, store: Store) -> None:
@@ -297,7 +298,7 @@ async def test_same_ordering_key_runs_one_at_a_time_oldest_first(database: Datab
     assert [j.id for j in claimed] == [first, other, free]
     assert await store.take() == []  # `first` is leased: `second` still waits
 
-    assert await store.settle("complete", claimed[0], now=T0) is True
+    assert await store.settle("complete", claimed[0]) is True
     assert [j.id for j in await store.take()] == [second]
 
 
@@ -312,7 +313,7 @@ async def test_a_job_waiting_for_its_retry_still_holds_back_later_jobs_of_its_ke
     assert await store.take(now=T0 + timedelta(seconds=30)) == []
     (retry,) = await store.take(now=T0 + timedelta(minutes=1))
     assert retry.id == first
-    assert await store.settle("complete", retry, now=T0 + timedelta(minutes=1))
+    assert await store.settle("complete", retry)
     assert [j.id for j in await store.take(now=T0 + timedelta(minutes=1))] == [second]
 
 
@@ -383,26 +384,28 @@ def test_retry_delay_for_very_many_attempts_stays_at_the_cap() -> None:
         assert timedelta(seconds=300) <= policy.delay(attempts) <= timedelta(seconds=600)
 
 
-# --- purging ---------------------------------------------------------------------------------
+# --- what stays ------------------------------------------------------------------------------
 
 
-async def test_purge_finished_removes_only_old_done_jobs(database: Database, store: Store) -> None:
-    old_done, new_done, old_dead, leased, pending = await add(
-        database, *(NewJob("k", {"n": n}) for n in range(5))
-    )
-    claimed = {j.id: j for j in await store.take(limit=4)}
-    day_ago = T0 - timedelta(days=1)
-    assert await store.settle("complete", claimed[old_done], now=day_ago)
-    assert await store.settle("complete", claimed[new_done], now=T0)
-    assert await store.settle("bury", claimed[old_dead], now=day_ago, error="kept for replay")
+async def test_done_jobs_are_deleted_and_dead_ones_kept(database: Database, store: Store) -> None:
+    done, dead, leased, pending = await add(database, *(NewJob("k", {"n": n}) for n in range(4)))
+    claimed = {j.id: j for j in await store.take(limit=3)}
+    assert await store.settle("complete", claimed[done])
+    assert await store.settle("bury", claimed[dead], now=T0, error="kept for replay")
     assert leased in claimed and pending not in claimed
 
-    async with database.begin() as conn:
-        removed = await purge_finished(conn, older_than=T0 - timedelta(hours=1), limit=100)
-    assert removed == 1
-    async with database.engine.connect() as conn:
-        left = set((await conn.execute(select(jobs.c.id))).scalars())
-    assert left == {new_done, old_dead, pending, leased}
+    assert await ids_present(database) == [dead, leased, pending]
+    kept = await row(database, dead)
+    assert (kept["state"], kept["finished_at"], kept["last_error"]) == (DEAD, T0, "kept for replay")
+
+
+async def test_the_id_of_a_deleted_job_is_never_given_to_another(database: Database, store: Store) -> None:
+    """SQLite would reuse the highest id once its row is gone, were `jobs` not AUTOINCREMENT."""
+    (first,) = await add(database, NewJob("k", {}))
+    (job,) = await store.take()
+    assert await store.settle("complete", job)
+    (second,) = await add(database, NewJob("k", {}))
+    assert second > first
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -473,15 +476,12 @@ async def test_a_claimer_skips_rows_another_open_transaction_holds(
     assert (await row(database, first))["leased_by"] == "a"
 
 
-async def test_claim_does_not_touch_jobs_settled_meanwhile(database: Database, store: Store) -> None:
-    # A row that another worker already finished is not resurrected by a stale view of it.
-    (job_id,) = await add(database, NewJob("k", {}))
+async def test_a_finished_job_is_never_claimed_again(database: Database, store: Store) -> None:
+    await add(database, NewJob("k", {}))
     (job,) = await store.take()
-    assert await store.settle("complete", job, now=T0)
-    async with database.begin() as conn:
-        await conn.execute(update(jobs).where(jobs.c.id == job_id).values(lease_until=T0 - LEASE))
+    assert await store.settle("complete", job)
     assert await store.take(now=T0 + timedelta(days=1)) == []
-    assert (await row(database, job_id))["state"] == DONE
+    assert await ids_present(database) == []
 
 
 async def test_a_claim_through_the_writer_is_committed_when_it_returns(

@@ -77,14 +77,15 @@ async def webhook_jobs(runtime: Runtime, message_uuid: str) -> list[RowMapping]:
     return [row for row in rows if row["payload"].get("message_uuid") == message_uuid]
 
 
-async def until_webhooks_settled(runtime: Runtime, message_uuid: str, count: int) -> list[RowMapping]:
-    """Waits until the message has `count` webhook jobs, each done or dead; returns them."""
+async def until_webhooks_settled(runtime: Runtime, message_uuid: str, dead: int = 0) -> list[RowMapping]:
+    """Waits until none of the message's webhook jobs is open, `dead` of them buried and the rest
+    done (a done job is deleted); returns the dead ones. Callers wait on it once the jobs exist."""
 
     async def settled() -> bool:
         found = await webhook_jobs(runtime, message_uuid)
-        return len(found) == count and all(job["state"] in ("done", "dead") for job in found)
+        return len(found) == dead and all(job["state"] == "dead" for job in found)
 
-    await until(settled, what=f"{count} settled webhook jobs")
+    await until(settled, what=f"the webhook jobs settled, {dead} of them dead")
     return await webhook_jobs(runtime, message_uuid)
 
 

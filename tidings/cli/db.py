@@ -35,7 +35,7 @@ def purge(
         help="Delete messages older than this many days (default: TIDINGS_MESSAGE_RETENTION_DAYS; 0 keeps them).",
     ),
 ) -> None:
-    """Delete what is past keeping now: finished jobs, expired keys and JWT ids, old messages.
+    """Delete what is past keeping now: expired keys and JWT ids, old messages.
     Processes that run the worker also do this every few minutes."""
 
     async def work(database: Database, settings: Settings) -> Purged:

@@ -379,7 +379,7 @@ class Worker:
     ) -> list[Execute]:
         now = _now()
         if isinstance(outcome, Done):
-            return guarded(self._writes.complete(row, now), writes)
+            return guarded(self._writes.complete(row), writes)
         if isinstance(outcome, Postpone):
             return guarded(self._writes.postpone(row, now, outcome.delay, outcome.reason[:2000]), writes)
         if isinstance(outcome, Retry) and kind is not None and row.attempts < kind.retry.max_attempts:

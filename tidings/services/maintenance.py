@@ -1,4 +1,4 @@
-"""Keeping the tables bounded: finished jobs, expired idempotency keys and JWT ids, and messages
+"""Keeping the tables bounded: expired idempotency keys and JWT ids, and messages
 (with their parts, events and webhook attempts) older than the retention.
 
 Runs in every process that runs the worker, every `interval`; also on demand (`tidings db
@@ -18,7 +18,6 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.queue import jobs as job_store
 from tidings.store import idempotency as idempotency_store
 from tidings.store import retention
 from tidings.store.database import Database
@@ -26,13 +25,11 @@ from tidings.store.database import Database
 log = logging.getLogger("tidings.maintenance")
 
 CHUNK = 1000
-FINISHED_JOBS_KEPT_FOR = timedelta(hours=24)
 Chunk = Callable[[AsyncConnection], Awaitable[int]]
 
 
 @dataclass(frozen=True)
 class Purged:
-    finished_jobs: int = 0
     idempotency_keys: int = 0
     jwt_ids: int = 0
     messages: int = 0
@@ -52,11 +49,6 @@ class Maintenance:
     async def purge(self, now: datetime | None = None) -> Purged:
         now = now or datetime.now(UTC)
         counts = {
-            "finished_jobs": await self._drain(
-                lambda conn: job_store.purge_finished(
-                    conn, older_than=now - FINISHED_JOBS_KEPT_FOR, limit=CHUNK
-                )
-            ),
             "idempotency_keys": await self._drain(
                 lambda conn: idempotency_store.purge(
                     conn, older_than=now - idempotency_store.KEPT_FOR, limit=CHUNK

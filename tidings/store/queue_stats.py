@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.store.tables import jobs
 
-# Done and dead jobs stay in the table for a while (see services/maintenance.py); they are not
-# the queue. The (state, run_at) index serves this filter.
+# Dead jobs stay in the table (done ones are deleted); they are not the queue. The partial
+# index over open jobs (ordering key, id) serves this filter.
 WAITING_STATES = ("pending", "leased")
 
 

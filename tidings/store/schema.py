@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tidings.store.database import Database
 
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Failed)\b.*: ")
 
 

@@ -193,7 +193,7 @@ jobs = Table(
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False),
     Column("payload", JSON, nullable=False),
-    Column("state", String(8), nullable=False),  # pending | leased | done | dead
+    Column("state", String(8), nullable=False),  # pending | leased | dead (done jobs are deleted)
     # Jobs sharing an ordering key run one at a time, oldest first (e.g. one message's webhooks).
     Column("ordering_key", String(100)),
     Column("attempts", Integer, nullable=False),
@@ -203,8 +203,7 @@ jobs = Table(
     Column("last_error", Text),
     Column("created_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
-    Index("ix_jobs_state_run_at", "state", "run_at"),
-    # What a claim asks (store/writes.py), over open jobs only: migration 0005 says why.
+    # What a claim asks (store/writes.py), over open jobs only: migrations 0005 and 0008 say why.
     Index(
         "ix_jobs_open_ordering",
         "ordering_key",
@@ -219,6 +218,16 @@ jobs = Table(
         postgresql_where=text("state = 'pending'"),
         sqlite_where=text("state = 'pending'"),
     ),
+    Index(
+        "ix_jobs_leased_until",
+        "lease_until",
+        "id",
+        postgresql_where=text("state = 'leased'"),
+        sqlite_where=text("state = 'leased'"),
+    ),
+    # Done jobs are deleted: without AUTOINCREMENT, SQLite would give the newest one's id to the
+    # next job queued, and a job id (in logs, in webhook attempts) must name one job.
+    sqlite_autoincrement=True,
 )
 
 webhook_attempts = Table(

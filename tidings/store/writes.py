@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     and_,
     bindparam,
+    delete,
     exists,
     insert,
     literal_column,
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Dialect
 
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.message import Status, statuses_before
-from tidings.queue.jobs import DEAD, DONE, LEASED, PENDING, ClaimedJob, NewJob, job_rows
+from tidings.queue.jobs import DEAD, LEASED, PENDING, ClaimedJob, NewJob, job_rows
 from tidings.store.prepared import PreparedCache
 from tidings.store.statements import Execute
 from tidings.store.tables import accounts, jobs, message_events, message_parts, messages, webhook_attempts
@@ -84,16 +85,23 @@ class Writes:
     def claim(self, *, worker_id: str, limit: int, now: datetime, lease: timedelta) -> list[Execute]:
         """Leases up to `limit` due jobs: first those whose worker died (their lease ran out),
         then pending ones in order of due time. Each of the two is chosen apart, so that each
-        walks the (state, run_at) index in order and stops at `limit`, and the first `limit` of
-        both together are leased: a worker never gets more jobs than it has room for. PostgreSQL
-        skips rows other workers hold; SQLite has one writer. A job whose ordering key has an
-        earlier job still pending or leased waits its turn."""
+        walks its own index in order (leased jobs by lease end, pending ones by due time) and
+        stops at `limit`, and the first `limit` of both together are leased: a worker never gets
+        more jobs than it has room for. PostgreSQL skips rows other workers hold; SQLite has one
+        writer. A job whose ordering key has an earlier job still pending or leased waits its
+        turn."""
         values = {"until": now + lease, "worker": worker_id, "now": now, "limit": limit}
         prepared = self._prepared.get("claim", _claim_statement)
         return [replace(prepared.bind(values), returning=True)]
 
-    def complete(self, job: ClaimedJob, now: datetime) -> Execute:
-        return self._settle("complete", job, state=DONE, finished_at=now)
+    def complete(self, job: ClaimedJob) -> Execute:
+        """A done job is deleted: nothing reads it again (jobs.py says why it is not kept)."""
+
+        def build() -> Any:
+            return delete(jobs).where(*_held_lease())
+
+        prepared = self._prepared.get("complete", build)
+        return prepared.bind({"job_id": job.id, "held_attempts": job.attempts})
 
     def retry(self, job: ClaimedJob, now: datetime, delay: timedelta, error: str) -> Execute:
         return self._settle("retry", job, state=PENDING, run_at=now + delay, last_error=error)
@@ -114,11 +122,7 @@ class Writes:
         def build() -> Any:
             return (
                 update(jobs)
-                .where(
-                    jobs.c.id == bindparam("job_id"),
-                    jobs.c.state == LEASED,
-                    jobs.c.attempts == bindparam("held_attempts"),
-                )
+                .where(*_held_lease())
                 .values(
                     {column: bindparam(column, type_=jobs.c[column].type) for column in values}
                     | {"lease_until": None}
@@ -327,12 +331,21 @@ class Writes:
         return prepared.bind(row)
 
 
+def _held_lease() -> tuple[Any, ...]:
+    """The job is still leased on the attempt its worker holds: a settle's fence."""
+    return (
+        jobs.c.id == bindparam("job_id"),
+        jobs.c.state == LEASED,
+        jobs.c.attempts == bindparam("held_attempts"),
+    )
+
+
 def _claim_statement() -> Any:
     earlier = jobs.alias("earlier")
     blocked_by_earlier = exists().where(
         earlier.c.ordering_key == jobs.c.ordering_key,
         earlier.c.id < jobs.c.id,
-        _one_of_states(earlier.c.state, (PENDING, LEASED)),
+        earlier.c.state.in_([_literal(PENDING), _literal(LEASED)]),
     )
     now = bindparam("now", type_=jobs.c.run_at.type)
     limit = bindparam("limit", type_=Integer())
@@ -348,8 +361,8 @@ def _claim_statement() -> Any:
         )
         return select(chosen.c.id, chosen.c.tier, chosen.c.due)
 
-    expired = due(0, and_(jobs.c.state == LEASED, jobs.c.lease_until < now), jobs.c.lease_until)
-    pending = due(1, and_(jobs.c.state == PENDING, jobs.c.run_at <= now), jobs.c.run_at)
+    expired = due(0, and_(jobs.c.state == _literal(LEASED), jobs.c.lease_until < now), jobs.c.lease_until)
+    pending = due(1, and_(jobs.c.state == _literal(PENDING), jobs.c.run_at <= now), jobs.c.run_at)
     both = union_all(expired, pending).subquery()
     first = select(both.c.id).order_by(both.c.tier, both.c.due, both.c.id).limit(limit)
     return (
@@ -365,5 +378,7 @@ def _claim_statement() -> Any:
     )
 
 
-def _one_of_states(column: Any, states: Sequence[str]) -> Any:
-    return column.in_([literal_column(f"'{state}'") for state in states])
+def _literal(state: str) -> Any:
+    """A state as a literal, not a parameter: a plan made before the values are known (a generic
+    one) can then use the partial index over that state."""
+    return literal_column(f"'{state}'")

@@ -4,9 +4,10 @@ A receipt finds its part by (connector, provider reference), and the worker asks
 them in one prepared statement (`provider_ref = ANY($refs)`, store/lookups.py). With the index led
 by `connector`, PostgreSQL's generic plan for that statement, chosen while the table was still
 small, used only the connector as the index condition and filtered the references out of every
-part that connector ever sent: a lookup took 15–20 ms after a minute at 300 messages a second,
-and the worker fell behind. Led by the reference, the one selective key, any plan the planner can
-make is a probe per reference.
+part that connector ever sent: a lookup took 15 to 20 ms after a minute at 300 messages a
+second, and the worker fell behind. Led by the reference, the one selective key, the index is
+probed once per reference. (Plans made on an empty table can go wrong in other ways, a
+sequential scan; store/database.py has PostgreSQL plan each statement for its own values.)
 
 Revision ID: 0007
 Revises: 0006

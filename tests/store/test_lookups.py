@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.support import send, until_status
 from tests.conftest import PG_ADMIN_DSN
@@ -98,9 +99,9 @@ async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite plans every statement afresh
 async def test_a_generic_plan_finds_parts_by_reference_not_by_connector(runtime: Runtime) -> None:
-    """The lookups' prepared statements get a generic plan, made while the tables are small and
-    kept for the connection's life. Asked for a batch of references on an empty table, that plan
-    must still probe the index by reference: led by the connector, it filtered every part the
+    """A prepared statement may get a generic plan, made while the tables are small and kept for
+    the connection's life. Asked for a batch of references on an empty table, that plan must
+    still probe the index by reference: led by the connector, it filtered every part the
     connector ever sent (migration 0007)."""
     async with runtime.database.read() as conn:
         await conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -113,3 +114,30 @@ async def test_a_generic_plan_finds_parts_by_reference_not_by_connector(runtime:
         )
         await conn.exec_driver_sql("DEALLOCATE by_reference")
     assert "Index Cond: (((provider_ref)::text = ANY" in plan, plan
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_the_lookups_plan_each_query_for_its_keys(
+    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    """Never a generic plan (store/lookups.py says why), however often a statement runs."""
+    uuids = await _sent(client, account, 2)
+    lookups = Lookups(runtime.database)
+    try:
+        for _ in range(12):  # PostgreSQL weighs a generic plan from the sixth run of a statement
+            assert await lookups.messages.load(uuids[0]) is not None
+            assert await lookups.part("simulator", "no-such-reference", None) is None
+
+        async def plans(conn: AsyncConnection) -> tuple[int, int]:
+            found = await conn.exec_driver_sql(
+                "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
+                " WHERE cardinality(parameter_types) > 0"  # one without parameters has one plan
+            )
+            generic, custom = found.one()
+            return int(generic), int(custom)
+
+        assert lookups._kept is not None
+        generic, custom = await lookups._kept.run(plans)
+    finally:
+        await lookups.close()
+    assert (generic, custom >= 24) == (0, True)

@@ -43,17 +43,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
             # A database host that drops packets (rather than refusing) would hold each new
             # connection, and the request waiting for it, for asyncpg's default of a minute.
-            # Every statement is planned for its own values (`force_custom_plan`): asyncpg
-            # prepares statements once per connection, and after a few runs PostgreSQL may switch
-            # to a generic plan, kept as long as the connection lives. One made while the tables
-            # were empty (a fresh database, no ANALYZE since) scanned every row: the worker's
-            # lookups of parts and messages went from under a millisecond to 20 ms as the tables
-            # grew, and on a settle's job update it chose the state index over the primary key.
-            # Planning each time cost nothing measurable on the accept path (bench.run).
-            kwargs["connect_args"] = {
-                "timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
-                "server_settings": {"plan_cache_mode": "force_custom_plan"},
-            }
+            kwargs["connect_args"] = {"timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         # Reads on SQLite get engines of their own whose transactions start deferred, so that a
         # read never holds the write lock; on PostgreSQL one engine serves both.

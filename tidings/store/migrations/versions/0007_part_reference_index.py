@@ -7,7 +7,7 @@ small, used only the connector as the index condition and filtered the reference
 part that connector ever sent: a lookup took 15 to 20 ms after a minute at 300 messages a
 second, and the worker fell behind. Led by the reference, the one selective key, the index is
 probed once per reference. (Plans made on an empty table can go wrong in other ways, a
-sequential scan; store/database.py has PostgreSQL plan each statement for its own values.)
+sequential scan: the lookups' connection plans each query for its keys, store/lookups.py.)
 
 Revision ID: 0007
 Revises: 0006

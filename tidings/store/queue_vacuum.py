@@ -7,8 +7,9 @@ since the last vacuum: held at 300 messages a second with no vacuum, a worker fe
 three minutes. Autovacuum visits a database at most once per `autovacuum_naptime` (a minute by
 default), and never where it is turned off. So every process that runs the worker vacuums `jobs`
 itself every `every`. The table holds only the work in hand (done jobs are deleted), so a vacuum
-takes milliseconds. SKIP_LOCKED: while another process vacuums the table, this round is skipped
-rather than queued behind it. SQLite needs none of this: it has no dead row versions to walk.
+takes about 10 ms (the dead rows of 15,000 jobs, on a two-core machine). SKIP_LOCKED: while
+another process vacuums the table, this round is skipped rather than queued behind it. SQLite
+needs none of this: it has no dead row versions to walk.
 """
 
 from __future__ import annotations

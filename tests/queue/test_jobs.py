@@ -273,6 +273,20 @@ async def test_retry_puts_the_job_back_after_the_delay(database: Database, store
     assert (again.id, again.attempts) == (job_id, 2)
 
 
+async def test_postpone_puts_the_job_back_with_its_attempt_given_back(
+    database: Database, store: Store
+) -> None:
+    (job_id,) = await add(database, NewJob("k", {}))
+    (job,) = await store.take(now=T0)
+    delay = timedelta(seconds=2)
+    assert await store.settle("postpone", job, now=T0, delay=delay, reason="over the rate") is True
+
+    waiting = await row(database, job_id)
+    assert (waiting["state"], waiting["run_at"], waiting["attempts"]) == (PENDING, T0 + delay, 0)
+    (again,) = await store.take(now=T0 + delay)
+    assert (again.id, again.attempts) == (job_id, 1)  # the postponed run did not count
+
+
 async def test_bury_makes_the_job_dead_for_good(database: Database, store: Store) -> None:
     (job_id,) = await add(database, NewJob("k", {}))
     (job,) = await store.take()

@@ -422,6 +422,18 @@ async def test_the_id_of_a_deleted_job_is_never_given_to_another(database: Datab
     assert second > first
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # PostgreSQL picks its plan by table size
+async def test_a_claim_walks_the_partial_indexes_of_leased_and_pending_jobs(
+    database: Database, writes: Writes, backend: str
+) -> None:
+    """SQLite uses a partial index only when the query names its state as the index does."""
+    (claim,) = writes.claim(worker_id="w", limit=10, now=T0, lease=LEASE)
+    async with database.read() as conn:
+        plan = [row[3] for row in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + claim.sql, claim.params)]
+    assert any("USING INDEX ix_jobs_leased_until" in step for step in plan), plan
+    assert any("USING INDEX ix_jobs_pending_run_at" in step for step in plan), plan
+
+
 # --- concurrency -----------------------------------------------------------------------------
 
 

@@ -46,13 +46,17 @@ from tidings.store.tables import accounts, jobs, message_events, message_parts, 
 _DONE_WITH = {Status.DELIVERED: (Status.DELIVERED, Status.READ), Status.READ: (Status.READ,)}
 
 
-def _one_of(column: Any, statuses: Sequence[Status]) -> Any:
-    """`column IN ('a', 'b')` with the statuses written into the SQL: a prepared statement has a
-    fixed number of parameters, and these lists are fixed per statement anyway. They are our own
-    enum values, checked to be plain words."""
-    for status in statuses:
-        assert status.value.isidentifier()
-    return column.in_([literal_column(f"'{status.value}'") for status in statuses])
+def _one_of(column: Any, values: Sequence[str]) -> Any:
+    """`column IN ('a', 'b')` with the values written into the SQL: a prepared statement has a
+    fixed number of parameters, and these lists are fixed per statement anyway. A plan made before
+    any values are bound (a generic one) can then also use a partial index over one of them (the
+    claim's over job states); for that, one value is written as `column = 'a'`, since SQLite
+    sees no partial index `WHERE column = 'a'` serving `column IN ('a')`. They are our own
+    statuses and states, checked to be plain words."""
+    for value in values:
+        assert value.isidentifier()
+    literals: list[Any] = [literal_column(f"'{value}'") for value in values]
+    return column == literals[0] if len(literals) == 1 else column.in_(literals)
 
 
 def guarded(first: Execute, rest: Sequence[Execute]) -> list[Execute]:
@@ -345,7 +349,7 @@ def _claim_statement() -> Any:
     blocked_by_earlier = exists().where(
         earlier.c.ordering_key == jobs.c.ordering_key,
         earlier.c.id < jobs.c.id,
-        earlier.c.state.in_([_literal(PENDING), _literal(LEASED)]),
+        _one_of(earlier.c.state, (PENDING, LEASED)),
     )
     now = bindparam("now", type_=jobs.c.run_at.type)
     limit = bindparam("limit", type_=Integer())
@@ -361,8 +365,8 @@ def _claim_statement() -> Any:
         )
         return select(chosen.c.id, chosen.c.tier, chosen.c.due)
 
-    expired = due(0, and_(jobs.c.state == _literal(LEASED), jobs.c.lease_until < now), jobs.c.lease_until)
-    pending = due(1, and_(jobs.c.state == _literal(PENDING), jobs.c.run_at <= now), jobs.c.run_at)
+    expired = due(0, and_(_one_of(jobs.c.state, (LEASED,)), jobs.c.lease_until < now), jobs.c.lease_until)
+    pending = due(1, and_(_one_of(jobs.c.state, (PENDING,)), jobs.c.run_at <= now), jobs.c.run_at)
     both = union_all(expired, pending).subquery()
     first = select(both.c.id).order_by(both.c.tier, both.c.due, both.c.id).limit(limit)
     return (
@@ -376,9 +380,3 @@ def _claim_statement() -> Any:
         )
         .returning(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.ordering_key)
     )
-
-
-def _literal(state: str) -> Any:
-    """A state as a literal, not a parameter: a plan made before the values are known (a generic
-    one) can then use the partial index over that state."""
-    return literal_column(f"'{state}'")

@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from functools import partial
 from typing import Protocol
 
 from tidings.auth.basic import BasicAuthenticator
@@ -29,7 +30,7 @@ from tidings.services.connector_throughput import ConnectorThroughput, connector
 from tidings.services.delivery import DeliverMessages
 from tidings.services.inbound import InboundReceiver
 from tidings.services.ingress import MessageIngress
-from tidings.services.maintenance import Maintenance
+from tidings.services.maintenance import Maintenance, every
 from tidings.services.message_updates import MessageUpdates
 from tidings.services.pricing import Pricing, default_price
 from tidings.services.queue_metrics import QueueGauges
@@ -275,13 +276,17 @@ class Runtime:
                 self._listener = JobListener(self.database.url, self.worker.wake)
                 self._listener.start()
             self._housekeeping.append(
-                asyncio.create_task(self.maintenance.run(MAINTENANCE_EVERY), name="tidings-maintenance")
+                asyncio.create_task(
+                    every(MAINTENANCE_EVERY, self.maintenance.purge_and_log, "periodic clean-up"),
+                    name="tidings-maintenance",
+                )
             )
             vacuum_every = self.settings.queue_vacuum_seconds
             if not self.database.is_sqlite and vacuum_every:
+                vacuum = partial(queue_vacuum.vacuum_jobs, self.database)
                 self._housekeeping.append(
                     asyncio.create_task(
-                        queue_vacuum.run(self.database, timedelta(seconds=vacuum_every)),
+                        every(timedelta(seconds=vacuum_every), vacuum, "vacuuming the job queue"),
                         name="tidings-queue-vacuum",
                     )
                 )

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.store import idempotency as idempotency_store
 from tidings.store import retention
 from tidings.store.database import Database
+from tidings.store.outage import database_unavailable
 
 log = logging.getLogger("tidings.maintenance")
 
@@ -91,14 +92,24 @@ class Maintenance:
                 return total
             await asyncio.sleep(0)  # let the accepts' commits in between
 
-    async def run(self, every: timedelta) -> None:
-        """Purges every `every` until cancelled; a failed round is logged and tried next time."""
-        while True:
-            await asyncio.sleep(every.total_seconds())
-            try:
-                purged = await self.purge()
-            except Exception:
-                log.exception("periodic clean-up failed")
-                continue
-            if purged.total():
-                log.info("purged %s", purged)
+    async def purge_and_log(self) -> None:
+        purged = await self.purge()
+        if purged.total():
+            log.info("purged %s", purged)
+
+
+async def every(interval: timedelta, action: Callable[[], Awaitable[None]], what: str) -> None:
+    """Runs `action` every `interval` until cancelled. A failed round is logged and tried next
+    time: briefly while the database is out of reach, which the next round may find it back from,
+    with its traceback otherwise."""
+    while True:
+        await asyncio.sleep(interval.total_seconds())
+        try:
+            await action()
+        except Exception as error:
+            if database_unavailable(error):
+                log.warning(
+                    "%s failed, the database out of reach; trying again in %s: %r", what, interval, error
+                )
+            else:
+                log.exception("%s failed; trying again in %s", what, interval)

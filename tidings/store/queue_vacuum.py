@@ -6,7 +6,7 @@ entries of the indexes it reads until VACUUM removes them, so each claim costs m
 since the last vacuum: held at 300 messages a second with no vacuum, a worker fell behind within
 three minutes. Autovacuum visits a database at most once per `autovacuum_naptime` (a minute by
 default), and never where it is turned off. So every process that runs the worker vacuums `jobs`
-itself every `every`. The table holds only the work in hand (done jobs are deleted), so a vacuum
+itself every few seconds. The table holds only the work in hand (done jobs are deleted), so a vacuum
 takes about 10 ms (the dead rows of 15,000 jobs, on a two-core machine). SKIP_LOCKED: while
 another process vacuums the table, this round is skipped rather than queued behind it. SQLite
 needs none of this: it has no dead row versions to walk.
@@ -14,15 +14,9 @@ needs none of this: it has no dead row versions to walk.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from datetime import timedelta
-
 from sqlalchemy import text
 
 from tidings.store.database import Database
-
-log = logging.getLogger("tidings.queue_vacuum")
 
 VACUUM_JOBS = text("VACUUM (SKIP_LOCKED) jobs")
 
@@ -32,13 +26,3 @@ async def vacuum_jobs(database: Database) -> None:
     async with database.engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(VACUUM_JOBS)
-
-
-async def run(database: Database, every: timedelta) -> None:
-    """Vacuums every `every` until cancelled; a failed round is logged and tried next time."""
-    while True:
-        await asyncio.sleep(every.total_seconds())
-        try:
-            await vacuum_jobs(database)
-        except Exception as error:
-            log.warning("vacuuming the job queue failed; trying again in %s: %r", every, error)

@@ -78,6 +78,19 @@ def held_until(go: asyncio.Event, writes: Writes) -> Scripted:
     return Scripted(perform=perform, plan=plan)
 
 
+async def held_job_and_impatient_writer(
+    proxied: Database, observer: Database
+) -> tuple[asyncio.Event, Scripted, int, OneLaneWriter]:
+    """A queued job of a kind held until the event is set, and a started writer over the proxy
+    whose runner gives up asking at once."""
+    go = asyncio.Event()
+    kind = held_until(go, Writes(proxied.engine.dialect))
+    (job_id,) = await add(observer, Scripted.new(Probe()))
+    writer = OneLaneWriter(proxied, impatient_runner(proxied))
+    writer.start()
+    return go, kind, job_id, writer
+
+
 def make_worker(database: Database, kind: Scripted, writer: GroupCommitWriter) -> Worker:
     worker = Worker(
         database,
@@ -103,11 +116,7 @@ async def the_database_is_asked_again(proxy: CommitAnswerProxy) -> None:
 async def test_a_settle_in_doubt_is_written_once_and_done_as_soon_as_the_database_is_back(
     proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str, landed: bool
 ) -> None:
-    go = asyncio.Event()
-    kind = held_until(go, Writes(proxied.engine.dialect))
-    (job_id,) = await add(observer, Scripted.new(Probe()))
-    writer = OneLaneWriter(proxied, impatient_runner(proxied))
-    writer.start()
+    go, kind, job_id, writer = await held_job_and_impatient_writer(proxied, observer)
     worker = make_worker(proxied, kind, writer)
     try:
         await until(lambda: len(kind.performed) == 1)
@@ -163,11 +172,7 @@ async def test_a_stop_does_not_wait_for_the_database_to_resolve_a_doubt(
     proxied: Database, commit_proxy: CommitAnswerProxy, observer: Database, backend: str, doubt: str
 ) -> None:
     """Past its grace period a stop gives up asking, and the job is left to its lease."""
-    go = asyncio.Event()
-    kind = held_until(go, Writes(proxied.engine.dialect))
-    (job_id,) = await add(observer, Scripted.new(Probe()))
-    writer = OneLaneWriter(proxied, impatient_runner(proxied))
-    writer.start()
+    go, kind, job_id, writer = await held_job_and_impatient_writer(proxied, observer)
     if doubt == "claim":
         commit_proxy.lose_next_commit_answer(then_refuse=True)
     worker = make_worker(observer, kind, writer)

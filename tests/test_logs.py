@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
-from tidings.logs import JsonFormatter, configure_logging
+from tidings.logs import BatchingStreamHandler, JsonFormatter, configure_logging
 
 
 @pytest.fixture
@@ -21,6 +22,9 @@ def restored_logging() -> Iterator[None]:
     uvicorn = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
     kept = [(lg, list(lg.handlers), lg.propagate, lg.disabled) for lg in uvicorn]
     yield
+    for handler in root.handlers:
+        if isinstance(handler, BatchingStreamHandler):
+            handler.close()
     root.handlers[:] = handlers
     root.setLevel(level)
     for lg, lg_handlers, propagate, disabled in kept:
@@ -87,3 +91,63 @@ def test_json_time_is_utc_with_milliseconds_as_datetime_renders_it(created: floa
         record.created = created
         line = json.loads(formatter.format(record))
         assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+
+
+class _Stream:
+    """A stream that keeps each write apart, and says when one arrives."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+        self.wrote = threading.Event()
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+        self.wrote.set()
+
+    def flush(self) -> None:
+        pass
+
+
+def _record(level: int, message: str) -> logging.LogRecord:
+    return logging.LogRecord("tidings", level, __file__, 1, message, None, None)
+
+
+def test_info_lines_wait_for_a_warning_and_go_out_with_it_in_one_write() -> None:
+    stream = _Stream()
+    handler = BatchingStreamHandler(stream, flush_seconds=3600)
+    try:
+        for message in ("one", "two", "three"):
+            handler.handle(_record(logging.INFO, message))
+        assert stream.writes == []
+        handler.handle(_record(logging.WARNING, "four"))
+        assert stream.writes == ["one\ntwo\nthree\nfour\n"]
+    finally:
+        handler.close()
+
+
+def test_held_lines_are_written_by_the_flush_thread_and_at_close() -> None:
+    stream = _Stream()
+    handler = BatchingStreamHandler(stream, flush_seconds=0.01)
+    try:
+        handler.handle(_record(logging.INFO, "soon"))
+        assert stream.wrote.wait(10)
+        assert stream.writes == ["soon\n"]
+    finally:
+        handler.close()
+    closing = _Stream()
+    handler = BatchingStreamHandler(closing, flush_seconds=3600)
+    handler.handle(_record(logging.INFO, "last words"))
+    handler.close()
+    assert closing.writes == ["last words\n"]
+
+
+def test_a_full_batch_is_written_without_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tidings.logs.LOG_LINES_HELD", 2)
+    stream = _Stream()
+    handler = BatchingStreamHandler(stream, flush_seconds=3600)
+    try:
+        handler.handle(_record(logging.INFO, "a"))
+        handler.handle(_record(logging.INFO, "b"))
+        assert stream.writes == ["a\nb\n"]
+    finally:
+        handler.close()

@@ -137,10 +137,10 @@ class RecordingWriter(GroupCommitWriter):
         self.claims_handed = 0
         self.claims: list[list[int]] = []
 
-    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+    async def write_background(self, statements: Sequence[Statement], *, soon: bool = False) -> list[Rows]:
         claim = any(isinstance(s, Execute) and s.returning for s in statements)
         self.claims_handed += claim
-        results = await super().write_background(statements)
+        results = await super().write_background(statements, soon=soon)
         if claim:
             self.claims.append([job.id for job in claimed_jobs([r for rows in results for r in rows])])
         return results
@@ -935,12 +935,12 @@ class SettlesDuringAnOutage(RecordingWriter):
         super().__init__(database)
         self.failures = failures
 
-    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+    async def write_background(self, statements: Sequence[Statement], *, soon: bool = False) -> list[Rows]:
         claim = any(isinstance(s, Execute) and s.returning for s in statements)
         if not claim and self.failures > 0:
             self.failures -= 1
             raise ConnectionRefusedError(111, "Connection refused")
-        return await super().write_background(statements)
+        return await super().write_background(statements, soon=soon)
 
 
 async def test_a_settle_the_database_could_not_take_is_written_once_it_is_back(

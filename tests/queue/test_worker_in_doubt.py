@@ -48,12 +48,12 @@ class OneLaneWriter(GroupCommitWriter):
         self.settles = 0
         self.resolving = asyncio.Event()
 
-    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+    async def write_background(self, statements: Sequence[Statement], *, soon: bool = False) -> list[Rows]:
         if any(isinstance(s, Execute) and s.returning for s in statements):
             await self.claims.wait()
         else:
             self.settles += 1
-        return await super().write_background(statements)
+        return await super().write_background(statements, soon=soon)
 
     async def resolve(self, doubt: CommitInDoubt) -> bool:
         self.resolving.set()

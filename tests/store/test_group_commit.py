@@ -158,6 +158,24 @@ async def test_an_accept_ends_the_background_window_at_once(
     assert len(await stored_uuids(observer)) == 1
 
 
+async def test_a_write_someone_waits_on_ends_the_background_window_at_once(
+    writers: Callable[..., GroupCommitWriter],
+) -> None:
+    # A window far longer than the test may take: only the claim-like write can end it.
+    writer = writers(background_window_seconds=60)
+    gathered = asyncio.create_task(writer.write_background([touch_account("1")]))
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(writer.write_background([touch_account("2")], soon=True), timeout=10)
+    await asyncio.wait_for(gathered, timeout=10)
+    assert writer.batches_committed == 1  # it took the waiting write along
+    # Once it has gone, the window holds again for writes nobody waits on.
+    later = asyncio.create_task(writer.write_background([touch_account("3")]))
+    await asyncio.sleep(0.02)
+    await asyncio.wait_for(writer.write_background([touch_account("4")], soon=True), timeout=10)
+    await asyncio.wait_for(later, timeout=10)
+    assert writer.batches_committed == 2
+
+
 async def test_one_bad_write_fails_only_its_caller(
     observer: Database, writers: Callable[..., GroupCommitWriter]
 ) -> None:

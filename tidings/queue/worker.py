@@ -226,7 +226,7 @@ class Worker:
             worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
         )
         try:
-            answered = await self._writer.write_background(statements)
+            answered = await self._writer.write_background(statements, soon=True)
         except CommittedRowsLost:
             await self._release_lost()
             return []

@@ -71,7 +71,7 @@ class MessageUpdates:
                 raise _refused(f"cannot be set: {refused}.") from None
             except ProviderUnavailable as unavailable:
                 raise ProviderUnreachable(str(unavailable)) from None
-        await self._writer.write_background(await self._recorded(record))
+        await self._writer.write_background(await self._recorded(record), soon=True)
         if status is UpdateStatus.REVOKED:
             await self._check_revoked(record.uuid)
 

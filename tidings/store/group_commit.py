@@ -25,6 +25,9 @@ Nobody waits on a background write but the worker, so a batch of them alone wait
 `background_window` for company: the commit, not the statements, is what costs (a disk flush),
 and a worker that commits every few jobs spends its database's flushes on a handful of rows each.
 On PostgreSQL this took one worker from ~160 to 300 deliveries a second (bench/README.md).
+A background write that someone waits on to go on (`soon`: a worker's claim, with nothing to run
+until it lands; a client's PATCH) ends the window, taking what has gathered with it: a claim
+waiting out the window left one worker draining a backlog idle a fifth of the time.
 The transaction itself is in batch_sql.py, and where it runs in batch_runners.py.
 """
 
@@ -61,6 +64,7 @@ BACKGROUND_FULL_ENOUGH = 8
 @dataclass(eq=False)
 class PendingWrite:
     write: BatchWrite
+    soon: bool = False  # its caller waits on it to go on: it ends the background window
     # Resolved with the rows of the write's returning statements once the batch has committed.
     done: asyncio.Future[list[Rows]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -84,6 +88,7 @@ class GroupCommitWriter:
         self._background_window = background_window_seconds
         self._urgent: deque[PendingWrite] = deque()
         self._background: deque[PendingWrite] = deque()
+        self._soon = 0  # background writes waiting that someone waits on (PendingWrite.soon)
         self._arrived = asyncio.Event()
         self._unfinished = 0
         self._idle = asyncio.Event()
@@ -123,10 +128,11 @@ class GroupCommitWriter:
             self._hand_over(self._urgent, pending)
             await asyncio.shield(pending.done)
 
-    async def write_background(self, statements: Sequence[Statement]) -> list[Rows]:
+    async def write_background(self, statements: Sequence[Statement], *, soon: bool = False) -> list[Rows]:
         """Returns once the statements are committed, in a batch shared with others' writes, with
-        the rows of those of them that return rows."""
-        pending = PendingWrite(BatchWrite((), None, statements))
+        the rows of those of them that return rows. `soon`: the caller cannot go on until they
+        land, so the batch is not held back for company."""
+        pending = PendingWrite(BatchWrite((), None, statements), soon)
         self._hand_over(self._background, pending)
         return await asyncio.shield(pending.done)
 
@@ -137,8 +143,8 @@ class GroupCommitWriter:
         return await self._runners[0].resolve(doubt)
 
     def _gathers_more(self) -> bool:
-        """Whether a background-only batch is small enough to be worth waiting on."""
-        return len(self._background) < self._max_background // BACKGROUND_FULL_ENOUGH
+        """Whether a background-only batch is worth waiting on: small, and nobody waits on it."""
+        return not self._soon and len(self._background) < self._max_background // BACKGROUND_FULL_ENOUGH
 
     async def _more_or_window(self) -> None:
         """Waits out the background window, or less: an accept arriving ends it (a client waits
@@ -156,6 +162,7 @@ class GroupCommitWriter:
         if not self._tasks:
             raise RuntimeError("the writer is not running")
         queue.append(pending)
+        self._soon += pending.soon
         self._unfinished += 1
         self._idle.clear()
         self._arrived.set()
@@ -171,6 +178,7 @@ class GroupCommitWriter:
                 elif self._background_window > 0 and not self._urgent and self._gathers_more():
                     await self._more_or_window()
                 batch = _take(self._urgent, self._max_batch) + _take(self._background, self._max_background)
+                self._soon -= sum(pending.soon for pending in batch)
             try:
                 await self._commit(runner, batch)
             finally:

@@ -282,7 +282,11 @@ class Runtime:
                 )
             )
             vacuum_every = self.settings.queue_vacuum_seconds
-            if not self.database.is_sqlite and vacuum_every:
+            if (
+                not self.database.is_sqlite
+                and vacuum_every
+                and await queue_vacuum.may_vacuum_jobs(self.database)
+            ):
                 vacuum = partial(queue_vacuum.vacuum_jobs, self.database)
                 self._housekeeping.append(
                     asyncio.create_task(

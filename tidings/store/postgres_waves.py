@@ -12,7 +12,8 @@ runs its status change second finds the message moved on and changes nothing). S
 side by side: in each wave, the next statement of every program still running, grouped by SQL,
 each group sent as one pipelined exchange (asyncpg's fetchmany). To learn which of a group's
 statements changed a row, and so which programs go on, each is given `RETURNING <its program's
-number>`. A batch then costs about as many round trips as its longest program has statements,
+number>`; a group none of whose counts decides anything (the last statement of each program,
+mostly) runs without it. A batch then costs about as many round trips as its longest program has statements,
 times the few statement shapes in each wave.
 
 Statements that return rows of their own (a claim of due jobs), or that are not a plain INSERT,
@@ -26,6 +27,7 @@ import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import asyncpg
 from sqlalchemy.exc import IntegrityError
@@ -96,23 +98,32 @@ async def _run_together(
     driver: asyncpg.Connection, sql: str, programs: list[tuple[int, _Program]]
 ) -> dict[int, int]:
     """One statement per program, in one exchange; how many rows each program's statement changed."""
-    first = programs[0][1].statements[programs[0][1].at]
-    assert isinstance(first, Execute)
+    statements = [program.statements[program.at] for _, program in programs]
+    assert all(isinstance(statement, Execute) for statement in statements)
+    executes = cast(list[Execute], statements)
     if len(programs) == 1:
-        return {programs[0][0]: (await run_alone(driver, first)).changed}
-    tagged = f"{sql} RETURNING ${len(first.params) + 1}::integer"
-    arguments = []
-    for number, program in programs:
-        statement = program.statements[program.at]
-        assert isinstance(statement, Execute)
-        arguments.append((*statement.params, number))
-    changed: dict[int, int] = {}
+        return {programs[0][0]: (await run_alone(driver, executes[0])).changed}
     try:
+        if not any(_decides(statement) for statement in executes):
+            # No program's course depends on what these change (each is the last of its program,
+            # or guards nothing): rows that answer nobody would only cost their decoding.
+            await driver.executemany(sql, [statement.params for statement in executes])
+            return {}
+        tagged = f"{sql} RETURNING ${len(executes[0].params) + 1}::integer"
+        arguments = [
+            (*statement.params, number) for (number, _), statement in zip(programs, executes, strict=True)
+        ]
+        changed: dict[int, int] = {}
         for record in await driver.fetchmany(tagged, arguments):
             changed[record[0]] = changed.get(record[0], 0) + 1
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(sql, None, error) from error
     return changed
+
+
+def _decides(statement: Execute) -> bool:
+    """Whether how many rows the statement changes decides what runs next (or fails the batch)."""
+    return statement.skip_if_unchanged > 0 or statement.guarded_account is not None
 
 
 async def run_alone(driver: asyncpg.Connection, statement: Statement) -> Ran:

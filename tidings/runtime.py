@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Protocol
@@ -190,7 +190,7 @@ class Runtime:
             self.shared,
             self._receipts,
             InboundReceiver(),
-            wake_worker=self._wake_worker,
+            wake_worker_at=self._wake_worker_at,
         )
         self.queue_gauges = QueueGauges(self.database)
         self.maintenance = Maintenance(self.database, message_retention=settings.message_retention)
@@ -211,6 +211,10 @@ class Runtime:
     def _wake_worker(self) -> None:
         if self.worker is not None:
             self.worker.wake()
+
+    def _wake_worker_at(self, due: datetime) -> None:
+        if self.worker is not None:
+            self.worker.wake_at(due)
 
     def _build_worker(self) -> Worker:
         settings = self.settings

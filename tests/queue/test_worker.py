@@ -32,6 +32,7 @@ from tidings.queue.kinds import (
     JobKind,
     PermanentFailure,
     Plan,
+    Postponed,
     Retry,
     RetryLater,
 )
@@ -716,6 +717,39 @@ async def test_wake_runs_a_new_job_before_the_next_poll(
     worker.wake()
     await until_done(database, probe, timeout=5)
     # Taken by the claim the wake caused: the poll is a minute away.
+    assert writer.claims[:2] == [[], [probe]]
+
+
+@pytest.mark.parametrize("outcome", ["retry", "postpone"])
+async def test_a_job_put_back_for_a_moment_runs_again_then_not_at_the_next_poll(
+    database: Database, workers: Callable[..., Worker], outcome: str
+) -> None:
+    # A receipt whose part is not stored yet comes back 50 ms later; the poll is a minute away.
+    async def perform(job: Job[Probe]) -> None:
+        if len(kind.performed) == 1:
+            if outcome == "retry":
+                raise RetryLater("not yet", timedelta(milliseconds=50))
+            raise Postponed("not yet", timedelta(milliseconds=50))
+
+    kind = Scripted(perform=perform)
+    (job_id,) = await add(database, Scripted.new(Probe()))
+    worker = workers(kind, poll_seconds=60)
+    worker.wake()
+    await until_done(database, job_id, timeout=10)
+    assert len(kind.performed) == 2
+
+
+async def test_wake_at_wakes_the_worker_when_a_job_falls_due(
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter
+) -> None:
+    kind = Scripted()
+    worker = workers(kind, poll_seconds=60)
+    await until(lambda: len(writer.claims) == 1)  # found nothing; next look in a minute
+    due = datetime.now(UTC) + timedelta(milliseconds=200)
+    (probe,) = await add(database, Scripted.new(Probe(n=1), run_at=due))
+    worker.wake_at(due)
+    await until_done(database, probe, timeout=10)
+    # Taken by the claim made when it fell due, not by an earlier one: the poll is a minute away.
     assert writer.claims[:2] == [[], [probe]]
 
 

@@ -24,6 +24,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,6 +66,14 @@ AnyKind = JobKind[Any, Any]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Settle:
+    """A job's settle as written: its statements, and when the job is due again if it is."""
+
+    statements: list[Execute]
+    due: datetime | None = None
 
 
 def _traced(row: ClaimedJob) -> dict[str, str | int]:
@@ -128,6 +137,16 @@ class Worker:
     def wake(self) -> None:
         """Called after a commit that made a job due, so it runs without waiting for the next poll."""
         self._wake.set()
+
+    def wake_at(self, due: datetime) -> None:
+        """Called after a commit that made a job due at `due`: the worker wakes then, when that is
+        sooner than its next poll (a receipt waiting 50 ms for its part to be stored, a simulated
+        delivery a second away); a poll finds a job due later."""
+        delay = (due - _now()).total_seconds()
+        if delay <= 0:
+            self.wake()
+        elif delay < self._poll_seconds:
+            asyncio.get_running_loop().call_later(delay, self.wake)
 
     def start(self) -> None:
         self._loop_task = asyncio.create_task(self._run(), name="tidings-worker")
@@ -331,13 +350,15 @@ class Worker:
         the lease, so a late settle of a job another worker has taken since changes nothing.
         Any other failure, or a worker told to stop, leaves the job to its lease."""
         delay = SETTLE_RETRY_FIRST_SECONDS
-        statements: list[Execute] | None = None
+        settle: Settle | None = None
         try:
             while True:
                 try:
-                    if statements is None:
-                        statements = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
-                    await self._writer.write_background(statements)
+                    if settle is None:
+                        settle = await self._settle_statements(kind, row, plan.outcome, plan.writes, job)
+                    await self._writer.write_background(settle.statements)
+                    if settle.due is not None:
+                        self.wake_at(settle.due)
                     return
                 except CommitInDoubt as doubt:
                     # Its commit's answer was lost: it may have landed, and the lease guard does
@@ -376,16 +397,19 @@ class Worker:
         outcome: Outcome,
         writes: Sequence[Execute],
         job: Job[Any] | None,
-    ) -> list[Execute]:
+    ) -> Settle:
         now = _now()
         if isinstance(outcome, Done):
-            return guarded(self._writes.complete(row), writes)
+            return Settle(guarded(self._writes.complete(row), writes))
         if isinstance(outcome, Postpone):
-            return guarded(self._writes.postpone(row, now, outcome.delay, outcome.reason[:2000]), writes)
+            postpone = self._writes.postpone(row, now, outcome.delay, outcome.reason[:2000])
+            return Settle(guarded(postpone, writes), now + outcome.delay)
         if isinstance(outcome, Retry) and kind is not None and row.attempts < kind.retry.max_attempts:
             delay = outcome.delay if outcome.delay is not None else kind.retry.delay(row.attempts)
-            return guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes)
+            return Settle(
+                guarded(self._writes.retry(row, now, delay, outcome.reason[:2000]), writes), now + delay
+            )
         log.error("job %s (%s) dead after %s attempts: %s", row.id, row.kind, row.attempts, outcome.reason)
         JOBS_DEAD.labels(row.kind).inc()
         abandoned = await kind.abandon(job, outcome.reason) if kind is not None and job is not None else ()
-        return guarded(self._writes.bury(row, now, outcome.reason[:2000]), [*writes, *abandoned])
+        return Settle(guarded(self._writes.bury(row, now, outcome.reason[:2000]), [*writes, *abandoned]))

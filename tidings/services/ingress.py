@@ -32,14 +32,14 @@ class MessageIngress:
         receipts: ReceiptApplier,
         inbound: InboundReceiver,
         *,
-        wake_worker: Callable[[], None],
+        wake_worker_at: Callable[[datetime], None],
     ) -> None:
         self._writer = writer
         self._writes = writes
         self._shared = shared
         self._receipts = receipts
         self._inbound = inbound
-        self._wake_worker = wake_worker
+        self._wake_worker_at = wake_worker_at  # told when a job it queued falls due
 
     async def report(self, receipt: Receipt) -> None:
         _count(receipt)
@@ -48,7 +48,7 @@ class MessageIngress:
             await self._schedule(receipt, at=datetime.now(UTC) + ApplyReceipt.UNKNOWN_PART_FIRST_WAIT)
             return
         await self._writer.write_background(self._receipts.writes(addressed))
-        self._wake_worker()
+        self._wake_worker_at(datetime.now(UTC))
 
     async def schedule(self, receipt: Receipt, *, at: datetime) -> None:
         _count(receipt)
@@ -57,7 +57,7 @@ class MessageIngress:
     async def _schedule(self, receipt: Receipt, *, at: datetime) -> None:
         job = ApplyReceipt.new(ReceiptPayload.of(receipt), run_at=at)
         await self._writer.write_background(self._writes.enqueue([job], datetime.now(UTC)))
-        self._wake_worker()
+        self._wake_worker_at(at)
 
     async def inbound(self, arrival: InboundArrival) -> Received | Unroutable:
         async def work(conn: AsyncConnection) -> Received | Unroutable:
@@ -65,7 +65,7 @@ class MessageIngress:
 
         outcome = await self._shared.run(work)
         if isinstance(outcome, Received) and outcome.route.url:
-            self._wake_worker()
+            self._wake_worker_at(datetime.now(UTC))
         return outcome
 
 

@@ -13,8 +13,8 @@ side by side: in each wave, the next statement of every program still running, g
 each group sent as one pipelined exchange (asyncpg's fetchmany). To learn which of a group's
 statements changed a row, and so which programs go on, each is given `RETURNING <its program's
 number>`; a group none of whose counts decides anything (the last statement of each program,
-mostly) runs without it. A batch then costs about as many round trips as its longest program has statements,
-times the few statement shapes in each wave.
+mostly) runs without it. A batch then costs about as many round trips as its longest program has
+statements, times the few statement shapes in each wave.
 
 Statements that return rows of their own (a claim of due jobs), or that are not a plain INSERT,
 UPDATE or DELETE, run alone, as before. SQLite runs its programs in order in the writer process,

@@ -11,9 +11,10 @@ takes about 10 ms (the dead rows of 15,000 jobs, on a two-core machine). SKIP_LO
 another process vacuums the table, this round is skipped rather than queued behind it. SQLite
 needs none of this: it has no dead row versions to walk.
 
-Only the table's owner (or a superuser) may vacuum it, and PostgreSQL answers anyone else with a
-warning, not an error: a worker connecting as another user would vacuum nothing and never know.
-So a worker asks first, and says once, loudly, why its queue will slow down.
+Only the table's owner, the database's or a superuser may vacuum it, and PostgreSQL answers
+anyone else with a warning, not an error: a worker connecting as another user would vacuum
+nothing and never know. So a worker asks first, and says once, loudly, why its queue will slow
+down.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from tidings.store.database import Database
 log = logging.getLogger("tidings.store")
 
 VACUUM_JOBS = text("VACUUM (SKIP_LOCKED) jobs")
-# Whether this connection's user may vacuum `jobs`: its owner, a member of the owning role, or a
-# superuser (pg_has_role answers true for one).
+# Whether this connection's user may vacuum `jobs`: as its owner or the database's (or a member
+# of either role), or as a superuser, for whom pg_has_role is always true.
 _MAY_VACUUM = text(
-    "SELECT current_user, pg_get_userbyid(relowner), pg_has_role(current_user, relowner, 'USAGE') "
+    "SELECT current_user, pg_get_userbyid(relowner), "
+    "pg_has_role(current_user, relowner, 'USAGE') OR pg_has_role(current_user, "
+    "(SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE') "
     "FROM pg_class WHERE oid = 'jobs'::regclass"
 )
 

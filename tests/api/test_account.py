@@ -335,7 +335,7 @@ async def test_concurrent_revocations_keep_one_secret(
 
     # One revocation wins. The other is refused: as the last secret (403) if its caller was
     # authenticated before the winner committed, or, if its own secret was revoked first, as a
-    # caller whose secret is gone (401). Which one is a race between the two; none of both is not.
+    # caller whose secret is gone (401). Which of the two is a race; both succeeding never is.
     first, then = sorted(r.status_code for r in results)
     assert first == 204 and then in (401, 403)
     survivors = [

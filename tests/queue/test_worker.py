@@ -705,23 +705,29 @@ async def test_jobs_with_the_same_ordering_key_run_one_at_a_time_oldest_first(
 # --- the loop: waking, stopping, concurrency -----------------------------------------------------
 
 
-async def test_wake_runs_a_new_job_before_the_next_poll(
-    database: Database, workers: Callable[..., Worker], writer: RecordingWriter
+@pytest.mark.parametrize("when", ["now", "in 200 ms"])
+async def test_a_wake_runs_a_job_when_it_is_due_not_at_the_next_poll(
+    database: Database, workers: Callable[..., Worker], writer: RecordingWriter, when: str
 ) -> None:
     kind = Scripted()
     worker = workers(kind, poll_seconds=60)
     await until(lambda: len(writer.claims) == 1)  # found nothing; next look in a minute
     assert writer.claims == [[]]
 
-    (probe,) = await add(database, Scripted.new(Probe(n=1)))
-    worker.wake()
-    await until_done(database, probe, timeout=5)
-    # Taken by the claim the wake caused: the poll is a minute away.
+    due = datetime.now(UTC) + (timedelta(0) if when == "now" else timedelta(milliseconds=200))
+    (probe,) = await add(database, Scripted.new(Probe(n=1), run_at=due))
+    if when == "now":
+        worker.wake()
+    else:
+        worker.wake_at(due)
+    await until_done(database, probe, timeout=10)
+    # Taken by the claim the wake caused (not by an earlier one, which would have found it not
+    # yet due): the poll is a minute away.
     assert writer.claims[:2] == [[], [probe]]
 
 
 @pytest.mark.parametrize("outcome", ["retry", "postpone"])
-async def test_a_job_put_back_for_a_moment_runs_again_then_not_at_the_next_poll(
+async def test_a_job_put_back_for_a_moment_runs_again_when_due_not_at_the_next_poll(
     database: Database, workers: Callable[..., Worker], outcome: str
 ) -> None:
     # A receipt whose part is not stored yet comes back 50 ms later; the poll is a minute away.
@@ -733,24 +739,9 @@ async def test_a_job_put_back_for_a_moment_runs_again_then_not_at_the_next_poll(
 
     kind = Scripted(perform=perform)
     (job_id,) = await add(database, Scripted.new(Probe()))
-    worker = workers(kind, poll_seconds=60)
-    worker.wake()
+    workers(kind, poll_seconds=60)
     await until_done(database, job_id, timeout=10)
     assert len(kind.performed) == 2
-
-
-async def test_wake_at_wakes_the_worker_when_a_job_falls_due(
-    database: Database, workers: Callable[..., Worker], writer: RecordingWriter
-) -> None:
-    kind = Scripted()
-    worker = workers(kind, poll_seconds=60)
-    await until(lambda: len(writer.claims) == 1)  # found nothing; next look in a minute
-    due = datetime.now(UTC) + timedelta(milliseconds=200)
-    (probe,) = await add(database, Scripted.new(Probe(n=1), run_at=due))
-    worker.wake_at(due)
-    await until_done(database, probe, timeout=10)
-    # Taken by the claim made when it fell due, not by an earlier one: the poll is a minute away.
-    assert writer.claims[:2] == [[], [probe]]
 
 
 async def test_stop_waits_for_running_jobs_and_claims_nothing_more(

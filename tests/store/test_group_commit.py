@@ -158,10 +158,10 @@ async def test_an_accept_ends_the_background_window_at_once(
     assert len(await stored_uuids(observer)) == 1
 
 
-async def test_a_write_someone_waits_on_ends_the_background_window_at_once(
+async def test_a_write_a_client_waits_on_ends_the_background_window_at_once(
     writers: Callable[..., GroupCommitWriter],
 ) -> None:
-    # A window far longer than the test may take: only the claim-like write can end it.
+    # A window far longer than the test may take: only the write a client waits on can end it.
     writer = writers(background_window_seconds=60)
     gathered = asyncio.create_task(writer.write_background([touch_account("1")]))
     await asyncio.sleep(0.02)

@@ -245,7 +245,7 @@ class Worker:
             worker_id=self.worker_id, limit=capacity, now=_now(), lease=self._lease
         )
         try:
-            answered = await self._writer.write_background(statements, soon=True)
+            answered = await self._writer.write_background(statements)
         except CommittedRowsLost:
             await self._release_lost()
             return []

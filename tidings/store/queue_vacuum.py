@@ -45,8 +45,9 @@ async def may_vacuum_jobs(database: Database) -> bool:
     if not allowed:
         log.warning(
             "the job queue will not be vacuumed by the workers: only the owner of the jobs table "
-            "(%s) may vacuum it, and the workers connect as %s. Claims slow down as dead entries "
-            "pile up between autovacuum's visits; run the workers as the tables' owner.",
+            "(%s), of the database or a superuser may vacuum it, and the workers connect as %s. "
+            "Claims slow down as dead entries pile up between autovacuum's visits; run the "
+            "workers as the tables' owner.",
             owner,
             user,
             extra={"table_owner": owner, "database_user": user},

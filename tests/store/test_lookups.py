@@ -4,6 +4,7 @@ each key right, and on PostgreSQL the lookups' own connection outlives the serve
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -22,20 +23,24 @@ from tidings.store.tables import message_parts
 SMS = {"message_type": "text", "channel": "sms", "from": "Tidings", "text": "hello"}
 
 
+@pytest.fixture
+async def lookups(runtime: Runtime) -> AsyncIterator[Lookups]:
+    """Lookups of the test's own, beside the runtime worker's, closed at the end."""
+    made = Lookups(runtime.database)
+    yield made
+    await made.close()
+
+
 async def _sent(client: httpx.AsyncClient, account: NewAccountCredentials, count: int) -> list[str]:
     return [await send(client, account, {**SMS, "to": f"4477009000{n:02d}"}) for n in range(count)]
 
 
 async def test_loads_made_together_each_get_their_own_message(
-    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+    lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
     uuids = await _sent(client, account, 12)
-    lookups = Lookups(runtime.database)
-    try:
-        asked = [*uuids, "00000000-0000-0000-0000-000000000000", *reversed(uuids)]
-        found = await asyncio.gather(*(lookups.messages.load(uuid) for uuid in asked))
-    finally:
-        await lookups.close()
+    asked = [*uuids, "00000000-0000-0000-0000-000000000000", *reversed(uuids)]
+    found = await asyncio.gather(*(lookups.messages.load(uuid) for uuid in asked))
     assert [tracked.message.uuid if tracked else None for tracked in found] == [
         *uuids,
         None,
@@ -45,7 +50,7 @@ async def test_loads_made_together_each_get_their_own_message(
 
 
 async def test_parts_are_found_by_their_provider_reference(
-    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+    runtime: Runtime, lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
     uuids = await _sent(client, account, 3)
     for uuid in uuids:
@@ -53,15 +58,11 @@ async def test_parts_are_found_by_their_provider_reference(
     async with runtime.database.read() as conn:
         columns = (message_parts.c.connector, message_parts.c.provider_ref, message_parts.c.message_uuid)
         rows = (await conn.execute(select(*columns))).all()
-    lookups = Lookups(runtime.database)
-    try:
-        found = await asyncio.gather(
-            *(lookups.part(connector, ref, account.api_key) for connector, ref, _ in rows),
-            lookups.part(rows[0][0], "no-such-reference", None),
-            lookups.part(rows[0][0], rows[0][1], "another-account"),
-        )
-    finally:
-        await lookups.close()
+    found = await asyncio.gather(
+        *(lookups.part(connector, ref, account.api_key) for connector, ref, _ in rows),
+        lookups.part(rows[0][0], "no-such-reference", None),
+        lookups.part(rows[0][0], rows[0][1], "another-account"),
+    )
     assert [part.tracked.message.uuid if part else None for part in found] == [
         *(uuid for _, _, uuid in rows),
         None,
@@ -73,28 +74,24 @@ async def test_parts_are_found_by_their_provider_reference(
 
 @pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's lookups keep no connection
 async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
-    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+    lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
     (uuid,) = await _sent(client, account, 1)
-    lookups = Lookups(runtime.database)
+    assert await lookups.messages.load(uuid) is not None
+
+    async def backend_pid(conn: AsyncConnection) -> int:
+        return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
+
+    # The kept connection's own server process: the runtime's worker keeps one of its own.
+    assert lookups._kept is not None
+    pid = await lookups._kept.run(backend_pid)
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        assert await lookups.messages.load(uuid) is not None
-
-        async def backend_pid(conn: AsyncConnection) -> int:
-            return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
-
-        # The kept connection's own server process: the runtime's worker keeps one of its own.
-        assert lookups._kept is not None
-        pid = await lookups._kept.run(backend_pid)
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            ended = await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await admin.close()
-        assert ended is True
-        tracked = await lookups.messages.load(uuid)
+        ended = await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
     finally:
-        await lookups.close()
+        await admin.close()
+    assert ended is True
+    tracked = await lookups.messages.load(uuid)
     assert tracked is not None and tracked.message.uuid == uuid
 
 
@@ -119,26 +116,22 @@ async def test_a_generic_plan_finds_parts_by_reference_not_by_connector(runtime:
 
 @pytest.mark.parametrize("backend", ["postgresql"])
 async def test_the_lookups_plan_each_query_for_its_keys(
-    runtime: Runtime, client: httpx.AsyncClient, account: NewAccountCredentials
+    lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
     """Never a generic plan (store/lookups.py says why), however often a statement runs."""
     uuids = await _sent(client, account, 2)
-    lookups = Lookups(runtime.database)
-    try:
-        for _ in range(12):  # PostgreSQL weighs a generic plan from the sixth run of a statement
-            assert await lookups.messages.load(uuids[0]) is not None
-            assert await lookups.part("simulator", "no-such-reference", None) is None
+    for _ in range(12):  # PostgreSQL weighs a generic plan from the sixth run of a statement
+        assert await lookups.messages.load(uuids[0]) is not None
+        assert await lookups.part("simulator", "no-such-reference", None) is None
 
-        async def plans(conn: AsyncConnection) -> tuple[int, int]:
-            found = await conn.exec_driver_sql(
-                "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
-                " WHERE cardinality(parameter_types) > 0"  # one without parameters has one plan
-            )
-            generic, custom = found.one()
-            return int(generic), int(custom)
+    async def plans(conn: AsyncConnection) -> tuple[int, int]:
+        found = await conn.exec_driver_sql(
+            "SELECT sum(generic_plans), sum(custom_plans) FROM pg_prepared_statements"
+            " WHERE cardinality(parameter_types) > 0"  # one without parameters has one plan
+        )
+        generic, custom = found.one()
+        return int(generic), int(custom)
 
-        assert lookups._kept is not None
-        generic, custom = await lookups._kept.run(plans)
-    finally:
-        await lookups.close()
+    assert lookups._kept is not None
+    generic, custom = await lookups._kept.run(plans)
     assert (generic, custom >= 24) == (0, True)

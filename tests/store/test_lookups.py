@@ -1,5 +1,6 @@
 """The worker's coalesced reads (store/lookups.py), on both backends: many loads at once answer
-each key right, and on PostgreSQL the lookups' own connection outlives the server closing it."""
+each key right, the lookups' own connection holds no transaction between them, and on PostgreSQL
+it outlives the server closing it."""
 
 from __future__ import annotations
 
@@ -72,7 +73,28 @@ async def test_parts_are_found_by_their_provider_reference(
     assert all(part.part.status is Status.DELIVERED for part in found if part)
 
 
-@pytest.mark.parametrize("backend", ["postgresql"])  # SQLite's lookups keep no connection
+async def test_a_lookup_sees_what_was_committed_since_the_one_before(
+    lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
+) -> None:
+    """The kept connection is in autocommit, so it holds no transaction between lookups: on
+    SQLite one left open would go on showing the database as it was at that transaction's first
+    read (and hold back every checkpoint)."""
+    (first,) = await _sent(client, account, 1)
+    assert await lookups.messages.load(first) is not None
+    (second,) = await _sent(client, account, 1)
+    found = await lookups.messages.load(second)
+    assert found is not None and found.message.uuid == second
+
+    async def in_transaction(conn: AsyncConnection) -> bool:
+        driver = (await conn.get_raw_connection()).driver_connection
+        if isinstance(driver, asyncpg.Connection):
+            return driver.is_in_transaction()
+        return bool(driver.in_transaction)
+
+    assert await lookups._kept.run(in_transaction) is False
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])  # an SQLite file has no server to close it
 async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
     lookups: Lookups, client: httpx.AsyncClient, account: NewAccountCredentials
 ) -> None:
@@ -83,7 +105,6 @@ async def test_the_lookups_connection_is_replaced_when_the_server_closed_it(
         return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
 
     # The kept connection's own server process: the runtime's worker keeps one of its own.
-    assert lookups._kept is not None
     pid = await lookups._kept.run(backend_pid)
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
@@ -132,6 +153,5 @@ async def test_the_lookups_plan_each_query_for_its_keys(
         generic, custom = found.one()
         return int(generic), int(custom)
 
-    assert lookups._kept is not None
     generic, custom = await lookups._kept.run(plans)
     assert (generic, custom >= 24) == (0, True)

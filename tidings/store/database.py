@@ -108,7 +108,10 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         configure_sqlite_connection(dbapi_connection)
 
     # BEGIN IMMEDIATE takes the write lock up front so that two processes never deadlock upgrading
-    # a read lock (SQLite's "database is locked" without waiting).
+    # a read lock (SQLite's "database is locked" without waiting). A connection in autocommit (the
+    # worker's lookups, store/lookups.py) gets none: each of its statements is a transaction of its
+    # own, and a BEGIN here would open one that nothing ever ends.
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

@@ -5,11 +5,16 @@ Each lookup waits until the event loop's current turn ends, then one query fetch
 asked for meanwhile. A hundred deliveries performing at once read their hundred messages, with
 where their webhooks go, in one round trip.
 
-On PostgreSQL that round trip is the only one. A pooled connection would cost five more per query:
-the pool's liveness check (BEGIN, a ping, ROLLBACK) and the read's own BEGIN and ROLLBACK, which
-a single SELECT does not need. So the lookups keep one connection of their own, in autocommit, and
-pass their keys as one array (`= ANY`), which keeps each query one prepared statement whatever the
-number of keys (an IN list would be a new statement, and a new prepare, for every count).
+That query is all the database work a lookup needs. A pooled connection would add more per
+query: the read's own BEGIN and ROLLBACK, which a single SELECT does not need, and on PostgreSQL
+the pool's liveness check (BEGIN, a ping, ROLLBACK), each a round trip; on SQLite each of them is a
+hop to the driver's thread and back (a one-key lookup cost 570 µs of the event loop's CPU on a
+pooled connection, 350 µs on a kept one). So the lookups keep one connection of their own, in
+autocommit: each SELECT is a transaction of its own, which holds no snapshot between
+lookups (SQLite's checkpoints are not held back, and every lookup sees the latest commit). On
+PostgreSQL the keys go as one array (`= ANY`), which keeps each query one prepared statement
+whatever the number of keys (an IN list would be a new statement, and a new prepare, for every
+count).
 """
 
 from __future__ import annotations
@@ -116,18 +121,19 @@ def _tracked(row: RowMapping) -> Tracked:
 
 
 class _KeptConnection:
-    """PostgreSQL: one connection kept for the lookups, in autocommit, used one query at a time.
-    A connection the server closed while it sat idle (a restart) is found out by the query that
-    uses it; that query is run once more on a new connection.
+    """One connection kept for the lookups, in autocommit, used one query at a time. A connection
+    the server closed while it sat idle (a restart) is found out by the query that uses it; that
+    query is run once more on a new connection.
 
-    It plans each query for its keys (`force_custom_plan`). asyncpg prepares a statement once per
-    connection, and after a few runs PostgreSQL may settle on a generic plan, kept for as long as
-    the connection lives; made while the tables were empty (a fresh database, no ANALYZE since),
-    one such plan scanned every message and every part for each batch of keys, and lookups went
-    from under a millisecond to 20 ms as the tables grew. A generic plan cannot know how many keys
-    an array holds anyway. The other statements need no such care: they find rows by primary key,
-    or by partial indexes their literal states make usable, and planning each of them would cost
-    a third more of PostgreSQL's CPU (bench.sustained at 300 messages/s: 0.56 cores against 0.36)."""
+    On PostgreSQL it plans each query for its keys (`force_custom_plan`). asyncpg prepares a
+    statement once per connection, and after a few runs PostgreSQL may settle on a generic plan,
+    kept for as long as the connection lives; made while the tables were empty (a fresh database,
+    no ANALYZE since), one such plan scanned every message and every part for each batch of keys,
+    and lookups went from under a millisecond to 20 ms as the tables grew. A generic plan cannot
+    know how many keys an array holds anyway. The other statements need no such care: they find
+    rows by primary key, or by partial indexes their literal states make usable, and planning each
+    of them would cost a third more of PostgreSQL's CPU (bench.sustained at 300 messages/s: 0.56
+    cores against 0.36)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -147,9 +153,10 @@ class _KeptConnection:
 
     async def _connected(self) -> AsyncConnection:
         if self._conn is None:
-            conn = await self._database.engine.connect()
+            conn = await self._database.read_engine.connect()
             self._conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await self._conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
+            if not self._database.is_sqlite:
+                await self._conn.exec_driver_sql("SET plan_cache_mode = force_custom_plan")
         return self._conn
 
     async def close(self) -> None:
@@ -165,7 +172,24 @@ class Lookups:
 
     def __init__(self, database: Database) -> None:
         self._database = database
-        self._kept = None if database.is_sqlite else _KeptConnection(database)
+        self._kept = _KeptConnection(database)
+        # Built once: a statement object made anew for each query has its cache key worked out
+        # anew each time (on SQLite, 350 µs of a one-key lookup's CPU against 205 µs).
+        self._messages_query = _TRACKED.where(
+            self._one_of(messages.c.uuid, "uuids"), messages.c.direction == Direction.OUTBOUND.value
+        )
+        self._parts_query = (
+            _TRACKED.add_columns(
+                message_parts.c.provider_ref,
+                message_parts.c.part_index,
+                message_parts.c.status.label("part_status"),
+            )
+            .join(message_parts, message_parts.c.message_uuid == messages.c.uuid)
+            .where(
+                message_parts.c.connector == bindparam("connector"),
+                self._one_of(message_parts.c.provider_ref, "refs"),
+            )
+        )
         self.messages: BatchLoader[str, Tracked] = BatchLoader(self._messages)
         self.parts: BatchLoader[PartKey, list[PartOf]] = BatchLoader(self._parts)
 
@@ -183,51 +207,28 @@ class Lookups:
         return max(candidates, key=lambda found: not found.part.status.is_final)
 
     async def close(self) -> None:
-        if self._kept is not None:
-            await self._kept.close()
-
-    async def _read(self, query: Callable[[AsyncConnection], Awaitable[V]]) -> V:
-        if self._kept is not None:
-            return await self._kept.run(query)
-        async with self._database.read() as conn:
-            return await query(conn)
+        await self._kept.close()
 
     def _one_of(self, column: Any, name: str) -> Any:
         """`column` is one of the keys bound to `name`: an array on PostgreSQL (see above), an
-        expanding IN list on SQLite, which has no arrays and no round trips to save."""
-        if self._kept is not None:
-            return column == any_(bindparam(name, type_=ARRAY(String)))
-        return column.in_(bindparam(name, expanding=True))
+        expanding IN list on SQLite, which has no arrays."""
+        if self._database.is_sqlite:
+            return column.in_(bindparam(name, expanding=True))
+        return column == any_(bindparam(name, type_=ARRAY(String)))
 
     async def _messages(self, uuids: Sequence[str]) -> Mapping[str, Tracked]:
         async def query(conn: AsyncConnection) -> dict[str, Tracked]:
-            rows = await conn.execute(
-                _TRACKED.where(
-                    self._one_of(messages.c.uuid, "uuids"), messages.c.direction == Direction.OUTBOUND.value
-                ),
-                {"uuids": list(uuids)},
-            )
+            rows = await conn.execute(self._messages_query, {"uuids": list(uuids)})
             return {row["uuid"]: _tracked(row) for row in rows.mappings()}
 
-        return await self._read(query)
+        return await self._kept.run(query)
 
     async def _parts(self, keys: Sequence[PartKey]) -> Mapping[PartKey, list[PartOf]]:
         async def query(conn: AsyncConnection) -> dict[PartKey, list[PartOf]]:
             found: dict[PartKey, list[PartOf]] = {}
             for connector in {connector for connector, _ in keys}:
                 refs = [ref for owner, ref in keys if owner == connector]
-                statement: Any = _TRACKED.add_columns(
-                    message_parts.c.provider_ref,
-                    message_parts.c.part_index,
-                    message_parts.c.status.label("part_status"),
-                ).join(message_parts, message_parts.c.message_uuid == messages.c.uuid)
-                rows = await conn.execute(
-                    statement.where(
-                        message_parts.c.connector == connector,
-                        self._one_of(message_parts.c.provider_ref, "refs"),
-                    ),
-                    {"refs": refs},
-                )
+                rows = await conn.execute(self._parts_query, {"connector": connector, "refs": refs})
                 for row in rows.mappings():
                     part = FoundPart(row["uuid"], row["part_index"], Status(row["part_status"]))
                     found.setdefault((connector, row["provider_ref"]), []).append(
@@ -235,4 +236,4 @@ class Lookups:
                     )
             return found
 
-        return await self._read(query)
+        return await self._kept.run(query)

@@ -25,6 +25,7 @@ from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
 from tidings.store import migrate
 from tidings.store.database import Database
+from tidings.store.job_signals import asyncpg_dsn
 from tidings.store.tables import metadata
 
 T = TypeVar("T")
@@ -86,7 +87,7 @@ async def empty_database(url: str) -> None:
     """Every table of a PostgreSQL database emptied and every sequence restarted, the schema kept.
     TRUNCATE costs milliseconds a table however few rows it holds, and a test fills a handful of
     the tables, so only those are truncated (a tenth of a second less, a thousand times a run)."""
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
         holding = [row[0] for row in await conn.fetch(_HOLDING_ROWS)]
         if holding:

@@ -18,6 +18,7 @@ from tidings.config import Settings
 from tidings.runtime import Role, Runtime
 from tidings.store import queue_vacuum
 from tidings.store.database import Database
+from tidings.store.job_signals import asyncpg_dsn
 
 
 async def vacuum_count(database: Database) -> int:
@@ -63,7 +64,7 @@ def non_owner_url(settings: Settings) -> Iterator[str]:
     database = make_url(settings.database_url).database
 
     async def admin(*statements: str) -> None:
-        conn = await asyncpg.connect(settings.database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        conn = await asyncpg.connect(asyncpg_dsn(settings.database_url))
         try:
             for statement in statements:
                 await conn.execute(statement)

@@ -93,6 +93,19 @@ def test_json_time_is_utc_with_milliseconds_as_datetime_renders_it(created: floa
         assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
 
 
+@pytest.mark.parametrize(
+    "value",
+    [2**70, "lone \ud800 surrogate", {1: "a key that is not a string"}, {"nested": [1.5, None, True]}],
+    ids=["integer_past_64_bits", "lone_surrogate", "non_string_key", "plain"],
+)
+def test_a_field_the_fast_encoder_refuses_still_makes_a_json_line(value: object) -> None:
+    record = logging.LogRecord("tidings", logging.INFO, __file__, 1, "m", None, None)
+    record.field = value
+    line = json.loads(JsonFormatter().format(record))
+    assert line["field"] == json.loads(json.dumps(value))
+    assert line["message"] == "m"
+
+
 class _Stream:
     """A stream that keeps each write apart, and says when one arrives."""
 

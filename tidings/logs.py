@@ -16,6 +16,8 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 # What every LogRecord carries of its own; anything else on a record came in through `extra`.
 # uvicorn adds `color_message`, its message with terminal colours: not a field.
 _RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
@@ -36,13 +38,15 @@ def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
 
 
 class JsonFormatter(logging.Formatter):
-    """A line per accepted message and per request are written on the send path, so the
-    per-line work is kept small: one encoder made once, and the timestamp's date and time
-    rendered once per second."""
+    """A line per request is written on the send path, so the per-line work is kept small: the
+    line encoded by orjson (in C; the standard library's encoder was a quarter of what an access
+    line cost the event loop), and the timestamp's date and time rendered once per second. What
+    orjson refuses (an integer past 64 bits, a lone surrogate, a key that is not a string) goes
+    through the standard library's encoder instead: a log line never fails."""
 
     def __init__(self) -> None:
         super().__init__()
-        self._encoder = json.JSONEncoder(ensure_ascii=False, default=str)
+        self._fallback = json.JSONEncoder(ensure_ascii=False, default=str)
         self._second: tuple[int, str] = (-1, "")  # one tuple, replaced whole: safe across threads
 
     def format(self, record: logging.LogRecord) -> str:
@@ -55,7 +59,10 @@ class JsonFormatter(logging.Formatter):
         entry.update(extra_fields(record))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._encoder.encode(entry)
+        try:
+            return orjson.dumps(entry, default=str).decode()
+        except orjson.JSONEncodeError:
+            return self._fallback.encode(entry)
 
     def _time(self, created: float) -> str:
         """ISO 8601 in UTC with milliseconds: 2026-01-01T12:00:00.000+00:00."""

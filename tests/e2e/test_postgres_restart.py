@@ -56,13 +56,15 @@ def test_sends_get_503_while_postgres_restarts_and_every_202_is_delivered(
     with SteadySends(lambda: api.url, receiver, auth, threads=4, timeout=10) as load:
         load.wait_for(lambda: load.count(202) >= 20, timeout=15, what="sends before the outage")
         private_postgres.stop(mode)
-        # Down long enough for the worker to notice too (its readiness probe asks the database).
-        load.wait_for(
-            lambda: load.count(503) >= 10 and not database_ready(worker),
-            timeout=15,
-            what="503s, and the worker unready, while PostgreSQL is down",
-        )
-        private_postgres.start()
+        try:
+            # Down long enough for the worker to notice too (its readiness probe asks the database).
+            load.wait_for(
+                lambda: load.count(503) >= 10 and not database_ready(worker),
+                timeout=15,
+                what="503s, and the worker unready, while PostgreSQL is down",
+            )
+        finally:
+            private_postgres.start()  # a failure here must not leave the next test without its cluster
         before = load.count(202)
         load.wait_for(lambda: load.count(202) >= before + 40, timeout=20, what="sends after the restart")
 

@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from tidings.store.outage import database_unavailable
+from tidings.store.outage import CommitInDoubt, database_unavailable
 
 
 def raised_while_handling(cause: BaseException, error: BaseException) -> BaseException:
@@ -35,6 +35,12 @@ def raised_while_handling(cause: BaseException, error: BaseException) -> BaseExc
         raised_while_handling(
             asyncpg.ConnectionDoesNotExistError("closed"),
             asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
+        ),
+        # The state error at COMMIT while the server's shutdown message was being read: no cause
+        # of its own, but the runner could not find out what became of the batch.
+        raised_while_handling(
+            asyncpg.InternalClientError("cannot switch to state 15; another operation (2) is in progress"),
+            CommitInDoubt("the answer to the COMMIT of transaction 781 was lost", 781),
         ),
     ],
     ids=repr,

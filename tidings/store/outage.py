@@ -39,11 +39,15 @@ def database_unavailable(error: BaseException) -> bool:
     wraps the driver's error (`orig`), and the driver's adapter raises its own from it. An error
     raised while handling a lost connection counts as well: asyncpg, rolling back a transaction
     whose connection the server just closed, fails with a state error of its own ("cannot switch
-    to state …; another operation is in progress") whose context is the real cause."""
+    to state …; another operation is in progress") whose context is the real cause. A commit in
+    doubt counts whatever it was raised from: it is only ever raised once the database has gone
+    out of reach, and the state error at COMMIT that can start it may carry no cause at all."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, CommitInDoubt):
+            return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, _UNAVAILABLE) and not isinstance(current, _FILESYSTEM):
@@ -62,7 +66,7 @@ class CommitInDoubt(Exception):
     or may not be in the database: none of them may be written again, and none reported as
     written, until the runner's `resolve` says which. `transaction` names the batch to it:
     PostgreSQL's transaction id, or the SQLite runner's batch number. Raised from the error that
-    lost the answer, so that a lost connection still reads as database_unavailable."""
+    lost the answer; database_unavailable counts it whatever that was (the API answers 503)."""
 
     def __init__(self, message: str, transaction: int) -> None:
         super().__init__(message)

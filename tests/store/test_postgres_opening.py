@@ -57,6 +57,13 @@ def test_a_batch_travels_as_json_unless_a_value_cannot(case: str) -> None:
     assert len(built.arguments) == (2 if way == "json" else sum(len(row) for _, row in write))
 
 
+def test_a_naive_datetime_is_refused_as_on_every_other_path() -> None:
+    write = _write(CONTENTS["plain"][0])
+    write[0][1]["created_at"] = datetime(2026, 11, 29, 22, 30)  # no zone: which instant is it?
+    with pytest.raises(ValueError, match="naive"):
+        PostgresOpening(postgres_asyncpg.dialect()).build([BatchWrite(write, None)])
+
+
 @pytest.mark.parametrize("case", CONTENTS)
 async def test_every_value_reads_back_as_written(case: str, database: Database) -> None:
     content, _ = CONTENTS[case]

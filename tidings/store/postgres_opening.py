@@ -48,7 +48,7 @@ from tidings.store.batch_sql import BatchWrite, account_debits, queues_jobs
 from tidings.store.job_signals import NOTIFY_CALL
 from tidings.store.prepared import Processor, processor_of
 from tidings.store.tables import accounts
-from tidings.store.types import UtcDateTime
+from tidings.store.types import UtcDateTime, in_utc
 
 Row = dict[str, Any]
 Shape = tuple[Table, tuple[str, ...]]  # rows of one table with one set of columns
@@ -203,13 +203,11 @@ def _documents(groups: Iterable[Sequence[Row]]) -> list[str] | None:
 
 
 def _json_value(value: Any) -> str:
-    """What orjson does not write itself, as PostgreSQL reads it into the column. A datetime keeps
-    its own offset (the same instant to a timestamptz); a naive one raises, as UtcDateTime's bind
-    processor does, which sends the batch to the arrays, where it fails as it always has."""
+    """What orjson does not write itself, as PostgreSQL reads it into the column. A naive datetime
+    raises (UtcDateTime's own check), which sends the batch to the arrays, where it fails as it
+    always has."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise TypeError("a naive datetime for a UTC column")
-        return value.isoformat()
+        return in_utc(value).isoformat()
     if isinstance(value, Decimal):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not written as JSON here")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tidings.logs import BatchingStreamHandler, JsonFormatter, configure_logging
+from tidings.logs import BatchingStreamHandler, JsonFormatter, TextFormatter, configure_logging, log_line
 
 
 @pytest.fixture
@@ -104,6 +104,66 @@ def test_a_field_the_fast_encoder_refuses_still_makes_a_json_line(value: object)
     line = json.loads(JsonFormatter().format(record))
     assert line["field"] == json.loads(json.dumps(value))
     assert line["message"] == "m"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def records() -> Iterator[_Records]:
+    logger = logging.getLogger("tidings.test_log_line")
+    handler = _Records()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield handler
+    logger.removeHandler(handler)
+    logger.propagate = True
+    logger.filters.clear()
+
+
+def test_log_line_writes_what_extra_would(records: _Records) -> None:
+    logger = logging.getLogger("tidings.test_log_line")
+    fields = {"method": "POST", "path": "/v1/messages", "status": 202, "latency_ms": 1.5, "api_key": None}
+    logger.info("POST /v1/messages 202", extra=fields)
+    log_line(logger, logging.INFO, "POST /v1/messages 202", fields)
+    through_extra, direct = records.records
+    for formatter in (JsonFormatter(), TextFormatter()):
+        expected, got = formatter.format(through_extra), formatter.format(direct)
+        if isinstance(formatter, JsonFormatter):  # the same but for the time each was made
+            expected, got = (dict(json.loads(line), time=None) for line in (expected, got))
+        else:
+            expected, got = (line.split(" ", 2)[2] for line in (expected, got))
+        assert got == expected
+    assert (direct.levelno, direct.status) == (logging.INFO, 202)  # type: ignore[attr-defined]
+
+
+def test_log_line_is_not_percent_formatted(records: _Records) -> None:
+    log_line(logging.getLogger("tidings.test_log_line"), logging.INFO, "GET /a%20b %s", {})
+    (record,) = records.records
+    assert record.getMessage() == "GET /a%20b %s"
+    assert json.loads(JsonFormatter().format(record))["message"] == "GET /a%20b %s"
+
+
+def test_log_line_honours_the_level_and_the_filters(records: _Records) -> None:
+    logger = logging.getLogger("tidings.test_log_line")
+    log_line(logger, logging.DEBUG, "below the level", {})
+    logger.addFilter(lambda record: record.getMessage() != "filtered out")
+    log_line(logger, logging.INFO, "filtered out", {})
+    log_line(logger, logging.INFO, "kept", {"n": 1})
+    assert [record.getMessage() for record in records.records] == ["kept"]
+
+
+def test_log_line_refuses_a_field_that_would_overwrite_the_record(records: _Records) -> None:
+    with pytest.raises(KeyError, match="levelname"):
+        log_line(logging.getLogger("tidings.test_log_line"), logging.INFO, "m", {"levelname": "x"})
+    assert records.records == []
 
 
 class _Stream:

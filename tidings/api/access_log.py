@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings.api.problems import PROBLEM_JSON, problem_body, report_unexpected
 from tidings.domain.errors import TidingsError
+from tidings.logs import log_line
 from tidings.metrics import AUTH_FAILURES
 
 log = logging.getLogger("tidings.access")
@@ -69,21 +70,17 @@ class AccessLog:
         if status == 401:
             AUTH_FAILURES.labels(_scheme(scope)).inc()
         if self.log_requests:
-            log.info(
-                "%s %s %d",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "api_key": state.get(_ACCOUNT),
-                    "client": scope["client"][0] if scope.get("client") else None,
-                    **state.get(_FIELDS, {}),
-                },
-            )
+            method, path = scope["method"], scope["path"]
+            fields = {
+                "method": method,
+                "path": path,
+                "status": status,
+                "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+                "api_key": state.get(_ACCOUNT),
+                "client": scope["client"][0] if scope.get("client") else None,
+                **state.get(_FIELDS, {}),
+            }
+            log_line(log, logging.INFO, f"{method} {path} {status}", fields)
 
 
 def _scheme(scope: Scope) -> str:

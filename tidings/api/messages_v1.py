@@ -8,8 +8,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from tidings.api.access_log import add_to_access_line
 from tidings.api.dependencies import get_runtime, json_body, principal
@@ -86,7 +87,7 @@ def _idempotency_key(request: Request, body: Any) -> IdempotencyKey | None:
     },
     summary="Send a message",
 )
-async def send_message(request: Request) -> JSONResponse:
+async def send_message(request: Request) -> Response:
     # The send path is what users measure: its steps are called directly rather than declared as
     # dependencies, which FastAPI would resolve per request at a measurable cost.
     runtime = get_runtime(request)
@@ -126,7 +127,10 @@ async def send_message(request: Request) -> JSONResponse:
             extra={"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id},
         )
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
-    return JSONResponse({"message_uuid": accepted.message_uuid}, status_code=202, headers=headers)
+    # orjson rather than JSONResponse's json.dumps with its options: the same bytes for this
+    # body, in a third of the time, on the route that answers most.
+    answer = orjson.dumps({"message_uuid": accepted.message_uuid})
+    return Response(answer, status_code=202, headers=headers, media_type="application/json")
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from tidings.auth.secret_box import SecretBox
 from tidings.auth.webhook_signing import WebhookSigner
+from tidings.logs import log_line
 from tidings.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tidings.queue.jobs import NewJob, RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Postponed, Retry
@@ -138,20 +139,17 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
         outcome = _outcome(result)
         WEBHOOK_DELIVERIES.labels(outcome).inc()
         WEBHOOK_LATENCY.observe(result.latency_ms / 1000)
-        log.info(
-            "webhook %s",
-            outcome,
-            extra={
-                "message_uuid": payload.message_uuid,
-                "event_id": payload.event_id,
-                # The host only: a receiver's path or query string may carry its own token.
-                "host": _host(payload.url),
-                "status": result.status_code,
-                "attempt": job.attempts,
-                "latency_ms": result.latency_ms,
-                "error": _error_kind(result.error),
-            },
-        )
+        fields = {
+            "message_uuid": payload.message_uuid,
+            "event_id": payload.event_id,
+            # The host only: a receiver's path or query string may carry its own token.
+            "host": _host(payload.url),
+            "status": result.status_code,
+            "attempt": job.attempts,
+            "latency_ms": result.latency_ms,
+            "error": _error_kind(result.error),
+        }
+        log_line(log, logging.INFO, f"webhook {outcome}", fields)
         if result.delivered:
             return Plan(Done(), [attempt])
         return Plan(Retry(result.error or "not delivered"), [attempt])

@@ -5,6 +5,7 @@ handed to the group commit."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -62,6 +63,20 @@ def test_a_naive_datetime_is_refused_as_on_every_other_path() -> None:
     write[0][1]["created_at"] = datetime(2026, 11, 29, 22, 30)  # no zone: which instant is it?
     with pytest.raises(ValueError, match="naive"):
         PostgresOpening(postgres_asyncpg.dialect()).build([BatchWrite(write, None)])
+
+
+class _Moment(datetime):
+    """A datetime subclass, which orjson does not write itself."""
+
+
+@pytest.mark.parametrize("moment", [datetime, _Moment])
+def test_an_aware_datetime_travels_as_json_as_the_same_instant(moment: type[datetime]) -> None:
+    write = _write(CONTENTS["plain"][0])
+    write[0][1]["created_at"] = moment(2026, 11, 29, 22, 30, 0, 5, tzinfo=timezone(timedelta(hours=2)))
+    built = PostgresOpening(postgres_asyncpg.dialect()).build([BatchWrite(write, None)])
+    assert "json_populate_recordset" in built.sql
+    (message,) = json.loads(built.arguments[0])
+    assert datetime.fromisoformat(message["created_at"]) == datetime(2026, 11, 29, 20, 30, 0, 5, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("case", CONTENTS)

@@ -243,7 +243,12 @@ class Runtime:
             SignatureSecrets(self.database, self.box),
             self._writes,
             retry=self._retry_policy(settings.webhook_max_attempts),
-            slots=EndpointSlots(settings.webhook_max_in_flight_per_endpoint),
+            # One endpoint's webhooks, in flight and waiting, leave at least as many of the worker's
+            # slots as one endpoint may have in flight to everything else.
+            slots=EndpointSlots(
+                settings.webhook_max_in_flight_per_endpoint,
+                max_waiting=settings.worker_concurrency - 2 * settings.webhook_max_in_flight_per_endpoint,
+            ),
         )
         return Worker(
             self.database,

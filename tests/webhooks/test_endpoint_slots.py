@@ -53,3 +53,87 @@ async def test_a_waiter_that_is_cancelled_gives_its_place_back() -> None:
         with pytest.raises(asyncio.CancelledError):
             await waiter
     assert not slots._endpoints
+
+
+async def _answer_once(slots: EndpointSlots, url: str, hold: float = 0.0) -> None:
+    """One webhook that went out and was answered (after `hold` seconds): the endpoint's answer time."""
+    async with slots.slot(url):
+        if hold:
+            await asyncio.sleep(hold)
+
+
+async def _answer_once_holding(slots: EndpointSlots, url: str, until: asyncio.Event) -> None:
+    async with slots.slot(url):
+        await until.wait()
+
+
+async def _attempt(slots: EndpointSlots, url: str) -> asyncio.Task[None]:
+    """A webhook for `url`, run one step of the loop: up to its first wait, or to its end."""
+    attempt = asyncio.create_task(_answer_once(slots, url))
+    await asyncio.sleep(0)
+    return attempt
+
+
+def _turned_away(attempt: asyncio.Task[None]) -> bool:
+    return attempt.done() and isinstance(attempt.exception(), EndpointBusy)
+
+
+async def test_a_quick_endpoint_lets_more_wait_up_to_max_waiting() -> None:
+    slots = EndpointSlots(per_endpoint=2, max_waiting=6, quick_wait=30.0)
+    url = "https://a.example/"
+    await _answer_once(slots, url)
+    release = asyncio.Event()
+    entered = 0
+
+    async def post() -> str:
+        nonlocal entered
+        try:
+            async with slots.slot(url):
+                entered += 1
+                await release.wait()
+            return "sent"
+        except EndpointBusy:
+            return "busy"
+
+    tasks = [asyncio.create_task(post()) for _ in range(9)]
+    while entered < 2 or slots._endpoints[endpoint_of(url)].waiting < 6:
+        await asyncio.sleep(0)
+    release.set()
+    # Two in flight, six waiting (two by the count, four because it answers quickly), one too many.
+    assert await asyncio.gather(*tasks) == ["sent"] * 8 + ["busy"]
+    assert not slots._endpoints
+
+
+async def test_a_slow_endpoint_turns_away_past_its_waiters_at_once() -> None:
+    slots = EndpointSlots(per_endpoint=1, max_waiting=10, quick_wait=0.09)
+    url = "https://a.example/"
+    # Answers in 0.05 s or more: the one waiting and one more would wait 0.1 s, past a quick wait.
+    await _answer_once(slots, url, hold=0.05)
+    async with slots.slot(url):
+        waiter = asyncio.create_task(_answer_once(slots, url))
+        while not slots._endpoints[endpoint_of(url)].waiting:
+            await asyncio.sleep(0)
+        assert _turned_away(await _attempt(slots, url))
+    await waiter
+
+
+async def test_a_quick_endpoint_that_stops_answering_holds_no_extra_waiter_for_long() -> None:
+    quick_wait = 1.0
+    slots = EndpointSlots(per_endpoint=1, max_waiting=10, quick_wait=quick_wait)
+    url = "https://a.example/"
+    await _answer_once(slots, url)
+    hang = asyncio.Event()
+    in_flight = asyncio.create_task(_answer_once_holding(slots, url, hang))
+    waiter = asyncio.create_task(_answer_once(slots, url))  # the one waiter by the count
+    while not slots._endpoints or slots._endpoints[endpoint_of(url)].waiting < 1:
+        await asyncio.sleep(0)
+    # Past the count, while its last answer is recent: it waits, then gives up after quick_wait.
+    extra = await _attempt(slots, url)
+    assert not extra.done()
+    with pytest.raises(EndpointBusy):
+        await extra
+    # That took quick_wait, with nothing come back meanwhile: now turned away at once.
+    assert _turned_away(await _attempt(slots, url))
+    hang.set()
+    await asyncio.gather(in_flight, waiter)
+    assert not slots._endpoints

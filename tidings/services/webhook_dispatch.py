@@ -112,9 +112,10 @@ class SendWebhook(JobKind[WebhookPayload, AttemptResult]):
         if signer is None:
             raise PermanentFailure("the account no longer exists")
         body = payload.body.encode()
-        token = signer.sign(body, api_key=payload.account_id, application_id=payload.application_id)
         try:
             async with self._slots.slot(payload.url):
+                # Signed once it has a slot: a postponed webhook costs no signature.
+                token = signer.sign(body, api_key=payload.account_id, application_id=payload.application_id)
                 return await self._sender.send(payload.url, body, token=token)
         except EndpointBusy:
             # Spread over a second or so, so that the postponed do not all come back at once.

@@ -52,8 +52,8 @@ from tidings.store.types import UtcDateTime, in_utc
 
 Row = dict[str, Any]
 Shape = tuple[Table, tuple[str, ...]]  # rows of one table with one set of columns
-# Column types whose values a JSON document carries exactly (orjson writes aware datetimes; _json_value
-# decimals), read back by json_populate_recordset into the column's type.
+# Column types whose values a JSON document carries exactly (orjson writes aware datetimes itself,
+# _json_value the decimals), read back by json_populate_recordset into the column's type.
 _JSON_READY = (String, Integer, Boolean, Numeric, UtcDateTime, JSON)
 
 

@@ -8,7 +8,7 @@ that, a webhook is postponed (costing no attempt) and gives its worker slot back
 A fast receiver must not see postponements either when a burst fills the queue: the worker claims
 up to its concurrency (256) at once, and most of a burst's webhooks go to one receiver, so three in
 four were postponed by a second and claimed again (9,431 postponements draining 6,000 messages,
-12,002 webhooks; the drain ran at 442-471 messages/s, and at 546-606 without the bound). So past
+12,002 webhooks; the drain ran at 441-474 messages/s, and at 546-606 without the bound). So past
 its waiters, a webhook may still wait while its endpoint answers quickly: while the endpoint's
 recent answers say the wait is short (their mean time, times the queue ahead, over `per_endpoint`,
 is within `quick_wait` seconds) and its last answer came within `quick_wait`; for at most

@@ -470,10 +470,43 @@ async def test_another_accounts_secret_does_not_authenticate(
 # --- refused: the body as bytes ------------------------------------------------------------------
 
 
+def _custom(number: bytes) -> bytes:
+    return (
+        b'{"channel": "whatsapp", "message_type": "custom", "to": "447700900000", "from": "447700900001",'
+        b' "custom": {"type": "text", "value": ' + number + b"}}"
+    )
+
+
 @pytest.mark.parametrize(
     "content",
-    [b"{", b"{not json}", b"", b"{'channel': 'sms'}", b'{"channel": "sms",}', b"\xff\xfe\xfa", b"NaNx"],
-    ids=["unclosed", "bare-words", "empty", "single-quotes", "trailing-comma", "not-utf8", "garbage"],
+    [
+        b"{",
+        b"{not json}",
+        b"",
+        b"{'channel': 'sms'}",
+        b'{"channel": "sms",}',
+        b"\xff\xfe\xfa",
+        b"NaNx",
+        # What Python's parser reads and JSON is not: a WhatsApp custom object holding one was
+        # accepted and stored before.
+        _custom(b"NaN"),
+        _custom(b"Infinity"),
+        _custom(b"-Infinity"),
+        _custom(b"1e999"),
+    ],
+    ids=[
+        "unclosed",
+        "bare-words",
+        "empty",
+        "single-quotes",
+        "trailing-comma",
+        "not-utf8",
+        "garbage",
+        "nan",
+        "infinity",
+        "minus-infinity",
+        "past-a-double",
+    ],
 )
 async def test_malformed_json_is_422_invalid_json(refusing: Refusing, content: bytes) -> None:
     response = await refusing.client.post(

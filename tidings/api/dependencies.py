@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from tidings import strict_json
 from tidings.api.access_log import remember_account
 from tidings.domain.account import Account
 from tidings.domain.errors import InvalidJson, UnsupportedContentType
@@ -54,8 +55,8 @@ async def json_body(request: Request) -> Any:
         raise UnsupportedContentType()
     raw = await request.body()
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        return strict_json.loads(raw)
+    except (strict_json.NotStrictJson, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidJson(str(error)) from None
     except ValueError:
         # An integer longer than Python's int-to-string limit (4,300 digits) fails as a plain ValueError.

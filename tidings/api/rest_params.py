@@ -4,12 +4,12 @@ body, and credentials given either as Basic auth or as `api_key`/`api_secret` pa
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
 
+from tidings import strict_json
 from tidings.api.access_log import remember_account
 from tidings.api.dependencies import client_address, get_runtime
 from tidings.domain.account import Account
@@ -29,7 +29,7 @@ async def request_params(request: Request) -> dict[str, str]:
         # shared client has sent JSON, labels its later form bodies `application/json` too. A
         # JSON body that is not an object adds nothing; what it lacks is reported as missing.
         try:
-            body = json.loads(raw)
+            body = strict_json.loads(raw)
         except (ValueError, RecursionError):  # decode errors, and integers past the int-string limit
             body = _form(raw)
         if isinstance(body, dict):

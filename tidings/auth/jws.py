@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from tidings import strict_json
 
 # Three base64url segments without padding, as RFC 7515 writes them and the Vonage SDKs send them.
 _COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
@@ -42,7 +43,7 @@ def parse_compact(token: str) -> CompactJws:
 
 def _json_object(segment: str) -> dict[str, Any]:
     try:
-        value = json.loads(_base64url(segment))
+        value = strict_json.loads(_base64url(segment))
     except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError included
         raise MalformedToken(str(error)) from None
     if not isinstance(value, dict):

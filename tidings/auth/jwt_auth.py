@@ -11,6 +11,7 @@ signature is verified (failure_throttle.py).
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeGuard
@@ -28,15 +29,15 @@ from tidings.domain.application import Application
 from tidings.domain.errors import Unauthorized
 from tidings.domain.principal import Principal
 
-DEFAULT_TOKEN_SECONDS = 900
+DEFAULT_TOKEN_SECONDS = 900  # what Vonage assumes when a token carries no `exp`
 _RS256 = RSAAlgorithm(RSAAlgorithm.SHA256)
 
 
 def _is_time(value: Any) -> bool:
-    """A NumericDate: a JSON number (true and false are not)."""
-    return isinstance(value, int | float) and not isinstance(
-        value, bool
-    )  # what Vonage assumes when a token carries no `exp`
+    """A NumericDate: a JSON number (true and false are not), and a finite one."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 MAX_APPLICATION_ID_LENGTH = 64  # ids are UUIDs (36 characters)

@@ -160,6 +160,20 @@ def test_log_line_honours_the_level_and_the_filters(records: _Records) -> None:
     assert [record.getMessage() for record in records.records] == ["kept"]
 
 
+def test_a_field_a_filter_adds_to_a_log_line_is_written_too(records: _Records) -> None:
+    logger = logging.getLogger("tidings.test_log_line")
+
+    def add_request_id(record: logging.LogRecord) -> bool:
+        record.request_id = "r-1"
+        return True
+
+    logger.addFilter(add_request_id)
+    log_line(logger, logging.INFO, "GET / 200", {"status": 200})
+    (record,) = records.records
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["status"], line["request_id"]) == (200, "r-1")
+
+
 def test_log_line_refuses_a_field_that_would_overwrite_the_record(records: _Records) -> None:
     with pytest.raises(KeyError, match="levelname"):
         log_line(logging.getLogger("tidings.test_log_line"), logging.INFO, "m", {"levelname": "x"})

@@ -21,6 +21,7 @@ from tidings.domain.history import MessageFilter
 from tidings.domain.ids import new_time_ordered_uuid
 from tidings.domain.message import Channel, Direction, Status
 from tidings.domain.principal import Principal
+from tidings.logs import log_line
 from tidings.metrics import ACCEPTED, REPLAYED
 from tidings.services.submission import IdempotencyKey
 from tidings.store import message_views
@@ -122,10 +123,8 @@ async def send_message(request: Request) -> Response:
             request.scope, message_uuid=accepted.message_uuid, channel=channel, replayed=accepted.replayed
         )
     else:
-        log.info(
-            "message replayed" if accepted.replayed else "message accepted",
-            extra={"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id},
-        )
+        fields = {"message_uuid": accepted.message_uuid, "channel": channel, "api_key": message.account_id}
+        log_line(log, logging.INFO, "message replayed" if accepted.replayed else "message accepted", fields)
     headers = {"Idempotent-Replayed": "true"} if accepted.replayed else None
     # orjson rather than JSONResponse's json.dumps with its options: the same bytes for this
     # body, in a third of the time, on the route that answers most.

@@ -22,7 +22,7 @@ from tidings.config import Settings
 from tidings.runtime import Runtime
 from tidings.services.accounts import create_account
 from tidings.webhooks import ssrf
-from tidings.webhooks.delivery import AttemptResult, CheckedResolver, WebhookSender
+from tidings.webhooks.delivery import AttemptResult, WebhookSender
 from tidings.webhooks.ssrf import (
     Destination,
     ForbiddenDestination,
@@ -246,27 +246,6 @@ async def test_a_name_that_does_not_resolve_is_forbidden(monkeypatch: pytest.Mon
     monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
     with pytest.raises(ForbiddenDestination, match="cannot resolve"):
         await resolve("nowhere.example.com", 443)
-
-
-# --- the client's resolver ---------------------------------------------------------------------
-
-
-async def test_the_client_s_resolver_gives_it_the_checked_addresses_and_nothing_else(
-    resolves_to: Callable[..., list[tuple[str, int]]],
-) -> None:
-    lookups = resolves_to("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946")
-    answers = await CheckedResolver(NOTHING).resolve("hooks.example.com", 443)
-    assert [(a["hostname"], a["host"], a["port"], a["family"]) for a in answers] == [
-        ("hooks.example.com", "93.184.216.34", 443, socket.AF_INET),
-        ("hooks.example.com", "2606:2800:220:1:248:1893:25c8:1946", 443, socket.AF_INET6),
-    ]
-    # Numeric addresses: the client connects to them as they are, without another look-up.
-    assert all(a["flags"] & socket.AI_NUMERICHOST for a in answers)
-    assert lookups == [("hooks.example.com", 443)]
-
-    resolves_to("93.184.216.34", "192.168.0.9")
-    with pytest.raises(ForbiddenDestination, match=r"192\.168\.0\.9"):
-        await CheckedResolver(NOTHING).resolve("hooks.example.com", 443)
 
 
 # --- end to end: a real sender against the real local receiver --------------------------------

@@ -378,6 +378,20 @@ async def test_https_is_verified_against_the_trusted_authorities(
     assert len(server.requests) == 2
 
 
+async def test_ssl_cert_file_names_the_authorities_a_default_sender_trusts(
+    serve: Callable[..., ...], local_tls: tuple[ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server_context, ca = local_tls
+    server = await serve(always(OK), tls=server_context)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # as the README tells operators with a private CA
+    sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
+    try:
+        result = await sender.send(f"https://localhost:{server.port}/", b"{}", token="t")
+    finally:
+        await sender.close()
+    assert (result.status_code, result.error) == (200, None)
+
+
 def test_the_client_runs_on_uvloop(tmp_path: Path) -> None:
     # The worker runs on uvloop, whose transports behave as asyncio's but are not its classes.
     async def exchange() -> list[int]:

@@ -296,6 +296,22 @@ async def test_an_idle_connection_is_closed_when_its_keep_alive_runs_out(serve: 
         await client.close()
 
 
+async def test_a_kept_connection_the_receiver_closed_is_let_go_when_its_keep_alive_runs_out(
+    serve: Callable[..., ...],
+) -> None:
+    # The answer does not say it closes, so the connection is kept; the receiver then closes it.
+    server = await serve(always(OK, close=True))
+    client = WebhookClient(LOOPBACK, keep_alive_seconds=0.05)
+    try:
+        assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
+        await closes(server, 1)
+        async with asyncio.timeout(5):
+            while client._idle or client._open:  # nothing of it stays, for a receiver never called again
+                await asyncio.sleep(0.01)
+    finally:
+        await client.close()
+
+
 async def test_the_request_on_the_wire(serve: Callable[..., ...]) -> None:
     server = await serve(always(OK))
     sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)

@@ -153,9 +153,7 @@ class _Connection(asyncio.Protocol):
         return False  # close: this client never half-closes
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
+        self.closed = True  # if it was idle, its timer still comes to take it off the idle list
         answer = self._answer
         if answer is None or answer.done():
             return
@@ -290,15 +288,19 @@ class WebhookClient:
 
     def _idle_connection(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
-        while idle:
+        found = None
+        while idle and found is None:
             connection = idle.pop()
             if connection.idle_timer is not None:
                 connection.idle_timer.cancel()
                 connection.idle_timer = None
-            if not connection.closed:
-                return connection
-            self._open.discard(connection)
-        return None
+            if connection.closed:
+                self._open.discard(connection)
+            else:
+                found = connection
+        if idle is not None and not idle:
+            del self._idle[origin]  # no entry kept for a receiver with nothing idle
+        return found
 
     def _keep(self, origin: Origin, connection: _Connection) -> None:
         idle = self._idle.setdefault(origin, [])

@@ -17,7 +17,9 @@ from typing import Any
 Params = tuple[Any, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(
+    slots=True
+)  # not frozen: a frozen dataclass takes 3 µs to make, this 0.6 (the worker makes ~25 a message)
 class Execute:
     sql: str
     params: Params

@@ -15,7 +15,6 @@ job whose lease another worker took, changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -60,8 +59,10 @@ def _one_of(column: Any, values: Sequence[str]) -> Any:
 
 
 def guarded(first: Execute, rest: Sequence[Execute]) -> list[Execute]:
-    """`first`, then `rest` only if `first` changed a row."""
-    return [replace(first, skip_if_unchanged=len(rest)), *rest]
+    """`first`, then `rest` only if `first` changed a row. `first` is marked in place: it is a
+    statement bound for this call (a copy would cost more than the rest of guarding)."""
+    first.skip_if_unchanged = len(rest)
+    return [first, *rest]
 
 
 class Writes:
@@ -96,7 +97,9 @@ class Writes:
         turn."""
         values = {"until": now + lease, "worker": worker_id, "now": now, "limit": limit}
         prepared = self._prepared.get("claim", _claim_statement)
-        return [replace(prepared.bind(values), returning=True)]
+        claim = prepared.bind(values)
+        claim.returning = True
+        return [claim]
 
     def complete(self, job: ClaimedJob) -> Execute:
         """A done job is deleted: nothing reads it again (jobs.py says why it is not kept)."""

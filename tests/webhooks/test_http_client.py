@@ -363,6 +363,20 @@ def test_a_target_is_refused_like_the_guard_refuses_it() -> None:
         parse_target("http://127.1/")
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://exa mple.com/", "is not a host name"),
+        ("http://a\x00b.example/", "is not a host name"),
+        ("http://exa%0d%0ample.com/", "is not a host name"),
+        ("http://[fe80::1%25eth0]/", "names a network interface"),
+    ],
+)
+def test_a_host_that_could_not_go_into_a_host_header_is_refused(url: str, why: str) -> None:
+    with pytest.raises(ForbiddenDestination, match=why):
+        parse_target(url)
+
+
 @pytest.fixture(scope="module")
 def local_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext, Path]:
     files = ensure_local_tls(tmp_path_factory.mktemp("tls"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import re
 import ssl
 from dataclasses import dataclass
 from typing import cast
@@ -43,7 +44,10 @@ MAX_ANSWER_BYTES = 64 * 1024
 KEEP_ALIVE_SECONDS = 15.0
 # Kept as written in a request target: the reserved characters and existing %-escapes.
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
-_TARGETS_KEPT = 1024  # parsed URLs kept (a worker sends to the same few endpoints again and again)
+_TARGETS_KEPT = 1024
+_HOST_NAME = re.compile(
+    r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?"
+)  # as yarl encodes it (IDNA)  # parsed URLs kept (a worker sends to the same few endpoints again and again)
 
 
 class ConnectError(OSError):
@@ -95,7 +99,12 @@ def parse_target(url: str) -> Target:
     except ValueError:
         if ":" in host or host.replace(".", "").isdigit():
             raise ForbiddenDestination(f"{host} is not an address in canonical form") from None
+        if not _HOST_NAME.fullmatch(host):
+            # It goes into the Host header as it is: only what a DNS name is made of.
+            raise ForbiddenDestination(f"{host!r} is not a host name") from None
         address = None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
+        raise ForbiddenDestination(f"{host} names a network interface")
     shown = f"[{host}]" if isinstance(address, ipaddress.IPv6Address) else host
     if port != (443 if parsed.scheme == "https" else 80):
         shown = f"{shown}:{port}"

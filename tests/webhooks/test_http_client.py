@@ -10,6 +10,7 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvloop
@@ -96,6 +97,33 @@ async def serve() -> AsyncIterator[Callable[..., asyncio.Future[ScriptedServer]]
         server.close()
 
 
+@pytest.fixture
+async def clients() -> AsyncIterator[Callable[..., WebhookClient]]:
+    """Makes clients allowed to reach the loopback, and closes them after the test."""
+    made: list[WebhookClient] = []
+
+    def make(**options: Any) -> WebhookClient:
+        made.append(WebhookClient(LOOPBACK, **options))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.close()
+
+
+@pytest.fixture
+async def senders() -> AsyncIterator[Callable[..., WebhookSender]]:
+    made: list[WebhookSender] = []
+
+    def make(**options: Any) -> WebhookSender:
+        made.append(WebhookSender(allowed_networks=LOOPBACK, **options))
+        return made[-1]
+
+    yield make
+    for sender in made:
+        await sender.close()
+
+
 def always(answer: bytes, close: bool = False) -> Script:
     return lambda _n: (answer, close)
 
@@ -108,17 +136,15 @@ async def closes(server: ScriptedServer, count: int) -> None:
             await server.closed.wait()
 
 
-async def test_posts_to_one_receiver_share_a_kept_alive_connection(serve: Callable[..., ...]) -> None:
+async def test_posts_to_one_receiver_share_a_kept_alive_connection(
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
+) -> None:
     server = await serve(always(OK))
-    client = WebhookClient(LOOPBACK)
-    try:
-        statuses = [
-            await client.post(f"http://127.0.0.1:{server.port}/hook", HEADERS, b"{}") for _ in range(3)
-        ]
-    finally:
-        await client.close()
+    client = clients()
+    statuses = [await client.post(f"http://127.0.0.1:{server.port}/hook", HEADERS, b"{}") for _ in range(3)]
     assert statuses == [200, 200, 200]
     assert server.connections == 1
+    await client.close()
     await closes(server, 1)  # close() ends it
 
 
@@ -132,84 +158,70 @@ async def test_posts_to_one_receiver_share_a_kept_alive_connection(serve: Callab
     ],
 )
 async def test_an_answer_that_ends_the_connection_is_not_reused(
-    serve: Callable[..., ...], answer: bytes
+    serve: Callable[..., ...], answer: bytes, clients: Callable[..., WebhookClient]
 ) -> None:
     server = await serve(always(answer))
-    client = WebhookClient(LOOPBACK)
-    try:
-        for _ in range(2):
-            assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
-    finally:
-        await client.close()
+    client = clients()
+    for _ in range(2):
+        assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
     assert server.connections == 2
 
 
-async def test_an_answer_whose_body_runs_to_the_end_of_the_connection(serve: Callable[..., ...]) -> None:
+async def test_an_answer_whose_body_runs_to_the_end_of_the_connection(
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
+) -> None:
     server = await serve(always(b"HTTP/1.1 503 Busy\r\n\r\nthe body ends with the connection", close=True))
-    client = WebhookClient(LOOPBACK)
-    try:
-        assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 503
-    finally:
-        await client.close()
+    client = clients()
+    assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 503
 
 
 async def test_chunked_and_interim_answers_are_read_and_the_connection_kept(
-    serve: Callable[..., ...],
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
 ) -> None:
     chunked = b"HTTP/1.1 202 Accepted\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     interim = b"HTTP/1.1 100 Continue\r\n\r\n" + OK
     server = await serve(lambda n: (chunked if n == 0 else interim, False))
-    client = WebhookClient(LOOPBACK)
-    try:
-        first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-        second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-    finally:
-        await client.close()
+    client = clients()
+    first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
+    second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
     assert (first, second) == (202, 200)
     assert server.connections == 1
 
 
 async def test_a_connection_that_answered_twice_to_one_request_is_not_reused(
-    serve: Callable[..., ...],
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
 ) -> None:
     # The extra answer would otherwise be taken for the next request's.
     # Each connection's first request is answered 201, then 200 again at once.
     server = await serve(
         lambda n: (OK.replace(b"200 OK", b"201 Created") + OK, False) if n == 0 else (OK, False)
     )
-    client = WebhookClient(LOOPBACK)
-    try:
-        first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-        second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-    finally:
-        await client.close()
+    client = clients()
+    first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
+    second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
     assert (first, second) == (201, 201)  # the second on a connection of its own, not the stray 200
     assert server.connections == 2
 
 
 async def test_a_kept_connection_the_receiver_closed_is_retried_once_on_a_new_one(
-    serve: Callable[..., ...],
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
 ) -> None:
     # The second request on the first connection finds it closed by the server, unanswered.
     server = await serve(lambda n: (OK, False) if n == 0 else None)
-    client = WebhookClient(LOOPBACK)
-    try:
-        first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-        second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
-    finally:
-        await client.close()
+    client = clients()
+    first = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
+    second = await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}")
     assert (first, second) == (200, 200)
     assert server.connections == 2
     assert len(server.requests) == 3  # the unanswered one went out again, once
 
 
-async def test_a_connection_lost_mid_answer_is_a_failure_and_not_retried(serve: Callable[..., ...]) -> None:
+async def test_a_connection_lost_mid_answer_is_a_failure_and_not_retried(
+    serve: Callable[..., ...], senders: Callable[..., WebhookSender]
+) -> None:
     server = await serve(always(b"HTTP/1.1 200 OK\r\nContent-Le", close=True))
-    sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
-    try:
-        result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
-    finally:
-        await sender.close()
+    sender = senders(timeout_seconds=5)
+    result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
     assert result.status_code is None
     assert result.error is not None and result.error.startswith(
         "ConnectionLost: the connection closed before an answer"
@@ -229,98 +241,85 @@ async def test_a_connection_lost_mid_answer_is_a_failure_and_not_retried(serve: 
     ],
 )
 async def test_an_answer_that_is_not_http_or_too_large_is_a_failure(
-    serve: Callable[..., ...], answer: bytes, error: str
+    serve: Callable[..., ...], answer: bytes, error: str, senders: Callable[..., WebhookSender]
 ) -> None:
     server = await serve(always(answer))
-    sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
-    try:
-        result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
-    finally:
-        await sender.close()
+    sender = senders(timeout_seconds=5)
+    result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
     assert result.status_code is None
     assert result.error is not None and result.error.startswith(error), result.error
     await closes(server, 1)  # the client closed it
 
 
-async def test_a_large_body_is_read_only_so_far_and_its_connection_closed(serve: Callable[..., ...]) -> None:
+async def test_a_large_body_is_read_only_so_far_and_its_connection_closed(
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
+) -> None:
     big = b"x" * (4 * MAX_ANSWER_BYTES)
     server = await serve(always(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(big), big)))
-    client = WebhookClient(LOOPBACK)
-    try:
-        assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
-        await closes(server, 1)  # closed without reading the rest, though the client is still open
-    finally:
-        await client.close()
+    client = clients()
+    assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
+    await closes(server, 1)  # closed without reading the rest, though the client is still open
 
 
 async def test_a_receiver_that_never_answers_times_out_and_its_connection_is_closed(
-    serve: Callable[..., ...],
+    serve: Callable[..., ...], senders: Callable[..., WebhookSender]
 ) -> None:
     server = await serve(always(b""))  # reads the request, says nothing
-    sender = WebhookSender(timeout_seconds=0.2, allowed_networks=LOOPBACK)
-    try:
-        result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
-        assert (result.status_code, result.error) == (None, "TimeoutError: no answer within 0.2 s")
-        await closes(server, 1)
-    finally:
-        await sender.close()
+    sender = senders(timeout_seconds=0.2)
+    result = await sender.send(f"http://127.0.0.1:{server.port}/", b"{}", token="t")
+    assert (result.status_code, result.error) == (None, "TimeoutError: no answer within 0.2 s")
+    await closes(server, 1)
 
 
-async def test_idle_connections_past_the_cap_are_closed(serve: Callable[..., ...]) -> None:
+async def test_idle_connections_past_the_cap_are_closed(
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
+) -> None:
     server = await serve(always(OK))
-    client = WebhookClient(LOOPBACK, idle_per_origin=1)
+    client = clients(idle_per_origin=1)
     url = f"http://127.0.0.1:{server.port}/"
-    try:
-        # Two at once need two connections; only one is kept afterwards, and used again.
-        assert await asyncio.gather(client.post(url, HEADERS, b"{}"), client.post(url, HEADERS, b"{}")) == [
-            200,
-            200,
-        ]
-        await closes(server, 1)
-        assert await client.post(url, HEADERS, b"{}") == 200
-        assert (server.connections, server.closed_count) == (2, 1)
-    finally:
-        await client.close()
+    # Two at once need two connections; only one is kept afterwards, and used again.
+    assert await asyncio.gather(client.post(url, HEADERS, b"{}"), client.post(url, HEADERS, b"{}")) == [
+        200,
+        200,
+    ]
+    await closes(server, 1)
+    assert await client.post(url, HEADERS, b"{}") == 200
+    assert (server.connections, server.closed_count) == (2, 1)
 
 
-async def test_an_idle_connection_is_closed_when_its_keep_alive_runs_out(serve: Callable[..., ...]) -> None:
+async def test_an_idle_connection_is_closed_when_its_keep_alive_runs_out(
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
+) -> None:
     server = await serve(always(OK))
-    client = WebhookClient(LOOPBACK, keep_alive_seconds=0.05)
+    client = clients(keep_alive_seconds=0.05)
     url = f"http://127.0.0.1:{server.port}/"
-    try:
-        assert await client.post(url, HEADERS, b"{}") == 200
-        await closes(server, 1)
-        assert await client.post(url, HEADERS, b"{}") == 200
-        assert server.connections == 2
-    finally:
-        await client.close()
+    assert await client.post(url, HEADERS, b"{}") == 200
+    await closes(server, 1)
+    assert await client.post(url, HEADERS, b"{}") == 200
+    assert server.connections == 2
 
 
 async def test_a_kept_connection_the_receiver_closed_is_let_go_when_its_keep_alive_runs_out(
-    serve: Callable[..., ...],
+    serve: Callable[..., ...], clients: Callable[..., WebhookClient]
 ) -> None:
     # The answer does not say it closes, so the connection is kept; the receiver then closes it.
     server = await serve(always(OK, close=True))
-    client = WebhookClient(LOOPBACK, keep_alive_seconds=0.05)
-    try:
-        assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
-        await closes(server, 1)
-        async with asyncio.timeout(5):
-            while client._idle or client._open:  # nothing of it stays, for a receiver never called again
-                await asyncio.sleep(0.01)
-    finally:
-        await client.close()
+    client = clients(keep_alive_seconds=0.05)
+    assert await client.post(f"http://127.0.0.1:{server.port}/", HEADERS, b"{}") == 200
+    await closes(server, 1)
+    async with asyncio.timeout(5):
+        while client._idle or client._open:  # nothing of it stays, for a receiver never called again
+            await asyncio.sleep(0.01)
 
 
-async def test_the_request_on_the_wire(serve: Callable[..., ...]) -> None:
+async def test_the_request_on_the_wire(
+    serve: Callable[..., ...], senders: Callable[..., WebhookSender]
+) -> None:
     server = await serve(always(OK))
-    sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
-    try:
-        result = await sender.send(
-            f"http://127.0.0.1:{server.port}/in/caf\u00e9 x?a=1&b=%2F", b'{"k":"v"}', token="a.b.c"
-        )
-    finally:
-        await sender.close()
+    sender = senders(timeout_seconds=5)
+    result = await sender.send(
+        f"http://127.0.0.1:{server.port}/in/caf\u00e9 x?a=1&b=%2F", b'{"k":"v"}', token="a.b.c"
+    )
     assert result.status_code == 200
     (request,) = server.requests
     head, _, body = request.partition(b"\r\n\r\n")
@@ -386,43 +385,37 @@ def local_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[ssl.SSLContext,
 
 
 async def test_https_is_verified_against_the_trusted_authorities(
-    serve: Callable[..., ...], local_tls: tuple[ssl.SSLContext, Path]
+    serve: Callable[..., ...], local_tls: tuple[ssl.SSLContext, Path], senders: Callable[..., WebhookSender]
 ) -> None:
     server_context, ca = local_tls
     server = await serve(always(OK), tls=server_context)
-    trusting = WebhookSender(
-        timeout_seconds=5, allowed_networks=LOOPBACK, tls=ssl.create_default_context(cafile=str(ca))
-    )
-    default = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
-    try:
-        # The certificate names localhost and 127.0.0.1: both verify.
-        for host in ("localhost", "127.0.0.1"):
-            result = await trusting.send(f"https://{host}:{server.port}/", b"{}", token="t")
-            assert (result.status_code, result.error) == (200, None)
-        refused = await default.send(f"https://localhost:{server.port}/", b"{}", token="t")
-    finally:
-        await trusting.close()
-        await default.close()
+    trusting = senders(timeout_seconds=5, tls=ssl.create_default_context(cafile=str(ca)))
+    default = senders(timeout_seconds=5)
+    # The certificate names localhost and 127.0.0.1: both verify.
+    for host in ("localhost", "127.0.0.1"):
+        result = await trusting.send(f"https://{host}:{server.port}/", b"{}", token="t")
+        assert (result.status_code, result.error) == (200, None)
+    refused = await default.send(f"https://localhost:{server.port}/", b"{}", token="t")
     assert refused.status_code is None
     assert refused.error is not None and "certificate not trusted" in refused.error, refused.error
     assert len(server.requests) == 2
 
 
 async def test_ssl_cert_file_names_the_authorities_a_default_sender_trusts(
-    serve: Callable[..., ...], local_tls: tuple[ssl.SSLContext, Path], monkeypatch: pytest.MonkeyPatch
+    serve: Callable[..., ...],
+    local_tls: tuple[ssl.SSLContext, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    senders: Callable[..., WebhookSender],
 ) -> None:
     server_context, ca = local_tls
     server = await serve(always(OK), tls=server_context)
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # as the README tells operators with a private CA
-    sender = WebhookSender(timeout_seconds=5, allowed_networks=LOOPBACK)
-    try:
-        result = await sender.send(f"https://localhost:{server.port}/", b"{}", token="t")
-    finally:
-        await sender.close()
+    sender = senders(timeout_seconds=5)
+    result = await sender.send(f"https://localhost:{server.port}/", b"{}", token="t")
     assert (result.status_code, result.error) == (200, None)
 
 
-def test_the_client_runs_on_uvloop(tmp_path: Path) -> None:
+def test_the_client_runs_on_uvloop() -> None:
     # The worker runs on uvloop, whose transports behave as asyncio's but are not its classes.
     async def exchange() -> list[int]:
         scripted = ScriptedServer(always(OK))

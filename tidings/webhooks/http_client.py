@@ -82,9 +82,10 @@ class Target:
 
 
 def parse_target(url: str) -> Target:
-    """Where a webhook URL points, read once as the client will use it; ForbiddenDestination for a
-    URL that is not an absolute http(s) URL, or whose host is a number spelled in some other way
-    than an address's canonical form (which resolvers read differently from one another)."""
+    """Where a webhook URL points, read once as the client will use it. ForbiddenDestination for a
+    URL that is not an absolute http(s) URL, a host that is a number spelled in some other way than
+    an address's canonical form (resolvers read those differently from one another), a host that
+    is neither an address nor a DNS name, and an IPv6 address with a zone."""
     ssrf.destination(url)  # the scheme, a host, a port in range: refused with its reason
     try:
         parsed = URL(url)
@@ -234,6 +235,8 @@ class _Connection(asyncio.Protocol):
 
 
 class WebhookClient:
+    """POSTs to webhook receivers over connections kept per origin (see the module's docstring)."""
+
     def __init__(
         self,
         allowed_networks: tuple[IPNetwork, ...],
@@ -268,6 +271,8 @@ class WebhookClient:
 
     async def close(self) -> None:
         for connection in list(self._open):
+            if connection.idle_timer is not None:
+                connection.idle_timer.cancel()
             connection.abandon()
         self._idle.clear()
         self._open.clear()

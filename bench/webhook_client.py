@@ -114,7 +114,7 @@ async def _aiohttp(url: str, posts: int, concurrency: int) -> dict[str, float]:
 
 async def _tidings(url: str, posts: int, concurrency: int) -> dict[str, float]:
     sender = WebhookSender(
-        timeout_seconds=10, allowed_networks=[ip_network("127.0.0.0/8")], per_endpoint=concurrency
+        timeout_seconds=10, allowed_networks=[ip_network("127.0.0.0/8")], idle_per_endpoint=concurrency
     )
     try:
 

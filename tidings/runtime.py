@@ -221,6 +221,7 @@ class Runtime:
         sender = WebhookSender(
             timeout_seconds=settings.webhook_timeout_seconds,
             allowed_networks=parse_networks(settings.webhook_allowed_networks),
+            idle_per_endpoint=settings.webhook_max_in_flight_per_endpoint,
         )
         self._closers.append(sender)
         delivery = DeliverMessages(

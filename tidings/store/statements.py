@@ -17,9 +17,9 @@ from typing import Any
 Params = tuple[Any, ...]
 
 
-@dataclass(
-    slots=True
-)  # not frozen: a frozen dataclass takes 3 µs to make, this 0.6 (the worker makes ~25 a message)
+# Not frozen: a frozen dataclass takes 3 µs to make, this one 0.6, and the worker makes some 25 a
+# message. Nothing changes one once it is handed to a commit.
+@dataclass(slots=True)
 class Execute:
     sql: str
     params: Params

@@ -38,11 +38,13 @@ class WebhookSender:
         *,
         timeout_seconds: float,
         allowed_networks: Sequence[IPNetwork],
-        per_endpoint: int = 32,
+        idle_per_endpoint: int = 32,
         tls: ssl.SSLContext | None = None,
     ) -> None:
+        """`idle_per_endpoint`: the kept-alive connections kept open to one receiver between
+        webhooks. The runtime keeps as many as the endpoint slots let be in flight to it at once."""
         self._timeout = timeout_seconds
-        self._client = WebhookClient(tuple(allowed_networks), tls=tls, idle_per_origin=per_endpoint)
+        self._client = WebhookClient(tuple(allowed_networks), tls=tls, idle_per_origin=idle_per_endpoint)
 
     async def send(self, url: str, body: bytes, *, token: str) -> AttemptResult:
         started = time.perf_counter()

@@ -104,16 +104,26 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
     """Each worker count's median over `--rounds` rounds, the counts taken in turn within each
     round: on a small shared machine one run can be a third off the next, and interleaving keeps
     such a swing from landing on one count alone."""
-    rates: dict[int, list[float]] = {count: [] for count in WORKER_COUNTS}
-    losses: dict[int, int] = dict.fromkeys(WORKER_COUNTS, 0)
-    busy: dict[int, list[cpu.Use]] = {count: [] for count in WORKER_COUNTS}
+    counts = args.workers
+    rates: dict[int, list[float]] = {count: [] for count in counts}
+    losses: dict[int, int] = dict.fromkeys(counts, 0)
+    busy: dict[int, list[cpu.Use]] = {count: [] for count in counts}
+    costs: dict[int, list[float]] = {count: [] for count in counts}
+    sent = 0
     for _ in range(args.rounds):
-        for count in WORKER_COUNTS:
-            rate, sent, lost, use = _drain(count, args)
-            rates[count].append(rate)
-            losses[count] += lost
-            busy[count].extend([use] if use else [])
-            print(f"workers x{count}: {rate:.0f} deliveries/s (lost {lost})", flush=True)
+        for count in counts:
+            run = _drain(count, args)
+            rates[count].append(run.rate)
+            losses[count] += run.lost
+            busy[count].extend([run.use] if run.use else [])
+            costs[count].extend([run.worker_cpu] if run.worker_cpu is not None else [])
+            sent = run.sent
+            cost = f"{run.worker_cpu:.0f}" if run.worker_cpu is not None else "-"
+            print(
+                f"workers x{count}: {run.rate:.0f} deliveries/s (lost {run.lost}), "
+                f"worker CPU {cost} µs a message",
+                flush=True,
+            )
     rows = [
         Row(
             "workers",
@@ -121,9 +131,10 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
             statistics.median(rates[count]),
             "deliveries/s",
             f"{sent} sent per run, lost {losses[count]}; runs: {', '.join(f'{rate:.0f}' for rate in rates[count])}"
-            + _busy(busy[count]),
+            + _busy(busy[count])
+            + (f"; workers' CPU a message: {statistics.median(costs[count]):.0f} µs" if costs[count] else ""),
         )
-        for count in WORKER_COUNTS
+        for count in counts
     ]
     for row in rows[1:]:
         row.ratio = row.value / rows[0].value if rows[0].value else None
@@ -140,10 +151,17 @@ def _busy(uses: list[cpu.Use]) -> str:
     return f"; cores busy while draining: {machine:.2f} of {uses[0].cores} (PostgreSQL {postgres:.2f})"
 
 
-def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int, cpu.Use | None]:
-    """One run: `--backlog` messages accepted with no worker, then drained by `count` workers.
-    Returns delivered webhooks a second, messages sent, how many of them were lost, and the cores
-    in use while the workers drained."""
+@dataclass(frozen=True)
+class Drained:
+    rate: float  # signed `delivered` webhooks a second
+    sent: int
+    lost: int
+    use: cpu.Use | None  # the cores in use while the workers drained
+    worker_cpu: float | None  # the workers' CPU µs per message, from when they said they run
+
+
+def _drain(count: int, args: argparse.Namespace) -> Drained:
+    """One run: `--backlog` messages accepted with no worker, then drained by `count` workers."""
     with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
         workdir = Path(tmp)
         with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
@@ -154,7 +172,12 @@ def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int, cpu.U
                 before = cpu.sample([])
                 for index in range(count):
                     deployed.start_worker(index)
+                workers = [process.pid for process in deployed.processes[-count:]]
+                logs = [workdir / f"worker{index}.log" for index in range(count)]
+                _wait(lambda: all(_says_running(log) for log in logs), 60, f"{count} worker(s) starting")
+                running = cpu.sample(workers)  # their start-up (imports, connecting) is not delivery
                 _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
+                drained = cpu.sample(workers)
                 use = cpu.Use.between(before, cpu.sample([]))
                 receiver.terminate()
                 receiver.wait(timeout=30)
@@ -171,7 +194,14 @@ def _drain(count: int, args: argparse.Namespace) -> tuple[float, int, int, cpu.U
     # at the end, whose rate alone would flatter a slow drain.
     span = max(arrivals) - min(arrived for arrived, _ in received) if arrivals else 0.0
     rate = len(arrivals) / span if span else 0.0
-    return rate, len(accepted), len(accepted) - len(arrivals), use
+    worker_cpu = None
+    if running and drained and accepted:
+        worker_cpu = (drained.tidings - running.tidings) / len(accepted) * 1e6
+    return Drained(rate, len(accepted), len(accepted) - len(arrivals), use, worker_cpu)
+
+
+def _says_running(log: Path) -> bool:
+    return log.exists() and "Tidings worker running" in log.read_text()
 
 
 def _seed_postgresql(deployed: Deployment, count: int) -> None:
@@ -262,6 +292,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up before each (3)")
     parser.add_argument("--backlog", type=int, default=6000, help="messages the workers drain (6000)")
     parser.add_argument("--drain", type=float, default=300, help="longest wait for the workers (300 s)")
+    parser.add_argument(
+        "--workers",
+        type=lambda text: [int(count) for count in text.split(",") if count],
+        default=list(WORKER_COUNTS),
+        help="worker counts for the workers part, comma list (1,2,4); the first is the baseline",
+    )
     parser.add_argument(
         "--rounds", type=int, default=1, help="worker runs per count; the median is shown (1)"
     )

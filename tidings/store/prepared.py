@@ -48,14 +48,25 @@ class Prepared:
         ]
 
     def bind(
-        self, values: Mapping[str, Any], *, skip_if_unchanged: int = 0, queues_job: bool = False
+        self,
+        values: Mapping[str, Any],
+        *,
+        skip_if_unchanged: int = 0,
+        queues_job: bool = False,
+        returning: bool = False,
     ) -> Execute:
         merged = {**self.constants, **values} if self.constants else values
         params = [merged[name] for name in self.names]
         for index, process in self._processed:
             if params[index] is not None:
                 params[index] = process(params[index])
-        return Execute(self.sql, tuple(params), skip_if_unchanged=skip_if_unchanged, queues_job=queues_job)
+        return Execute(
+            self.sql,
+            tuple(params),
+            skip_if_unchanged=skip_if_unchanged,
+            returning=returning,
+            queues_job=queues_job,
+        )
 
 
 class PreparedCache:

@@ -97,9 +97,7 @@ class Writes:
         turn."""
         values = {"until": now + lease, "worker": worker_id, "now": now, "limit": limit}
         prepared = self._prepared.get("claim", _claim_statement)
-        claim = prepared.bind(values)
-        claim.returning = True
-        return [claim]
+        return [prepared.bind(values, returning=True)]
 
     def complete(self, job: ClaimedJob) -> Execute:
         """A done job is deleted: nothing reads it again (jobs.py says why it is not kept)."""

@@ -290,14 +290,12 @@ class WebhookClient:
         try:
             status = await connection.request(data)
         except BaseException:
-            connection.abandon()  # a timeout or a failure: the connection is not used again
-            self._open.discard(connection)
+            self._let_go(connection)  # a timeout or a failure: the connection is not used again
             raise
         if connection.reusable and not connection.closed:
             self._keep(origin, connection)
         else:
-            connection.abandon()
-            self._open.discard(connection)
+            self._let_go(connection)
         return status
 
     def _idle_connection(self, origin: Origin) -> _Connection | None:
@@ -319,8 +317,7 @@ class WebhookClient:
     def _keep(self, origin: Origin, connection: _Connection) -> None:
         idle = self._idle.setdefault(origin, [])
         if len(idle) >= self._idle_per_origin:
-            connection.abandon()
-            self._open.discard(connection)
+            self._let_go(connection)
             return
         idle.append(connection)
         connection.idle_timer = asyncio.get_running_loop().call_later(
@@ -334,6 +331,10 @@ class WebhookClient:
             idle.remove(connection)
             if not idle:
                 del self._idle[origin]
+        self._let_go(connection)
+
+    def _let_go(self, connection: _Connection) -> None:
+        """Closes the connection (if it is not already) and forgets it."""
         connection.abandon()
         self._open.discard(connection)
 

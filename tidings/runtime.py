@@ -241,7 +241,7 @@ class Runtime:
         )
         webhooks = SendWebhook(
             sender,
-            SignatureSecrets(self.database, self.box),
+            SignatureSecrets(self._lookups.sealed_signature_secrets.load, self.box),
             self._writes,
             retry=self._retry_policy(settings.webhook_max_attempts),
             # One endpoint's webhooks, in flight and waiting, leave at least as many of the worker's

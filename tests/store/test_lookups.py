@@ -1,6 +1,7 @@
 """The worker's coalesced reads (store/lookups.py), on both backends: many loads at once answer
-each key right, the lookups' own connection holds no transaction between them, and on PostgreSQL
-it outlives the server closing it."""
+each key right (and, for the webhooks' signature secrets, in one query), the lookups' own
+connection holds no transaction between them, and on PostgreSQL it outlives the server closing
+it."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tests.api.support import send, until_status
 from tests.conftest import PG_ADMIN_DSN
+from tidings.auth.webhook_signing import verify_webhook
 from tidings.domain.message import Status
 from tidings.runtime import Runtime
-from tidings.services.accounts import NewAccountCredentials
+from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.services.webhook_dispatch import SignatureSecrets
 from tidings.store.lookups import Lookups
 from tidings.store.tables import message_parts
 
@@ -71,6 +74,49 @@ async def test_parts_are_found_by_their_provider_reference(
     ]
     assert sorted(uuid for _, _, uuid in rows) == sorted(uuids)
     assert all(part.part.status is Status.DELIVERED for part in found if part)
+
+
+async def test_signers_asked_for_together_share_one_query_and_one_decryption(
+    runtime: Runtime, lookups: Lookups, account: NewAccountCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim's webhooks start together, and with nothing cached (a worker's first claim) each
+    used to read the account's secret in a query of its own."""
+    other = await create_account(runtime.database, runtime.box, name="other")
+    queries: list[str] = []
+
+    def seen(*args: object) -> None:
+        statement = str(args[2])
+        if "signature_secret_enc" in statement:
+            queries.append(statement)
+
+    openings: list[str] = []
+    opened = runtime.box.open
+
+    def counted_open(sealed: str) -> str:
+        openings.append(sealed)
+        return opened(sealed)
+
+    monkeypatch.setattr(runtime.box, "open", counted_open)
+    secrets = SignatureSecrets(lookups.sealed_signature_secrets.load, runtime.box)
+    engine = runtime.database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        asked = [account.api_key] * 40 + [other.api_key] * 10 + ["no-such-account"]
+        signers = await asyncio.gather(*(secrets.signer(api_key) for api_key in asked))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert (len(queries), len(openings)) == (1, 2)
+    assert len({id(signer) for signer in signers[:40]}) == 1 and signers[-1] is None
+    for signer, credentials in ((signers[0], account), (signers[40], other)):
+        assert signer is not None
+        token = signer.sign(b"{}", api_key=credentials.api_key)
+        assert verify_webhook(token, b"{}", credentials.signature_secret)
+        assert not verify_webhook(
+            token, b"{}", (other if credentials is account else account).signature_secret
+        )
+    assert await secrets.signer(account.api_key) is signers[0]  # cached: no further query
+    assert len(queries) == 1
 
 
 async def test_a_lookup_sees_what_was_committed_since_the_one_before(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -16,8 +17,6 @@ from tidings.logs import log_line
 from tidings.metrics import WEBHOOK_DELIVERIES, WEBHOOK_LATENCY
 from tidings.queue.jobs import NewJob, RetryPolicy
 from tidings.queue.kinds import Done, Job, JobKind, PermanentFailure, Plan, Postponed, Retry
-from tidings.store import accounts as account_store
-from tidings.store.database import Database
 from tidings.store.writes import Writes
 from tidings.webhooks.delivery import FORBIDDEN, AttemptResult, WebhookSender
 from tidings.webhooks.endpoint_slots import EndpointBusy, EndpointSlots
@@ -56,28 +55,40 @@ def webhook_job(
 
 class SignatureSecrets:
     """Signers of the accounts' signature secrets, kept a short while in memory so that each
-    webhook does not cost a database read, a decryption and a check of the key."""
+    webhook does not cost a database read, a decryption and a check of the key. The read is a
+    coalesced lookup (store/lookups.py): a claim's hundreds of webhooks, starting together with
+    nothing cached (a worker's first claim, or the first after the entry expired), make one
+    query between them rather than one each."""
 
-    def __init__(self, database: Database, box: SecretBox, *, ttl_seconds: float = 30.0) -> None:
-        self._database = database
+    def __init__(
+        self,
+        load_sealed: Callable[[str], Awaitable[str | None]],
+        box: SecretBox,
+        *,
+        ttl_seconds: float = 30.0,
+    ) -> None:
+        self._load_sealed = load_sealed
         self._box = box
         self._ttl = ttl_seconds
         self._cache: dict[str, tuple[float, WebhookSigner]] = {}
 
     async def signer(self, api_key: str) -> WebhookSigner | None:
-        cached = self._cache.get(api_key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        async with self._database.read() as conn:
-            sealed = await account_store.get_signature_secret_enc(conn, api_key)
+        signer = self._cached(api_key)
+        if signer is not None:
+            return signer
+        sealed = await self._load_sealed(api_key)
         if sealed is None:
             return None
-        signer = WebhookSigner(self._box.open(sealed))
-        self._cache[api_key] = (time.monotonic() + self._ttl, signer)
+        # Those who waited on the same lookup find the first one's signer: one decryption.
+        signer = self._cached(api_key)
+        if signer is None:
+            signer = WebhookSigner(self._box.open(sealed))
+            self._cache[api_key] = (time.monotonic() + self._ttl, signer)
         return signer
 
-    def forget(self, api_key: str) -> None:
-        self._cache.pop(api_key, None)
+    def _cached(self, api_key: str) -> WebhookSigner | None:
+        cached = self._cache.get(api_key)
+        return cached[1] if cached and cached[0] > time.monotonic() else None
 
 
 class SendWebhook(JobKind[WebhookPayload, AttemptResult]):

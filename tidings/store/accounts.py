@@ -69,11 +69,6 @@ async def any_account(conn: AsyncConnection) -> bool:
     return (await conn.execute(select(accounts.c.api_key).limit(1))).first() is not None
 
 
-async def get_signature_secret_enc(conn: AsyncConnection, api_key: str) -> str | None:
-    result = await conn.execute(select(accounts.c.signature_secret_enc).where(accounts.c.api_key == api_key))
-    return result.scalar_one_or_none()
-
-
 async def set_status_url(conn: AsyncConnection, api_key: str, status_url: str | None) -> bool:
     result = await conn.execute(
         update(accounts).where(accounts.c.api_key == api_key).values(status_url=status_url)

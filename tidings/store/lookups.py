@@ -168,7 +168,8 @@ class _KeptConnection:
 
 
 class Lookups:
-    """The coalesced reads: messages by uuid, and parts by provider reference."""
+    """The coalesced reads: messages by uuid, parts by provider reference, and the accounts'
+    sealed signature secrets by API key."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -190,8 +191,12 @@ class Lookups:
                 self._one_of(message_parts.c.provider_ref, "refs"),
             )
         )
+        self._secrets_query = select(accounts.c.api_key, accounts.c.signature_secret_enc).where(
+            self._one_of(accounts.c.api_key, "api_keys")
+        )
         self.messages: BatchLoader[str, Tracked] = BatchLoader(self._messages)
         self.parts: BatchLoader[PartKey, list[PartOf]] = BatchLoader(self._parts)
+        self.sealed_signature_secrets: BatchLoader[str, str] = BatchLoader(self._sealed_signature_secrets)
 
     async def part(self, connector: str, provider_ref: str, account_id: str | None) -> PartOf | None:
         """The part a provider's reference names, within `account_id` when one is given.
@@ -235,5 +240,12 @@ class Lookups:
                         PartOf(part, row["account_id"], _tracked(row))
                     )
             return found
+
+        return await self._kept.run(query)
+
+    async def _sealed_signature_secrets(self, api_keys: Sequence[str]) -> Mapping[str, str]:
+        async def query(conn: AsyncConnection) -> dict[str, str]:
+            rows = await conn.execute(self._secrets_query, {"api_keys": list(api_keys)})
+            return {api_key: sealed for api_key, sealed in rows}
 
         return await self._kept.run(query)

@@ -127,7 +127,8 @@ def measure_workers(args: argparse.Namespace) -> list[Row]:
     rows = [
         Row(
             "workers",
-            f"postgresql, {count} worker(s)",
+            f"postgresql, {count} worker(s)"
+            + (f" of {args.worker_cores} core each" if args.worker_cores else ""),
             statistics.median(rates[count]),
             "deliveries/s",
             f"{sent} sent per run, lost {losses[count]}; runs: {', '.join(f'{rate:.0f}' for rate in rates[count])}"
@@ -164,7 +165,9 @@ def _drain(count: int, args: argparse.Namespace) -> Drained:
     """One run: `--backlog` messages accepted with no worker, then drained by `count` workers."""
     with tempfile.TemporaryDirectory(prefix="tidings-scale-") as tmp:
         workdir = Path(tmp)
-        with deployment(Topology(postgresql=True), workdir, args.postgres_url, {}) as deployed:
+        with deployment(
+            Topology(postgresql=True), workdir, args.postgres_url, {}, worker_cores=args.worker_cores
+        ) as deployed:
             with sink(deployed, workdir) as (out, receiver):
                 accepted = asyncio.run(
                     offer_load(deployed.api_url, deployed.authorization, 1000, args.backlog / 1000)
@@ -173,8 +176,7 @@ def _drain(count: int, args: argparse.Namespace) -> Drained:
                 for index in range(count):
                     deployed.start_worker(index)
                 workers = [process.pid for process in deployed.processes[-count:]]
-                logs = [workdir / f"worker{index}.log" for index in range(count)]
-                _wait(lambda: all(_says_running(log) for log in logs), 60, f"{count} worker(s) starting")
+                deployed.wait_workers_running()
                 running = cpu.sample(workers)  # their start-up (imports, connecting) is not delivery
                 _wait(lambda: deployed.queued() == 0, args.drain, f"{count} worker(s) draining")
                 drained = cpu.sample(workers)
@@ -198,10 +200,6 @@ def _drain(count: int, args: argparse.Namespace) -> Drained:
     if running and drained and accepted:
         worker_cpu = (drained.tidings - running.tidings) / len(accepted) * 1e6
     return Drained(rate, len(accepted), len(accepted) - len(arrivals), use, worker_cpu)
-
-
-def _says_running(log: Path) -> bool:
-    return log.exists() and "Tidings worker running" in log.read_text()
 
 
 def _seed_postgresql(deployed: Deployment, count: int) -> None:
@@ -300,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--rounds", type=int, default=1, help="worker runs per count; the median is shown (1)"
+    )
+    parser.add_argument(
+        "--worker-cores",
+        type=float,
+        help="hold each worker process to this many cores (bench/cpu_cap.py; needs root)",
     )
     parser.add_argument("--stored", type=int, default=10_000_000, help="messages stored before (10M)")
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")

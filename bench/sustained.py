@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import cpu, targets
+from bench.cpu_cap import CpuCap
 
 SETUPS = ("sqlite-all", "pg-1api-1worker", "pg-1api-2workers")  # see TOPOLOGIES
 RATES = (50, 100, 200, 400, 800)
@@ -89,6 +90,8 @@ class Deployment:
     query: Callable[[str], int]  # a count, by SQL
     processes: list[subprocess.Popen[bytes]]
     workdir: Path
+    worker_cap: CpuCap | None = None  # each worker held to this share of the CPU (bench/cpu_cap.py)
+    workers: list[Path] = field(default_factory=list)  # the workers' logs
 
     @property
     def api_url(self) -> str:
@@ -98,7 +101,20 @@ class Deployment:
         return self.query(_QUEUED)
 
     def start_worker(self, index: int) -> None:
-        self.processes.append(_serve(self.env, self.workdir, "worker", f"worker{index}")[0])
+        worker = _serve(self.env, self.workdir, "worker", f"worker{index}")[0]
+        self.processes.append(worker)
+        self.workers.append(self.workdir / f"worker{index}.log")
+        if self.worker_cap is not None:
+            self.worker_cap.confine(worker.pid, f"worker{index}")
+
+    def wait_workers_running(self, timeout: float = 60.0) -> None:
+        """Until every worker started has logged that it runs: a load offered before would
+        charge the workers' start-up (imports, connecting) to the first messages' lag."""
+        deadline = time.monotonic() + timeout
+        while not all(log.exists() and "Tidings worker running" in log.read_text() for log in self.workers):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not start within {timeout:g}s (see their logs)")
+            time.sleep(0.2)
 
 
 def _credentials(env: dict[str, str], cwd: Path) -> dict[str, str]:
@@ -133,8 +149,15 @@ TOPOLOGIES = {
 
 @contextlib.contextmanager
 def deployment(
-    topology: Topology, workdir: Path, admin_url: str, extra_env: dict[str, str]
+    topology: Topology,
+    workdir: Path,
+    admin_url: str,
+    extra_env: dict[str, str],
+    *,
+    worker_cores: float | None = None,
 ) -> Iterator[Deployment]:
+    """`worker_cores`: hold each `--role worker` process to that many cores (bench/cpu_cap.py)."""
+    worker_cap = CpuCap(worker_cores) if worker_cores else None
     database_name = None
     if topology.postgresql:
         database_name = f"tidings_sustained_{uuid.uuid4().hex[:10]}"
@@ -179,15 +202,19 @@ def deployment(
             query=query,
             processes=processes,
             workdir=workdir,
+            worker_cap=worker_cap,
         )
         for index in range(topology.workers):
             deployed.start_worker(index)
         for server in servers:
             targets._wait_ready(server)
+        deployed.wait_workers_running()
         yield deployed
     finally:
         for process in processes:
             targets.Server("", "", 0, process, workdir / "x.log").stop()
+        if worker_cap is not None:
+            worker_cap.remove()
         if database_name:
             targets._pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
 
@@ -318,7 +345,8 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
     row = Row(setup, rate)
     with tempfile.TemporaryDirectory(prefix="tidings-sustained-") as tmp:
         workdir = Path(tmp)
-        with deployment(TOPOLOGIES[setup], workdir, args.postgres_url, {}) as deployed:
+        topology = TOPOLOGIES[setup]
+        with deployment(topology, workdir, args.postgres_url, {}, worker_cores=args.worker_cores) as deployed:
             with sink(deployed, workdir) as (out, sink_process):
                 pids = [process.pid for process in deployed.processes]
                 before = cpu.sample(pids)
@@ -370,8 +398,10 @@ def _cores(use: cpu.Use | None) -> str:
     return f"{use.tidings:.2f} | {postgres} | {use.machine:.2f} of {use.cores}"
 
 
-def print_table(rows: list[Row]) -> None:
+def print_table(rows: list[Row], worker_cores: float | None = None) -> None:
     print()
+    if worker_cores:
+        print(f"each `--role worker` process held to {worker_cores} of a core (--worker-cores)")
     print(
         "| setup | offered/s | accepted/s | 202 p95 ms | delivered/s | lag p50 s | p95 s | p99 s | queued at end "
         "| lost | sustainable | cores: tidings | postgres | machine |"
@@ -424,6 +454,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stop-after-unsustainable", action="store_true", help="skip higher rates once one fails"
     )
+    parser.add_argument(
+        "--worker-cores",
+        type=float,
+        help="hold each worker process to this many cores (bench/cpu_cap.py; needs root): "
+        "how workers scale out, with the machine's cores out of the answer",
+    )
     parser.add_argument("--output", type=Path, default=targets.REPO / "bench" / "results" / "sustained.json")
     args = parser.parse_args(argv)
     setups = [s for s in args.setups.split(",") if s]
@@ -443,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             if args.stop_after_unsustainable and not row.sustainable:
                 break
-    print_table(rows)
+    print_table(rows, args.worker_cores)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(

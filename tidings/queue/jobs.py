@@ -16,7 +16,6 @@ walks past until VACUUM removes them, and a vacuum of a small table is quick
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings import compact_json
 from tidings.store.job_signals import NOTIFY_SQL
 from tidings.store.tables import jobs
 
@@ -64,7 +64,9 @@ def claimed_jobs(rows: Sequence[Sequence[Any]]) -> list[ClaimedJob]:
 
 def _json(value: Any) -> dict[str, Any]:
     """A JSON column as the driver returns it raw: text (SQLite, asyncpg's json)."""
-    decoded: dict[str, Any] = json.loads(value) if isinstance(value, str | bytes) else value
+    if isinstance(value, bytes):
+        value = value.decode()
+    decoded: dict[str, Any] = compact_json.loads(value) if isinstance(value, str) else value
     return decoded
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tidings import compact_json
 from tidings.store.sqlite_connection import configure_sqlite_connection
 from tidings.store.write_priority import WritePriority
 
@@ -35,7 +36,12 @@ class Database:
         self.dialect = parsed.get_backend_name()
         self._priority: WritePriority | None = None
         # Bursts beyond the pool get up to half as many again, closed once returned.
-        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size // 2}
+        kwargs: dict[str, Any] = {
+            "pool_size": pool_size,
+            "max_overflow": pool_size // 2,
+            "json_serializer": compact_json.dumps_text,
+            "json_deserializer": compact_json.loads,
+        }
         if self.is_sqlite:
             make_sqlite_directory(url)
             kwargs["connect_args"] = {"timeout": 30}

@@ -6,9 +6,9 @@ retry sends (and signs) the same bytes.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from tidings import compact_json
 from tidings.domain.events import StatusEvent
 from tidings.domain.inbound import InboundMessage, InboundShape
 from tidings.domain.message import WebhookVersion
@@ -16,7 +16,7 @@ from tidings.webhooks import legacy_sms, v01, v1
 
 
 def _bytes(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json.dumps(body)
 
 
 def render_status(event: StatusEvent, version: WebhookVersion) -> bytes:

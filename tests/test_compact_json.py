@@ -70,7 +70,7 @@ def test_floats_keep_their_value_however_they_are_spelled() -> None:
         '{"n": -9223372036854775809}',
         '"\\ud800"',
         '{"digits in a string": "1234567890123456789012", "n": 1}',
-        "[" * 600 + "]" * 600,
+        "[" * 900 + "]" * 900,
     ],
     ids=[
         "big integer",

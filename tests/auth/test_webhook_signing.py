@@ -82,6 +82,22 @@ def test_the_token_is_the_one_pyjwt_would_make(body: bytes, api_key: str, applic
     assert token == jwt.encode(claims_of(token), SECRET, algorithm="HS256")
 
 
+_PRINTABLE_ASCII = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=1, max_size=40)
+
+
+@given(
+    body=st.binary(max_size=200),
+    api_key=_PRINTABLE_ASCII,
+    application_id=st.one_of(st.none(), _PRINTABLE_ASCII),
+)
+def test_claims_in_printable_ascii_are_the_bytes_pyjwt_would_write(
+    body: bytes, api_key: str, application_id: str | None
+) -> None:
+    """Printable ASCII (quotes and backslashes among it) takes the faster encoder: the same bytes."""
+    token = WebhookSigner(SECRET).sign(body, api_key=api_key, application_id=application_id)
+    assert token == jwt.encode(claims_of(token), SECRET, algorithm="HS256")
+
+
 @pytest.mark.parametrize(
     "secret",
     [

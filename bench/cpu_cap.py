@@ -19,7 +19,7 @@ import contextlib
 import os
 from pathlib import Path
 
-PERIOD_MICROSECONDS = 100_000
+PERIOD_MICROSECONDS = 100_000  # the kernel's default period
 _V1 = Path("/sys/fs/cgroup/cpu")
 _V2 = Path("/sys/fs/cgroup")
 

@@ -345,8 +345,9 @@ def measure(setup: str, rate: int, args: argparse.Namespace) -> Row:
     row = Row(setup, rate)
     with tempfile.TemporaryDirectory(prefix="tidings-sustained-") as tmp:
         workdir = Path(tmp)
-        topology = TOPOLOGIES[setup]
-        with deployment(topology, workdir, args.postgres_url, {}, worker_cores=args.worker_cores) as deployed:
+        with deployment(
+            TOPOLOGIES[setup], workdir, args.postgres_url, {}, worker_cores=args.worker_cores
+        ) as deployed:
             with sink(deployed, workdir) as (out, sink_process):
                 pids = [process.pid for process in deployed.processes]
                 before = cpu.sample(pids)
@@ -498,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
                     "drained": r.drained,
                     "mean_lag": statistics.fmean(r.lags) if r.lags else None,
                     "cores": dataclasses.asdict(r.cpu) if r.cpu else None,
+                    "worker_cores": args.worker_cores,  # each worker's cap, or None
                 }
                 for r in rows
             ],

@@ -441,6 +441,16 @@ def print_table(rows: list[Row], worker_cores: float | None = None) -> None:
             "two workers / one worker, most delivered/s at any rate: "
             f"{capacity['pg-1api-2workers'] / capacity['pg-1api-1worker']:.2f}"
         )
+    saturated = [
+        row
+        for row in rows
+        if row.setup == "pg-1api-2workers" and row.cpu and row.cpu.machine >= 0.95 * row.cpu.cores
+    ]
+    if saturated and not worker_cores:
+        print(
+            f"the machine's cores were all busy in {len(saturated)} two-worker row(s): there the ratio is the "
+            "machine's; --worker-cores 0.25 measures how workers scale out (bench/README.md)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

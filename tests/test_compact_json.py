@@ -85,6 +85,7 @@ def test_what_orjson_would_misread_or_refuse_is_read_as_the_standard_parser_read
     read = compact_json.loads(text)
     assert read == json.loads(text)
     assert type(read) is type(json.loads(text))
+    assert compact_json.loads(text.encode()) == read  # a driver may hand over bytes
 
 
 async def test_a_json_column_keeps_every_value_exactly(runtime: Runtime) -> None:

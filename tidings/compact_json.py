@@ -42,7 +42,7 @@ def dumps_text(value: Any) -> str:
     return dumps(value).decode()
 
 
-def loads(text: str) -> Any:
+def loads(text: str | bytes) -> Any:
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -64,9 +64,7 @@ def claimed_jobs(rows: Sequence[Sequence[Any]]) -> list[ClaimedJob]:
 
 def _json(value: Any) -> dict[str, Any]:
     """A JSON column as the driver returns it raw: text (SQLite, asyncpg's json)."""
-    if isinstance(value, bytes):
-        value = value.decode()
-    decoded: dict[str, Any] = compact_json.loads(value) if isinstance(value, str) else value
+    decoded: dict[str, Any] = compact_json.loads(value) if isinstance(value, str | bytes) else value
     return decoded
 
 

@@ -44,10 +44,8 @@ MAX_ANSWER_BYTES = 64 * 1024
 KEEP_ALIVE_SECONDS = 15.0
 # Kept as written in a request target: the reserved characters and existing %-escapes.
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
-_TARGETS_KEPT = 1024
-_HOST_NAME = re.compile(
-    r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?"
-)  # as yarl encodes it (IDNA)  # parsed URLs kept (a worker sends to the same few endpoints again and again)
+_TARGETS_KEPT = 1024  # parsed URLs kept (a worker sends to the same few endpoints again and again)
+_HOST_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?")  # a DNS name as yarl encodes it (IDNA)
 
 
 class ConnectError(OSError):

@@ -26,6 +26,16 @@ class Received:
         return self.headers.get("authorization", "").removeprefix("Bearer ")
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    """As a real receiver listens: socketserver's backlog of 5 pending connections overflowed
+    when a worker opened its 32 connections at once (this handler closes each after one answer),
+    and the kernel dropped the rest's SYNs, to be sent again a second later. A webhook then took
+    1-2 s, and one that timed out meanwhile was still read from the backlog later, after the
+    attempt that replaced it: a `submitted` recorded after its message's `delivered`."""
+
+    request_queue_size = 128
+
+
 class WebhookReceiver:
     """Answers 200 by default; `responses` is a queue of answers to give first: a status code, or a
     status code and extra headers (e.g. a redirect's Location). `received` holds the requests it
@@ -73,7 +83,7 @@ class WebhookReceiver:
             def log_message(self, *_args: Any) -> None:
                 return
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

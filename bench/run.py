@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import targets
+from bench import cpu, targets
 from bench.bodies import PAYLOADS, bodies_file
 from bench.tokens import TokenPool, mint_pool, pool_size
 from bench.wrk import WrkMissing, WrkResult, find_wrk, run_wrk, wrk_version
@@ -219,7 +219,9 @@ def _measure(
         load("warm-up", args.warmup)
     before = _settled_count(server) if server.count_messages else None
     _say(f"  {label}: measuring {args.duration:g}s")
+    cpu_before = cpu.sample([server.process.pid])
     result = load("measured", args.duration)
+    cpu_after = cpu.sample([server.process.pid])
     row: dict[str, Any] = {
         "target": server.target,
         "backend": server.backend,
@@ -230,6 +232,7 @@ def _measure(
         **result.as_dict(),
         # Resident memory before this row's load, and the most it reached (since start).
         "memory_mb": {"idle": round(idle.rss_mb, 1), "peak": round(server.memory().peak_mb, 1)},
+        "cpu_us_per_request": _cpu_per_request(cpu_before, cpu_after, result.requests),
     }
     if pool:
         row["tokens"] = pool.as_dict()
@@ -247,6 +250,21 @@ def _measure(
         assert server.count_pending_deliveries is not None
         row["deliveries_pending_after_run"] = server.count_pending_deliveries()
     return row
+
+
+def _cpu_per_request(
+    before: cpu.Sample | None, after: cpu.Sample | None, requests: int
+) -> dict[str, float] | None:
+    """CPU microseconds a request cost the server's processes, and PostgreSQL's, over the measured
+    stretch. Unlike requests/s, this does not depend on how the machine shared its cores between
+    the server and the load generator during the run, which swings the bare app's rate by as much
+    as two to one between its two runs on a small shared machine."""
+    if before is None or after is None or not requests:
+        return None
+    return {
+        "server": round((after.tidings - before.tidings) / requests * 1e6, 1),
+        "postgres": round((after.postgres - before.postgres) / requests * 1e6, 1),
+    }
 
 
 @contextlib.contextmanager
@@ -362,9 +380,19 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
         for row in rows
         if row["auth"] == "basic" and row["payload"] == "sms"
     }
+    bare_cpu: dict[tuple[str, int], list[float]] = {}
+    for row in rows:
+        if row["target"] == "bare" and row.get("cpu_us_per_request"):
+            bare_cpu.setdefault((row["payload"], row["connections"]), []).append(_cpu_cost(row))
     for row in rows:
         base = bare.get((row["payload"], row["connections"]))
         row["ratio_vs_bare"] = round(row["requests_per_second"] / base, 3) if base else None
+        costs = bare_cpu.get((row["payload"], row["connections"]))
+        row["cpu_ratio_vs_bare"] = (
+            round(statistics.fmean(costs) / _cpu_cost(row), 3)
+            if costs and row.get("cpu_us_per_request")
+            else None
+        )
         same_server = basic.get((row["backend"], row["role"], row["connections"]))
         row["ratio_jwt_vs_basic"] = (
             round(row["requests_per_second"] / same_server, 3)
@@ -373,8 +401,24 @@ def _add_ratios(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _cpu_cost(row: dict[str, Any]) -> float:
+    """CPU microseconds per request, the server's and PostgreSQL's together (the bare app's has
+    no PostgreSQL in it)."""
+    use = row["cpu_us_per_request"]
+    return float(use["server"] + (use["postgres"] if row["backend"] == "postgresql" else 0.0))
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _cpu_cell(row: dict[str, Any]) -> str:
+    use = row.get("cpu_us_per_request")
+    if not use:
+        return "-"
+    if row["backend"] == "postgresql":
+        return f"{use['server']:.0f}+{use['postgres']:.0f}"  # Tidings + PostgreSQL
+    return f"{use['server']:.0f}"
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -390,6 +434,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         "p99 ms",
         "errors",
         "ratio vs bare",
+        "CPU µs/req",
+        "CPU ratio vs bare",
         "ratio JWT/Basic",
         "RSS idle MB",
         "RSS peak MB",
@@ -407,6 +453,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{row['latency_ms']['p99']:.2f}",
             str(row["errors"]["total"]) + (" (!)" if row.get("tokens", {}).get("ran_out") else ""),
             _ratio(row.get("ratio_vs_bare")),
+            _cpu_cell(row),
+            _ratio(row.get("cpu_ratio_vs_bare")),
             _ratio(row.get("ratio_jwt_vs_basic")),
             f"{row['memory_mb']['idle']:.0f}",
             f"{row['memory_mb']['peak']:.0f}",
@@ -485,6 +533,12 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     notes.append(
         "ratio vs bare = requests/s / the mean of the bare app's two runs (first and last) at the same "
         "connections and payload (bare gets the Basic header); payload mixed = one request of each channel in turn (bench/bodies.py)"
+    )
+    notes.append(
+        "CPU µs/req = CPU time of the server's processes (and, after a +, of PostgreSQL's) over the "
+        "measured stretch / requests; CPU ratio vs bare = the bare app's mean µs/req / the row's "
+        "(PostgreSQL's included): what a request costs, whichever way the machine shared its cores "
+        "between the server and wrk during the run, which can move a rate by half"
     )
     status = "exact non-202 (response hook)" if args.count_status else "wrk's status >= 400 count"
     notes.append(f"errors = socket errors + timeouts + {status}")

@@ -256,8 +256,8 @@ def _cpu_per_request(
     before: cpu.Sample | None, after: cpu.Sample | None, requests: int
 ) -> dict[str, float] | None:
     """CPU microseconds a request cost the server's processes, and PostgreSQL's, over the measured
-    stretch. Unlike requests/s, this does not depend on how the machine shared its cores between
-    the server and the load generator during the run, which swings the bare app's rate by as much
+    stretch. How the machine shared its cores between the server and the load generator during the
+    run moves this far less than it moves requests/s, which swings the bare app's rate by as much
     as two to one between its two runs on a small shared machine."""
     if before is None or after is None or not requests:
         return None
@@ -537,8 +537,8 @@ def format_notes(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     notes.append(
         "CPU µs/req = CPU time of the server's processes (and, after a +, of PostgreSQL's) over the "
         "measured stretch / requests; CPU ratio vs bare = the bare app's mean µs/req / the row's "
-        "(PostgreSQL's included): what a request costs, whichever way the machine shared its cores "
-        "between the server and wrk during the run, which can move a rate by half"
+        "(PostgreSQL's included): what a request costs, which the way the machine shared its cores "
+        "between the server and wrk moves far less than it moves a rate"
     )
     status = "exact non-202 (response hook)" if args.count_status else "wrk's status >= 400 count"
     notes.append(f"errors = socket errors + timeouts + {status}")

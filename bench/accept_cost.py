@@ -1,0 +1,251 @@
+"""`python -m bench.accept_cost`: what one send costs the API process, step by step, in process.
+
+`bench.run` measures sends through a real server and wrk, where the machine's sharing of two
+cores between them moves every figure by a third or more from run to run. This calls the app
+itself, 32 sends at a time as wrk's connections would, against a fresh database of its own, on
+the event loop the server runs (uvloop), and reads the process's own CPU time: what is left is
+Tidings' cost, step by step, for ranking where a send's CPU goes.
+
+Two kinds of row:
+- **one call** (best of five runs of `--calls` calls): a step of the send path alone, with no
+  concurrency around it.
+- **32 at a time** (median of `--rounds` rounds of 32 times `--per` sends, the variants in turn in
+  each round): the whole app as an ASGI call, the send endpoint alone (no ASGI layers in front),
+  `submit` (the message's rows and the group commit), and a group-commit write carrying nothing
+  (the hand-over, the batch, its round trips, the wake-up), so that the differences between them
+  say what each layer adds; and a cached Basic authentication.
+
+Not measured here: the HTTP server (parsing, the front door), which `bench.run` includes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TextIO
+
+from starlette.requests import Request
+
+from bench import targets
+from tidings import strict_json
+from tidings.api import messages_v1
+from tidings.api.app import create_app
+from tidings.config import Settings
+from tidings.domain.ids import new_time_ordered_uuid
+from tidings.domain.message import Message
+from tidings.logs import configure_logging
+from tidings.runtime import Role, Runtime
+from tidings.services.accounts import create_account
+from tidings.store.messages import message_row
+from tidings.store.migrate import upgrade
+from tidings.wire.messages_v1 import parse_send_request, to_message
+
+BODY = b'{"channel":"sms","message_type":"text","to":"447700900000","from":"Acme","text":"Hello there"}'
+CONCURRENCY = 32
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.accept_cost", description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the concurrent rows (5)")
+    parser.add_argument("--per", type=int, default=100, help="sends per task in each round (100)")
+    parser.add_argument("--calls", type=int, default=20000, help="calls per run of the one-call rows")
+    return parser.parse_args(argv)
+
+
+def _one_call(step: Callable[[], object], calls: int) -> float:
+    """Microseconds a call, the best of five runs."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            step()
+        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+    return best
+
+
+async def _concurrent_cpu(send: Callable[[], Awaitable[None]], per: int) -> float:
+    """Process CPU microseconds a send, CONCURRENCY tasks each sending `per` times."""
+
+    async def sender() -> None:
+        for _ in range(per):
+            await send()
+
+    started = time.process_time()
+    await asyncio.gather(*(sender() for _ in range(CONCURRENCY)))
+    return (time.process_time() - started) / (CONCURRENCY * per) * 1e6
+
+
+async def _measure(
+    args: argparse.Namespace, database_url: str, home: Path, log_sink: TextIO
+) -> list[tuple[str, str, float]]:
+    await upgrade(database_url)
+    settings = Settings(home=home, database_url=database_url, auto_migrate=False, log_format="json")
+    # Every send writes its access line as the server does, through the same handler, into a sink.
+    with contextlib.redirect_stderr(log_sink):
+        configure_logging(settings.log_level, settings.log_format)
+    runtime = Runtime(settings, role=Role.API)
+    await runtime.start()
+    try:
+        credentials = await create_account(runtime.database, runtime.box, name="accept-cost")
+        secret = f"{credentials.api_key}:{credentials.api_secret}".encode()
+        authorization = "Basic " + base64.b64encode(secret).decode()
+        account = await runtime.authenticator.authenticate(authorization, "127.0.0.1")  # now cached
+        app = create_app(runtime)
+        headers = [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"authorization", authorization.encode()),
+            (b"content-length", str(len(BODY)).encode()),
+        ]
+        # What the endpoint reads through request.app: the runtime, as FastAPI's app holds it.
+        endpoint_app = SimpleNamespace(state=SimpleNamespace(runtime=runtime))
+
+        def scope() -> dict[str, Any]:
+            return {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/v1/messages",
+                "raw_path": b"/v1/messages",
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers,
+                "client": ("127.0.0.1", 40000),
+                "server": ("127.0.0.1", 8000),
+                "state": {},
+                "app": endpoint_app,
+            }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": BODY, "more_body": False}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 202:
+                raise RuntimeError(f"the app answered {message['status']}")
+
+        async def through_app() -> None:
+            await app(scope(), receive, send)
+
+        async def endpoint_alone() -> None:
+            response = await messages_v1.send_message(Request(scope(), receive))
+            if response.status_code != 202:
+                raise RuntimeError(f"the endpoint answered {response.status_code}: {response.body!r}")
+
+        body = strict_json.loads(BODY)
+        parsed = parse_send_request(body)
+
+        def message() -> Message:
+            return to_message(
+                parsed,
+                uuid=new_time_ordered_uuid(),
+                account_id=account.api_key,
+                application_id=None,
+                created_at=datetime.now(UTC),
+            )
+
+        async def submit() -> None:
+            await runtime.submitter.submit(message(), account)
+
+        async def empty_write() -> None:
+            await runtime.writer.write([])
+
+        sample = message()
+        rows: list[tuple[str, str, float]] = [
+            (
+                "one call",
+                "strict_json.loads (the body)",
+                _one_call(lambda: strict_json.loads(BODY), args.calls),
+            ),
+            ("one call", "parse_send_request", _one_call(lambda: parse_send_request(body), args.calls)),
+            ("one call", "to_message (with its id and clock)", _one_call(message, args.calls)),
+            ("one call", "pricing.quote", _one_call(lambda: runtime.pricing.quote(sample), args.calls)),
+            ("one call", "message_row", _one_call(lambda: message_row(sample), args.calls)),
+        ]
+        auth = await _concurrent_cpu(lambda: _authenticated(runtime, authorization), args.per)
+        rows.append(("32 at a time", "Basic authentication, cached", auth))
+        variants: dict[str, Callable[[], Awaitable[None]]] = {
+            "the whole app (ASGI)": through_app,
+            "the send endpoint alone": endpoint_alone,
+            "submit (rows + group commit)": submit,
+            "a group-commit write of nothing": empty_write,
+        }
+        for variant in variants.values():
+            await _concurrent_cpu(variant, max(1, args.per // 5))  # warm-up: caches, statements
+        costs: dict[str, list[float]] = {name: [] for name in variants}
+        for _ in range(args.rounds):
+            for name, variant in variants.items():
+                costs[name].append(await _concurrent_cpu(variant, args.per))
+        rows.extend(("32 at a time", name, statistics.median(each)) for name, each in costs.items())
+        return rows
+    finally:
+        await runtime.stop()
+
+
+async def _authenticated(runtime: Runtime, authorization: str) -> None:
+    await runtime.authenticator.authenticate(authorization, "127.0.0.1")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    uvloop: Any
+    try:
+        import uvloop
+    except ImportError:  # uvloop is a dependency where it builds
+        uvloop = None
+    with (
+        tempfile.TemporaryDirectory(prefix="tidings-accept-cost-") as workdir,
+        open(os.devnull, "w") as log_sink,
+    ):
+        home = Path(workdir)
+        if args.backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{home / 'tidings.db'}"
+            rows = _run(_measure(args, url, home, log_sink), uvloop)
+        else:
+            name = f"tidings_bench_{uuid.uuid4().hex[:10]}"
+            targets._pg_admin(args.postgres_url, f'CREATE DATABASE "{name}"')
+            try:
+                plain = targets._with_database(args.postgres_url, name)
+                url = "postgresql+asyncpg://" + plain.split("://", 1)[1]
+                rows = _run(_measure(args, url, home, log_sink), uvloop)
+            finally:
+                targets._pg_admin(args.postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"\nwhat a send costs the API process, {args.backend}, in process (no HTTP server)\n")
+    print("| how | step | µs a send |")
+    print("|---|---|---|")
+    for how, step, micros in rows:
+        print(f"| {how} | {step} | {micros:.1f} |")
+    print(
+        "\none call: wall time, best of five runs; 32 at a time: process CPU time, median of "
+        f"{args.rounds} rounds (the rows in turn in each round)"
+    )
+    return 0
+
+
+def _run(
+    measuring: Coroutine[Any, Any, list[tuple[str, str, float]]], uvloop: Any
+) -> list[tuple[str, str, float]]:
+    """On uvloop, as `tidings serve` runs, where it is installed."""
+    if uvloop is not None:
+        rows: list[tuple[str, str, float]] = uvloop.run(measuring)
+        return rows
+    return asyncio.run(measuring)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -15,7 +15,8 @@ Two kinds of row:
   (the hand-over, the batch, its round trips, the wake-up), so that the differences between them
   say what each layer adds; and a cached Basic authentication.
 
-Not measured here: the HTTP server (parsing, the front door), which `bench.run` includes.
+Not measured here: the HTTP server (parsing, the front door), which `bench.run` includes, and on
+SQLite the writer process's share of each commit (a process of its own).
 """
 
 from __future__ import annotations

@@ -371,6 +371,33 @@ def test_python_requests_reads_the_413_of_a_large_body(serve: Server) -> None:
             assert response.json()["title"] == "Payload too large"
 
 
+def test_a_declared_length_is_all_the_body_the_app_reads(serve: Server) -> None:
+    """The server reads as the body that many bytes and no more: what follows is the next
+    request, answered on its own (no bytes smuggled from one request into another)."""
+    with serve() as port, connect(port) as sock:
+        sock.sendall(
+            b"POST /x HTTP/1.1\r\nHost: tidings.test\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /x HTTP/1.1\r\nHost: tidings.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        answers = read_until_closed(sock)
+        assert answers.count(b"HTTP/1.1 200 ") == 2, answers
+        assert b'{"received": 5}HTTP/1.1 200 ' in answers and answers.endswith(b'{"received": 0}'), answers
+
+
+def test_a_request_declaring_a_length_and_chunks_both_is_refused(serve: Server) -> None:
+    """Two framings of one body: which one a proxy in front believes is anyone's guess (request
+    smuggling), so the request is refused before it reaches the app."""
+    with serve() as port, connect(port) as sock:
+        chunk = b"a" * (MAX_BODY + 1)
+        sock.sendall(
+            b"POST /x HTTP/1.1\r\nHost: tidings.test\r\nContent-Length: 5\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n" + f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n0\r\n\r\n"
+        )
+        answer = read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+        assert b'"received"' not in answer
+
+
 def test_a_body_still_trickling_after_its_413_is_cut_off(serve: Server) -> None:
     """The discarding after a 413 is bounded by the body deadline too."""
     with serve() as port, connect(port) as sock:

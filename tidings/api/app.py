@@ -60,10 +60,10 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = False) -> ASGIApp:
     app.include_router(applications.router)
     app.include_router(account.router)
     # The body limit holds for every route, the direct ones included; outside it, the access log
-    # sees every answer, the body limit's 413s too.
-    limited = BodySizeLimit(
-        FinalNewline(DirectRoutes(app, messages_v1.DIRECT_ROUTES)), max_bytes=runtime.settings.max_body_bytes
-    )
+    # sees every answer, the body limit's 413s too. The direct routes match their paths exactly,
+    # so only the others need a final newline kept in the path.
+    routes = DirectRoutes(app, messages_v1.DIRECT_ROUTES, others=FinalNewline(app))
+    limited = BodySizeLimit(routes, max_bytes=runtime.settings.max_body_bytes)
     traced = TracedRequests(limited) if runtime.settings.otel_enabled else limited
     return AccessLog(traced, log_requests=runtime.settings.log_access)
 

@@ -21,8 +21,10 @@ def get_runtime(request: Request) -> Runtime:
 
 
 def client_address(request: Request) -> str | None:
-    """The peer's address (uvicorn's proxy-header handling, when enabled, puts the client's here)."""
-    return request.client.host if request.client else None
+    """The peer's address (uvicorn's proxy-header handling, when enabled, puts the client's here).
+    Read from the scope: `request.client` builds a named tuple on every access, on the send path."""
+    client = request.scope.get("client")
+    return client[0] if client else None
 
 
 async def basic_account(request: Request) -> Account:

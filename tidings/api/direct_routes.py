@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tidings.api.problems import error_response
 
@@ -21,10 +21,13 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 class DirectRoutes:
-    def __init__(self, app: FastAPI, routes: Mapping[tuple[str, str], Endpoint]) -> None:
-        """`routes` maps (method, path) to an endpoint that FastAPI also serves at that path."""
+    def __init__(self, app: FastAPI, routes: Mapping[tuple[str, str], Endpoint], others: ASGIApp) -> None:
+        """`routes` maps (method, path) to an endpoint that FastAPI also serves at that path;
+        `others` serves every other request (`app`, or layers in front of it that only those
+        need: a direct route matches its path exactly)."""
         self._app = app
         self._routes = dict(routes)
+        self._others = others
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = (
@@ -33,7 +36,7 @@ class DirectRoutes:
             else None
         )
         if endpoint is None:
-            await self._app(scope, receive, send)
+            await self._others(scope, receive, send)
             return
         scope["app"] = self._app  # what FastAPI would set: endpoints find the runtime through it
         request = Request(scope, receive)

@@ -40,7 +40,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Table
@@ -62,14 +61,17 @@ POSTGRES_COMMITS_IN_FLIGHT = 4
 BACKGROUND_FULL_ENOUGH = 8
 
 
-@dataclass(eq=False)
 class PendingWrite:
-    write: BatchWrite
-    soon: bool = False  # a client waits on it: it ends the background window
-    # Resolved with the rows of the write's returning statements once the batch has committed.
-    done: asyncio.Future[list[Rows]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    """A write handed to the writer (a plain class: one is made per accept, and a dataclass with
+    a factory for its future cost twice as much)."""
+
+    __slots__ = ("done", "soon", "write")
+
+    def __init__(self, write: BatchWrite, soon: bool = False) -> None:
+        self.write = write
+        self.soon = soon  # a client waits on it: it ends the background window
+        # Resolved with the rows of the write's returning statements once the batch has committed.
+        self.done: asyncio.Future[list[Rows]] = asyncio.get_running_loop().create_future()
 
 
 class GroupCommitWriter:
@@ -123,11 +125,14 @@ class GroupCommitWriter:
     async def write(
         self, inserts: Sequence[tuple[Table, dict[str, Any]]], debit: Debit | None = None
     ) -> None:
-        """Returns once the rows are committed; raises LowBalance, or what the database raised."""
+        """Returns once the rows are committed; raises LowBalance, or what the database raised.
+        A caller cancelled while it waits cancels its future, not its write: the batch writes the
+        rows all the same and leaves a cancelled future unsettled (_settle). So neither this nor
+        write_background needs `asyncio.shield`, which cost an accept a second future."""
         pending = PendingWrite(BatchWrite(inserts, debit))
         with self._database.urgent_demand():
             self._hand_over(self._urgent, pending)
-            await asyncio.shield(pending.done)
+            await pending.done
 
     async def write_background(self, statements: Sequence[Statement], *, soon: bool = False) -> list[Rows]:
         """Returns once the statements are committed, in a batch shared with others' writes, with
@@ -135,7 +140,7 @@ class GroupCommitWriter:
         not held back for company."""
         pending = PendingWrite(BatchWrite((), None, statements), soon)
         self._hand_over(self._background, pending)
-        return await asyncio.shield(pending.done)
+        return await pending.done
 
     async def resolve(self, doubt: CommitInDoubt) -> bool:
         """Whether the batch a write failed in doubt with committed, once the database can say;

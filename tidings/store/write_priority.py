@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 
 class WritePriority:
@@ -25,17 +25,18 @@ class WritePriority:
         self._calm.set()
         self._turn = asyncio.Lock()  # background writers pass the wait one at a time
 
-    @contextlib.contextmanager
-    def demand(self) -> Iterator[None]:
+    def demand(self) -> _Demand:
         """Held by an accept from its arrival until its write is committed (held twice is fine)."""
+        return _Demand(self)
+
+    def _demand_starts(self) -> None:
         self._demand += 1
         self._calm.clear()
-        try:
-            yield
-        finally:
-            self._demand -= 1
-            if not self._demand:
-                self._calm.set()
+
+    def _demand_ends(self) -> None:
+        self._demand -= 1
+        if not self._demand:
+            self._calm.set()
 
     @contextlib.asynccontextmanager
     async def urgent(self) -> AsyncIterator[None]:
@@ -58,3 +59,20 @@ class WritePriority:
             return
         async with self._writer:
             yield
+
+
+class _Demand:
+    """WritePriority.demand(): a class rather than a generator-based context manager, which costs
+    an accept twice as much (a generator, its wrapper and two resumptions) and is entered twice
+    per accept."""
+
+    __slots__ = ("_priority",)
+
+    def __init__(self, priority: WritePriority) -> None:
+        self._priority = priority
+
+    def __enter__(self) -> None:
+        self._priority._demand_starts()
+
+    def __exit__(self, *_: object) -> None:
+        self._priority._demand_ends()

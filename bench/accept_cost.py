@@ -40,6 +40,7 @@ from typing import Any, TextIO
 from starlette.requests import Request
 
 from bench import targets
+from bench.instruction_sends import BODY, send_headers, send_scope
 from tidings import strict_json
 from tidings.api import messages_v1
 from tidings.api.app import create_app
@@ -53,7 +54,6 @@ from tidings.store.messages import message_row
 from tidings.store.migrate import upgrade
 from tidings.wire.messages_v1 import parse_send_request, to_message
 
-BODY = b'{"channel":"sms","message_type":"text","to":"447700900000","from":"Acme","text":"Hello there"}'
 CONCURRENCY = 32
 
 
@@ -106,32 +106,12 @@ async def _measure(
         authorization = "Basic " + base64.b64encode(secret).decode()
         account = await runtime.authenticator.authenticate(authorization, "127.0.0.1")  # now cached
         app = create_app(runtime)
-        headers = [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"authorization", authorization.encode()),
-            (b"content-length", str(len(BODY)).encode()),
-        ]
+        headers = send_headers(authorization.encode())
         # What the endpoint reads through request.app: the runtime, as FastAPI's app holds it.
         endpoint_app = SimpleNamespace(state=SimpleNamespace(runtime=runtime))
 
         def scope() -> dict[str, Any]:
-            return {
-                "type": "http",
-                "asgi": {"version": "3.0"},
-                "http_version": "1.1",
-                "method": "POST",
-                "scheme": "http",
-                "path": "/v1/messages",
-                "raw_path": b"/v1/messages",
-                "query_string": b"",
-                "root_path": "",
-                "headers": headers,
-                "client": ("127.0.0.1", 40000),
-                "server": ("127.0.0.1", 8000),
-                "state": {},
-                "app": endpoint_app,
-            }
+            return {**send_scope(headers), "app": endpoint_app}
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": BODY, "more_body": False}

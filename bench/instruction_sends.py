@@ -3,6 +3,7 @@ through the whole app in process, 32 at a time, as `bench.accept_cost`'s whole-a
 
 It imports nothing of `bench`, only Tidings' public pieces, so that it can run against another
 checkout's `tidings` (PYTHONPATH) for an A/B comparison: run as a file, not as a module.
+`bench.accept_cost` takes its request from here.
 
     python bench/instruction_sends.py --sends N --backend postgresql|sqlite [--postgres-url URL]
 """
@@ -35,6 +36,34 @@ CONCURRENCY = 32
 WARM_UP = 4  # sends per task before the counted ones: caches, prepared statements, imports
 
 
+def send_headers(authorization: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"authorization", authorization),
+        (b"content-length", str(len(BODY)).encode()),
+    ]
+
+
+def send_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of one `POST /v1/messages`, as uvicorn would hand it over."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/messages",
+        "raw_path": b"/v1/messages",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
 async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> None:
     await upgrade(database_url)
     # A long authentication cache: under valgrind a run lasts minutes, and a second verification
@@ -52,12 +81,7 @@ async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> 
         secret = f"{credentials.api_key}:{credentials.api_secret}".encode()
         authorization = ("Basic " + base64.b64encode(secret).decode()).encode()
         app = create_app(runtime)
-        headers = [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"authorization", authorization),
-            (b"content-length", str(len(BODY)).encode()),
-        ]
+        headers = send_headers(authorization)
 
         async def receive() -> dict[str, Any]:
             return {"type": "http.request", "body": BODY, "more_body": False}
@@ -68,22 +92,7 @@ async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> 
 
         async def sender(count: int) -> None:
             for _ in range(count):
-                scope = {
-                    "type": "http",
-                    "asgi": {"version": "3.0"},
-                    "http_version": "1.1",
-                    "method": "POST",
-                    "scheme": "http",
-                    "path": "/v1/messages",
-                    "raw_path": b"/v1/messages",
-                    "query_string": b"",
-                    "root_path": "",
-                    "headers": headers,
-                    "client": ("127.0.0.1", 40000),
-                    "server": ("127.0.0.1", 8000),
-                    "state": {},
-                }
-                await app(scope, receive, send)
+                await app(send_scope(headers), receive, send)
 
         await asyncio.gather(*(sender(WARM_UP) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(sender(sends // CONCURRENCY) for _ in range(CONCURRENCY)))

@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -40,18 +38,12 @@ from typing import Any, TextIO
 from starlette.requests import Request
 
 from bench import targets
-from bench.instruction_sends import BODY, send_headers, send_scope
+from bench.instruction_sends import BODY, expect_202, receive_body, send_rig, send_scope
 from tidings import strict_json
 from tidings.api import messages_v1
-from tidings.api.app import create_app
-from tidings.config import Settings
 from tidings.domain.ids import new_time_ordered_uuid
 from tidings.domain.message import Message
-from tidings.logs import configure_logging
-from tidings.runtime import Role, Runtime
-from tidings.services.accounts import create_account
 from tidings.store.messages import message_row
-from tidings.store.migrate import upgrade
 from tidings.wire.messages_v1 import parse_send_request, to_message
 
 CONCURRENCY = 32
@@ -93,38 +85,20 @@ async def _concurrent_cpu(send: Callable[[], Awaitable[None]], per: int) -> floa
 async def _measure(
     args: argparse.Namespace, database_url: str, home: Path, log_sink: TextIO
 ) -> list[tuple[str, str, float]]:
-    await upgrade(database_url)
-    settings = Settings(home=home, database_url=database_url, auto_migrate=False, log_format="json")
-    # Every send writes its access line as the server does, through the same handler, into a sink.
-    with contextlib.redirect_stderr(log_sink):
-        configure_logging(settings.log_level, settings.log_format)
-    runtime = Runtime(settings, role=Role.API)
-    await runtime.start()
-    try:
-        credentials = await create_account(runtime.database, runtime.box, name="accept-cost")
-        secret = f"{credentials.api_key}:{credentials.api_secret}".encode()
-        authorization = "Basic " + base64.b64encode(secret).decode()
+    async with send_rig(database_url, home, log_sink) as rig:
+        runtime, app, authorization = rig.runtime, rig.app, rig.authorization
         account = await runtime.authenticator.authenticate(authorization, "127.0.0.1")  # now cached
-        app = create_app(runtime)
-        headers = send_headers(authorization.encode())
         # What the endpoint reads through request.app: the runtime, as FastAPI's app holds it.
         endpoint_app = SimpleNamespace(state=SimpleNamespace(runtime=runtime))
 
         def scope() -> dict[str, Any]:
-            return {**send_scope(headers), "app": endpoint_app}
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": BODY, "more_body": False}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] != 202:
-                raise RuntimeError(f"the app answered {message['status']}")
+            return {**send_scope(rig.headers), "app": endpoint_app}
 
         async def through_app() -> None:
-            await app(scope(), receive, send)
+            await app(scope(), receive_body, expect_202)
 
         async def endpoint_alone() -> None:
-            response = await messages_v1.send_message(Request(scope(), receive))
+            response = await messages_v1.send_message(Request(scope(), receive_body))
             if response.status_code != 202:
                 raise RuntimeError(f"the endpoint answered {response.status_code}: {response.body!r}")
 
@@ -177,8 +151,6 @@ async def _measure(
                 costs[name].append(await _concurrent_cpu(variant, args.per))
         rows.extend(("32 at a time", name, statistics.median(each)) for name, each in costs.items())
         return rows
-    finally:
-        await runtime.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

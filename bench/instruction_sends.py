@@ -18,11 +18,13 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import asyncpg
+from starlette.types import ASGIApp
 
 from tidings.api.app import create_app
 from tidings.config import Settings
@@ -36,7 +38,7 @@ CONCURRENCY = 32
 WARM_UP = 4  # sends per task before the counted ones: caches, prepared statements, imports
 
 
-def send_headers(authorization: bytes) -> list[tuple[bytes, bytes]]:
+def _send_headers(authorization: bytes) -> list[tuple[bytes, bytes]]:
     return [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
@@ -64,9 +66,30 @@ def send_scope(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     }
 
 
-async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> None:
+async def receive_body() -> dict[str, Any]:
+    """The ASGI `receive` of a send: its whole body at once."""
+    return {"type": "http.request", "body": BODY, "more_body": False}
+
+
+async def expect_202(message: MutableMapping[str, Any]) -> None:
+    """The ASGI `send` of a send: anything but a 202 stops the run."""
+    if message["type"] == "http.response.start" and message["status"] != 202:
+        raise RuntimeError(f"the app answered {message['status']}")
+
+
+@dataclass(frozen=True)
+class SendRig:
+    runtime: Runtime
+    app: ASGIApp
+    authorization: str  # an account's Basic credentials
+    headers: list[tuple[bytes, bytes]]  # a send's, with those credentials
+
+
+@contextlib.asynccontextmanager
+async def send_rig(database_url: str, home: Path, log_sink: TextIO) -> AsyncIterator[SendRig]:
+    """An API runtime on a migrated database, its app, and an account to send as."""
     await upgrade(database_url)
-    # A long authentication cache: under valgrind a run lasts minutes, and a second verification
+    # A long authentication cache: a run lasts minutes (under valgrind), and a second verification
     # of the secret (argon2) would be counted as the sends' cost.
     settings = Settings(
         home=home, database_url=database_url, auto_migrate=False, log_format="json", auth_cache_seconds=86400
@@ -77,27 +100,23 @@ async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> 
     runtime = Runtime(settings, role=Role.API)
     await runtime.start()
     try:
-        credentials = await create_account(runtime.database, runtime.box, name="instructions")
+        credentials = await create_account(runtime.database, runtime.box, name="bench")
         secret = f"{credentials.api_key}:{credentials.api_secret}".encode()
-        authorization = ("Basic " + base64.b64encode(secret).decode()).encode()
-        app = create_app(runtime)
-        headers = send_headers(authorization)
+        authorization = "Basic " + base64.b64encode(secret).decode()
+        yield SendRig(runtime, create_app(runtime), authorization, _send_headers(authorization.encode()))
+    finally:
+        await runtime.stop()
 
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": BODY, "more_body": False}
 
-        async def send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start" and message["status"] != 202:
-                raise RuntimeError(f"the app answered {message['status']}")
+async def _send(database_url: str, home: Path, sends: int, log_sink: TextIO) -> None:
+    async with send_rig(database_url, home, log_sink) as rig:
 
         async def sender(count: int) -> None:
             for _ in range(count):
-                await app(send_scope(headers), receive, send)
+                await rig.app(send_scope(rig.headers), receive_body, expect_202)
 
         await asyncio.gather(*(sender(WARM_UP) for _ in range(CONCURRENCY)))
         await asyncio.gather(*(sender(sends // CONCURRENCY) for _ in range(CONCURRENCY)))
-    finally:
-        await runtime.stop()
 
 
 async def _admin(url: str, sql: str) -> None:

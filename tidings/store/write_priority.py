@@ -24,10 +24,11 @@ class WritePriority:
         self._calm = asyncio.Event()
         self._calm.set()
         self._turn = asyncio.Lock()  # background writers pass the wait one at a time
+        self._demand_held = _Demand(self)  # one for every holder: it keeps no state of its own
 
     def demand(self) -> _Demand:
         """Held by an accept from its arrival until its write is committed (held twice is fine)."""
-        return _Demand(self)
+        return self._demand_held
 
     def _demand_starts(self) -> None:
         self._demand += 1
@@ -64,7 +65,7 @@ class WritePriority:
 class _Demand:
     """WritePriority.demand(): a class rather than a generator-based context manager, which costs
     an accept twice as much (a generator, its wrapper and two resumptions) and is entered twice
-    per accept."""
+    per accept; the count lives in WritePriority, so one instance serves every holder."""
 
     __slots__ = ("_priority",)
 

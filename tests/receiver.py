@@ -84,7 +84,12 @@ class WebhookReceiver:
                 return
 
         self._server = _Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever looks for a shutdown request between waits of `poll_interval` (0.5 s by
+        # default), so every receiver's teardown took up to half a second; hundreds of tests
+        # start one.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:

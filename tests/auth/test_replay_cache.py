@@ -149,6 +149,34 @@ async def test_redis_concurrent_first_uses_accept_exactly_one(redis_cache: Redis
     assert sorted(results) == [False] * 19 + [True]
 
 
+async def test_redis_that_forgot_the_script_is_given_it_again(redis_cache: RedisReplayCache) -> None:
+    assert await redis_cache.first_use("before", in_a_minute()) is True
+    admin = Redis.from_url(REDIS_URL)
+    try:
+        await admin.script_flush()  # as a Redis restarted without its scripts
+    finally:
+        await admin.aclose()
+    assert await redis_cache.first_use("after", in_a_minute()) is True
+    assert await redis_cache.first_use("after", in_a_minute()) is False
+    assert await redis_cache.first_use("before", in_a_minute()) is False
+
+
+async def test_a_connection_redis_closed_is_opened_again_for_the_same_batch(prefix: str) -> None:
+    name = f"replay-test-{uuid.uuid4().hex[:12]}"
+    cache = RedisReplayCache(f"{REDIS_URL}?client_name={name}", prefix=prefix)
+    admin = Redis.from_url(REDIS_URL)
+    try:
+        assert await cache.first_use("before", in_a_minute()) is True
+        ours = [client["id"] for client in await admin.client_list() if client.get("name") == name]
+        assert len(ours) == 1  # the cache's one connection, idle in its pool between batches
+        await admin.client_kill_filter(_id=ours[0])
+        assert await cache.first_use("after", in_a_minute()) is True
+        assert await cache.first_use("before", in_a_minute()) is False
+    finally:
+        await admin.aclose()
+        await cache.close()
+
+
 async def test_redis_is_shared_with_another_process(redis_cache: RedisReplayCache, prefix: str) -> None:
     assert await redis_cache.first_use("here-first", in_a_minute()) is True
     assert await first_use_in_another_process("redis", REDIS_URL, "here-first", prefix) is False

@@ -103,6 +103,28 @@ async def test_a_failing_unit_fails_only_its_own_caller(
     assert await written(database) == ["first", "last"]
 
 
+async def test_a_caller_that_gives_up_waiting_still_gets_its_unit_committed(
+    shared: SharedTransactions, database: Database
+) -> None:
+    gate, release = await held(shared)
+
+    async def work(conn: AsyncConnection) -> str:
+        await enqueue(conn, [NewJob("given-up-on", {}, run_at=LATER)], now=datetime.now(UTC))
+        return "done"
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(shared.run(work), timeout=0.05)  # queued behind the gate
+    release.set()
+    await gate
+
+    async def nothing(conn: AsyncConnection) -> None:
+        return None
+
+    # Units run in the order handed over: once this one has committed, so has the one given up on.
+    await shared.run(nothing)
+    assert await written(database) == ["given-up-on"]
+
+
 async def test_stop_runs_everything_handed_over(database: Database) -> None:
     transactions = SharedTransactions(database)
     transactions.start()

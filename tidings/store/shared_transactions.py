@@ -59,12 +59,14 @@ class SharedTransactions:
 
     async def run(self, work: Work[T]) -> T:
         """Runs `work` in a transaction shared with other callers'; returns its result once that
-        transaction has committed."""
+        transaction has committed. A caller cancelled while it waits cancels its future, not its
+        work: the runner runs and commits the unit all the same and leaves a cancelled future
+        unsettled (_settle), as the group commit does with its writes."""
         if self._task is None:
             raise RuntimeError("shared transactions are not running")
         pending: _Pending[T] = _Pending(work)
         self._queue.put_nowait(pending)
-        return await asyncio.shield(pending.done)
+        return await pending.done
 
     async def _run(self) -> None:
         while True:

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import re
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 import jwt
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from vonage_jwt import verify_signature
 
 from tests.receiver import Received as Webhook
@@ -32,6 +34,7 @@ from tidings.domain.inbound import (
     route_inbound,
 )
 from tidings.domain.message import Channel, MessageType
+from tidings.queue.jobs import NewJob, job_rows
 from tidings.runtime import Runtime
 from tidings.services import inbound as inbound_service
 from tidings.services.accounts import NewAccountCredentials, create_account
@@ -410,12 +413,31 @@ async def test_message_and_webhook_job_commit_together(
     await rent(runtime, account.api_key)
     await set_account(runtime, account.api_key, mo_callback_url="http://127.0.0.1:9/mo")
 
+    # The ingress writes the rows in one group-commit batch: the database refuses the job's row.
+    def refused_job_rows(new_jobs: Sequence[NewJob], now: datetime) -> list[dict[str, Any]]:
+        return [{**row, "kind": None} for row in job_rows(new_jobs, now)]  # NOT NULL
+
+    monkeypatch.setattr(inbound_service, "job_rows", refused_job_rows)
+    with pytest.raises(IntegrityError):
+        await runtime.ingress.inbound(arrival())
+    assert await count(runtime, messages) == 0
+    assert await count(runtime, message_events) == 0
+    assert await count(runtime, jobs) == 0
+
+
+async def test_a_message_and_its_webhook_job_commit_together_in_a_transaction_of_the_callers(
+    runtime: Runtime, account: NewAccountCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same, for `receive` in a transaction of its own (the CLI's simulator)."""
+    await rent(runtime, account.api_key)
+    await set_account(runtime, account.api_key, mo_callback_url="http://127.0.0.1:9/mo")
+
     async def failing_queue_webhook(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("queue write failed")
 
     monkeypatch.setattr(inbound_service, "enqueue", failing_queue_webhook)
     with pytest.raises(RuntimeError):
-        await runtime.ingress.inbound(arrival())
+        await InboundReceiver().receive_alone(runtime.database, arrival())
     assert await count(runtime, messages) == 0
     assert await count(runtime, message_events) == 0
 

@@ -8,8 +8,11 @@ it is kept in `unroutable_inbound` and logged.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.channel_registry import Billing, ChannelSpec, InboundAddress, channel_spec
@@ -24,7 +27,7 @@ from tidings.domain.inbound import (
     route_inbound,
 )
 from tidings.domain.message import Status, Usage
-from tidings.queue.jobs import enqueue
+from tidings.queue.jobs import NewJob, enqueue, job_rows
 from tidings.services.webhook_dispatch import webhook_job
 from tidings.store import applications as application_store
 from tidings.store import external_accounts as external_account_store
@@ -34,6 +37,7 @@ from tidings.store import numbers as number_store
 from tidings.store import parts as part_store
 from tidings.store.content_codec import encode
 from tidings.store.database import Database
+from tidings.store.tables import jobs, message_events, message_parts, messages
 from tidings.webhooks.rendering import render_inbound
 
 log = logging.getLogger("tidings.inbound")
@@ -52,15 +56,50 @@ async def find_owner(conn: AsyncConnection, spec: ChannelSpec, address: str) -> 
     return InboundOwner(external.account_id, external.external_id, external.application_id)
 
 
+@dataclass(frozen=True)
+class InboundWrite:
+    """A routed message and what storing it writes, all in one transaction: the message, its
+    `delivered` event, its part (when the provider named it) and its webhook's job (when one is
+    configured)."""
+
+    received: Received
+    message: InboundMessage
+    rows: tuple[tuple[Table, dict[str, Any]], ...]
+    webhook: NewJob | None
+
+    def inserts(self) -> list[tuple[Table, dict[str, Any]]]:
+        """Every row, the webhook's job included, as the group commit takes them."""
+        webhook = [] if self.webhook is None else [self.webhook]
+        return [*self.rows, *((jobs, row) for row in job_rows(webhook, self.message.received_at))]
+
+
+@dataclass(frozen=True)
+class NotRouted:
+    reason: str
+
+
 class InboundReceiver:
     async def receive_alone(self, database: Database, arrival: InboundArrival) -> Received | Unroutable:
         """`receive` in a transaction of its own (the CLI's simulator; API and worker processes
-        share theirs, services/ingress.py)."""
+        go through services/ingress.py)."""
         async with database.begin() as conn:
             return await self.receive(conn, arrival)
 
     async def receive(self, conn: AsyncConnection, arrival: InboundArrival) -> Received | Unroutable:
         """Routes and stores the message in the caller's transaction."""
+        routed = await self.route(conn, arrival)
+        if isinstance(routed, NotRouted):
+            return await _keep_unroutable(conn, arrival, routed.reason)
+        for table, row in routed.rows:
+            await conn.execute(insert(table), row)
+        if routed.webhook is not None:
+            await enqueue(conn, [routed.webhook], now=routed.message.received_at)
+        stored(routed)
+        return routed.received
+
+    async def route(self, conn: AsyncConnection, arrival: InboundArrival) -> InboundWrite | NotRouted:
+        """Who the message is for and what storing it writes; reads only, so that the caller may
+        write it in a transaction of its own choosing."""
         spec = channel_spec(arrival.channel)
         owner = await find_owner(conn, spec, arrival.to) if spec is not None else None
         if (
@@ -68,11 +107,12 @@ class InboundReceiver:
             or owner is None
             or (arrival.account_id is not None and owner.account_id != arrival.account_id)
         ):
-            reason = "no account holds this address" if owner is None else "not an address of the sender"
-            return await _keep_unroutable(conn, arrival, reason)
+            return NotRouted(
+                "no account holds this address" if owner is None else "not an address of the sender"
+            )
         settings = await inbound_store.get_inbound_settings(conn, owner.account_id)
-        if settings is None:  # the owning account vanished mid-transaction
-            return await _keep_unroutable(conn, arrival, "the address's account is gone")
+        if settings is None:  # the owning account vanished since its address was read
+            return NotRouted("the address's account is gone")
         application = (
             await application_store.get_application(conn, owner.app_id, account_id=owner.account_id)
             if owner.app_id
@@ -96,51 +136,61 @@ class InboundReceiver:
             context=arrival.context,
             segmented=spec.billing is Billing.PER_SEGMENT,
         )
-        await _store(conn, message, route, connector=arrival.connector)
-        if arrival.provider_ref is not None:  # so that a later update (mark read) can name it to the provider
-            await part_store.insert_parts(
-                conn,
-                message_uuid=message.uuid,
-                account_id=message.account_id,
-                connector=arrival.connector,
-                provider_refs=[arrival.provider_ref],
-                status=Status.DELIVERED,
-                now=arrival.received_at,
-            )
-        return Received(message_uuid=message.uuid, route=route)
+        return _write_of(message, route, connector=arrival.connector, provider_ref=arrival.provider_ref)
 
 
-async def _store(
-    conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, connector: str
-) -> None:
-    event_id = new_time_ordered_uuid()
-    await inbound_store.insert_inbound_message(conn, message, route, connector=connector)
-    await message_store.insert_event(
-        conn,
-        event_id=event_id,
-        message_uuid=message.uuid,
-        status=Status.DELIVERED,
-        occurred_at=message.received_at,
-        error=None,
-        webhook_url=route.url,
-    )
-    if route.url is None:
+def stored(write: InboundWrite) -> None:
+    """Says so when a message was stored with nobody to tell."""
+    if write.webhook is None:
         log.warning(
             "inbound %s message %s for %s stored; no inbound webhook is configured for it",
-            message.channel.value,
-            message.uuid,
-            message.to,
+            write.message.channel.value,
+            write.message.uuid,
+            write.message.to,
         )
-        return
-    job = webhook_job(
-        event_id=event_id,
-        account_id=message.account_id,
-        application_id=route.application_id,
-        message_uuid=message.uuid,
-        url=route.url,
-        body=render_inbound(message, route.shape),
+
+
+def _write_of(
+    message: InboundMessage, route: InboundRoute, *, connector: str, provider_ref: str | None
+) -> InboundWrite:
+    event_id = new_time_ordered_uuid()
+    rows: list[tuple[Table, dict[str, Any]]] = [
+        (messages, inbound_store.inbound_message_row(message, route, connector=connector)),
+        (
+            message_events,
+            message_store.event_row(
+                event_id=event_id,
+                message_uuid=message.uuid,
+                status=Status.DELIVERED,
+                occurred_at=message.received_at,
+                error=None,
+                webhook_url=route.url,
+            ),
+        ),
+    ]
+    if provider_ref is not None:  # so that a later update (mark read) can name it to the provider
+        parts = part_store.part_rows(
+            message_uuid=message.uuid,
+            account_id=message.account_id,
+            connector=connector,
+            provider_refs=[provider_ref],
+            status=Status.DELIVERED,
+            now=message.received_at,
+        )
+        rows.extend((message_parts, row) for row in parts)
+    webhook = (
+        None
+        if route.url is None
+        else webhook_job(
+            event_id=event_id,
+            account_id=message.account_id,
+            application_id=route.application_id,
+            message_uuid=message.uuid,
+            url=route.url,
+            body=render_inbound(message, route.shape),
+        )
     )
-    await enqueue(conn, [job], now=message.received_at)
+    return InboundWrite(Received(message_uuid=message.uuid, route=route), message, tuple(rows), webhook)
 
 
 async def _keep_unroutable(conn: AsyncConnection, arrival: InboundArrival, reason: str) -> Unroutable:

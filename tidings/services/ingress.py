@@ -2,8 +2,14 @@
 
 Every call records its event (and queues its webhook) and returns once that has committed, so a
 connector can acknowledge its provider knowing nothing will be lost. Receipts ride the group
-commit as statements; inbound messages, which need their account found first, run in a shared
-transaction.
+commit as statements. Inbound messages are routed first, each by its own reads (who holds the
+address, the account's settings, the application), and then ride the group commit as rows, as
+sends do: they used to be routed and stored in a shared transaction, one unit after another,
+which held every process to about 250 inbound messages a second (four milliseconds of reads and
+writes a message, none of them alongside another's). The reads and the write are not one
+transaction: a number given up in the milliseconds between them still gets the message that
+arrived while it was held, as it would have had the message come a moment sooner. A message for
+nobody is kept as unroutable in a shared transaction, which routes it again.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.events import Receipt
 from tidings.domain.inbound import InboundArrival, Received, Unroutable
 from tidings.metrics import CONNECTOR_RECEIPTS
-from tidings.services.inbound import InboundReceiver
+from tidings.services.inbound import InboundReceiver, NotRouted, stored
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier, ReceiptPayload
+from tidings.store.database import Database
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.shared_transactions import SharedTransactions
 from tidings.store.writes import Writes
@@ -26,6 +33,7 @@ from tidings.store.writes import Writes
 class MessageIngress:
     def __init__(
         self,
+        database: Database,
         writer: GroupCommitWriter,
         writes: Writes,
         shared: SharedTransactions,
@@ -34,6 +42,7 @@ class MessageIngress:
         *,
         wake_worker_at: Callable[[datetime], None],
     ) -> None:
+        self._database = database
         self._writer = writer
         self._writes = writes
         self._shared = shared
@@ -60,13 +69,24 @@ class MessageIngress:
         self._wake_worker_at(at)
 
     async def inbound(self, arrival: InboundArrival) -> Received | Unroutable:
-        async def work(conn: AsyncConnection) -> Received | Unroutable:
-            return await self._inbound.receive(conn, arrival)
-
-        outcome = await self._shared.run(work)
+        async with self._database.read() as conn:
+            routed = await self._inbound.route(conn, arrival)
+        outcome: Received | Unroutable
+        if isinstance(routed, NotRouted):
+            outcome = await self._receive_in_shared_transaction(arrival)
+        else:
+            await self._writer.write(routed.inserts())
+            stored(routed)
+            outcome = routed.received
         if isinstance(outcome, Received) and outcome.route.url:
             self._wake_worker_at(datetime.now(UTC))
         return outcome
+
+    async def _receive_in_shared_transaction(self, arrival: InboundArrival) -> Received | Unroutable:
+        async def work(conn: AsyncConnection) -> Received | Unroutable:
+            return await self._inbound.receive(conn, arrival)
+
+        return await self._shared.run(work)
 
 
 def _count(receipt: Receipt) -> None:

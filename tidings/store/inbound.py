@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tidings.domain.inbound import AccountInboundSettings, InboundMessage, InboundRoute, InboundShape
 from tidings.domain.message import Direction, Status
 from tidings.store.content_codec import encode
-from tidings.store.tables import accounts, messages, unroutable_inbound
+from tidings.store.tables import accounts, unroutable_inbound
 
 
 async def get_inbound_settings(conn: AsyncConnection, api_key: str) -> AccountInboundSettings | None:
@@ -55,12 +55,6 @@ def inbound_message_row(message: InboundMessage, route: InboundRoute, *, connect
         "created_at": message.received_at,
         "updated_at": message.received_at,
     }
-
-
-async def insert_inbound_message(
-    conn: AsyncConnection, message: InboundMessage, route: InboundRoute, *, connector: str
-) -> None:
-    await conn.execute(insert(messages).values(**inbound_message_row(message, route, connector=connector)))
 
 
 async def insert_unroutable(

@@ -6,15 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.content import Content
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.message import Channel, Direction, Message, MessageType, Status, Usage, WebhookVersion
 from tidings.store.content_codec import decode_content, decode_options, encode
-from tidings.store.tables import message_events, messages
+from tidings.store.tables import messages
 
 
 def message_row(message: Message) -> dict[str, Any]:
@@ -76,11 +75,9 @@ def message_from_row(row: RowMapping) -> Message:
 # The worker's statements are built once (per set of columns), not per call: building one and its
 # cache key costs more than running it.
 _BY_UUID = select(messages).where(messages.c.uuid == bindparam("message_uuid"))
-_INSERT_EVENT = insert(message_events)
 
 
-async def insert_event(
-    conn: AsyncConnection,
+def event_row(
     *,
     event_id: str,
     message_uuid: str,
@@ -88,16 +85,14 @@ async def insert_event(
     occurred_at: datetime,
     error: DeliveryError | None,
     webhook_url: str | None,
-) -> None:
-    await conn.execute(
-        _INSERT_EVENT,
-        {
-            "id": event_id,
-            "message_uuid": message_uuid,
-            "status": status.value,
-            "occurred_at": occurred_at,
-            "error_code": int(error.code) if error else None,
-            "error_detail": error.detail if error else None,
-            "webhook_url": webhook_url,
-        },
-    )
+) -> dict[str, Any]:
+    """A `message_events` row: one status a message reached, and where its webhook went."""
+    return {
+        "id": event_id,
+        "message_uuid": message_uuid,
+        "status": status.value,
+        "occurred_at": occurred_at,
+        "error_code": int(error.code) if error else None,
+        "error_detail": error.detail if error else None,
+        "webhook_url": webhook_url,
+    }

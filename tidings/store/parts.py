@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import Any
 
 from tidings.domain.message import Status
-from tidings.store.tables import message_parts
 
 
 @dataclass(frozen=True)
@@ -20,8 +17,7 @@ class FoundPart:
     status: Status
 
 
-async def insert_parts(
-    conn: AsyncConnection,
+def part_rows(
     *,
     message_uuid: str,
     account_id: str,
@@ -29,19 +25,17 @@ async def insert_parts(
     provider_refs: Sequence[str],
     status: Status,
     now: datetime,
-) -> None:
-    await conn.execute(
-        insert(message_parts),
-        [
-            {
-                "message_uuid": message_uuid,
-                "part_index": index,
-                "account_id": account_id,
-                "connector": connector,
-                "provider_ref": ref,
-                "status": status.value,
-                "updated_at": now,
-            }
-            for index, ref in enumerate(provider_refs)
-        ],
-    )
+) -> list[dict[str, Any]]:
+    """The `message_parts` rows of a message that travelled as `provider_refs`, in order."""
+    return [
+        {
+            "message_uuid": message_uuid,
+            "part_index": index,
+            "account_id": account_id,
+            "connector": connector,
+            "provider_ref": ref,
+            "status": status.value,
+            "updated_at": now,
+        }
+        for index, ref in enumerate(provider_refs)
+    ]

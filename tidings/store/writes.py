@@ -37,6 +37,8 @@ from sqlalchemy.engine import Dialect
 from tidings.domain.delivery_errors import DeliveryError
 from tidings.domain.message import Status, statuses_before
 from tidings.queue.jobs import DEAD, LEASED, PENDING, ClaimedJob, NewJob, job_rows
+from tidings.store.messages import event_row
+from tidings.store.parts import part_rows
 from tidings.store.prepared import PreparedCache
 from tidings.store.statements import Execute
 from tidings.store.tables import accounts, jobs, message_events, message_parts, messages, webhook_attempts
@@ -209,15 +211,14 @@ class Writes:
         error: DeliveryError | None,
         webhook_url: str | None,
     ) -> Execute:
-        row = {
-            "id": event_id,
-            "message_uuid": message_uuid,
-            "status": status.value,
-            "occurred_at": occurred_at,
-            "error_code": int(error.code) if error else None,
-            "error_detail": error.detail if error else None,
-            "webhook_url": webhook_url,
-        }
+        row = event_row(
+            event_id=event_id,
+            message_uuid=message_uuid,
+            status=status,
+            occurred_at=occurred_at,
+            error=error,
+            webhook_url=webhook_url,
+        )
         return self._insert("event", message_events, row)
 
     def refund(self, account_id: str, message_uuid: str, amount: Decimal) -> list[Execute]:
@@ -261,22 +262,15 @@ class Writes:
         status: Status,
         now: datetime,
     ) -> list[Execute]:
-        return [
-            self._insert(
-                "part",
-                message_parts,
-                {
-                    "message_uuid": message_uuid,
-                    "part_index": index,
-                    "account_id": account_id,
-                    "connector": connector,
-                    "provider_ref": ref,
-                    "status": status.value,
-                    "updated_at": now,
-                },
-            )
-            for index, ref in enumerate(provider_refs)
-        ]
+        rows = part_rows(
+            message_uuid=message_uuid,
+            account_id=account_id,
+            connector=connector,
+            provider_refs=provider_refs,
+            status=status,
+            now=now,
+        )
+        return [self._insert("part", message_parts, row) for row in rows]
 
     def advance_part(
         self,

@@ -185,7 +185,7 @@ class Runtime:
         self._recorder = StatusRecorder(self._writes)
         self._receipts = ReceiptApplier(self._lookups, self._recorder, self._writes)
         self.ingress = MessageIngress(
-            self.database,
+            self._lookups,
             self.writer,
             self._writes,
             self.shared,

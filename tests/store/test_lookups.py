@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -20,6 +21,8 @@ from tidings.auth.webhook_signing import verify_webhook
 from tidings.domain.message import Status
 from tidings.runtime import Runtime
 from tidings.services.accounts import NewAccountCredentials, create_account
+from tidings.services.applications import ApplicationDraft, create_application
+from tidings.services.numbers import NumbersService
 from tidings.services.webhook_dispatch import SignatureSecrets
 from tidings.store.lookups import Lookups
 from tidings.store.tables import message_parts
@@ -117,6 +120,61 @@ async def test_signers_asked_for_together_share_one_query_and_one_decryption(
         )
     assert await secrets.signer(account.api_key) is signers[0]  # cached: no further query
     assert len(queries) == 1
+
+
+async def test_inbound_routing_reads_made_together_share_one_query_a_kind(
+    runtime: Runtime, lookups: Lookups, account: NewAccountCredentials
+) -> None:
+    """The inbound messages of one moment are routed by one query for their numbers, one for
+    their accounts' settings and one for their applications; an application is only ever its
+    own account's."""
+    other = await create_account(runtime.database, runtime.box, name="other")
+    own = await create_application(
+        runtime.database,
+        account.api_key,
+        ApplicationDraft("own", None, {"messages": {"version": "v1"}}, None),
+    )
+    theirs = await create_application(
+        runtime.database,
+        other.api_key,
+        ApplicationDraft("theirs", None, {"messages": {"version": "v1"}}, None),
+    )
+    numbers = NumbersService(runtime.database)
+    msisdns = [f"4477009001{n:02d}" for n in range(10)]
+    for msisdn in msisdns:
+        await numbers.add(account.api_key, "GB", msisdn, now=datetime.now(UTC), app_id=own.application.id)
+    queries: list[str] = []
+
+    def seen(*args: object) -> None:
+        if str(args[2]).startswith("SELECT"):  # not the kept connection's own set-up
+            queries.append(str(args[2]))
+
+    engine = runtime.database.read_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found, settings, applications = await asyncio.gather(
+            asyncio.gather(*(lookups.number(msisdn) for msisdn in [*msisdns, "447700999999"])),
+            asyncio.gather(
+                *(lookups.inbound_settings(api_key) for api_key in [account.api_key, other.api_key])
+            ),
+            asyncio.gather(
+                lookups.application(own.application.id, account.api_key),
+                lookups.application(theirs.application.id, account.api_key),
+                lookups.application(theirs.application.id, other.api_key),
+            ),
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+
+    assert [number.msisdn if number else None for number in found] == [*msisdns, None]
+    assert all(number.account_id == account.api_key for number in found if number)
+    assert [s.currency if s else None for s in settings] == ["EUR", "EUR"]
+    assert [application.id if application else None for application in applications] == [
+        own.application.id,
+        None,
+        theirs.application.id,
+    ]
+    assert len(queries) == 3
 
 
 async def test_a_lookup_sees_what_was_committed_since_the_one_before(

@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from tidings.domain.application import Application
 from tidings.domain.channel_registry import Billing, ChannelSpec, InboundAddress, channel_spec
+from tidings.domain.external_account import ExternalAccount
 from tidings.domain.ids import new_time_ordered_uuid, new_uuid
 from tidings.domain.inbound import (
+    AccountInboundSettings,
     InboundArrival,
     InboundMessage,
     InboundOwner,
@@ -26,7 +29,8 @@ from tidings.domain.inbound import (
     Unroutable,
     route_inbound,
 )
-from tidings.domain.message import Status, Usage
+from tidings.domain.message import Channel, Status, Usage
+from tidings.domain.number import OwnedNumber
 from tidings.queue.jobs import NewJob, enqueue, job_rows
 from tidings.services.webhook_dispatch import webhook_job
 from tidings.store import applications as application_store
@@ -43,14 +47,49 @@ from tidings.webhooks.rendering import render_inbound
 log = logging.getLogger("tidings.inbound")
 
 
-async def find_owner(conn: AsyncConnection, spec: ChannelSpec, address: str) -> InboundOwner | None:
+class RoutingReads(Protocol):
+    """What routing an inbound message reads: who holds the address, the holder's settings, and
+    the application the address is linked to. Read in the caller's transaction (`ReadsOn`), or
+    coalesced with other messages' reads of the same moment (store/lookups.py's Lookups)."""
+
+    async def number(self, msisdn: str) -> OwnedNumber | None: ...
+
+    async def external_account(self, channel: Channel, external_id: str) -> ExternalAccount | None: ...
+
+    async def inbound_settings(self, account_id: str) -> AccountInboundSettings | None: ...
+
+    async def application(self, application_id: str, account_id: str) -> Application | None:
+        """The application, if it is `account_id`'s own."""
+        ...
+
+
+class ReadsOn:
+    """Routing's reads on one connection, in its transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def number(self, msisdn: str) -> OwnedNumber | None:
+        return await number_store.get_number(self._conn, msisdn)
+
+    async def external_account(self, channel: Channel, external_id: str) -> ExternalAccount | None:
+        return await external_account_store.get_external_account(self._conn, channel, external_id)
+
+    async def inbound_settings(self, account_id: str) -> AccountInboundSettings | None:
+        return await inbound_store.get_inbound_settings(self._conn, account_id)
+
+    async def application(self, application_id: str, account_id: str) -> Application | None:
+        return await application_store.get_application(self._conn, application_id, account_id=account_id)
+
+
+async def find_owner(reads: RoutingReads, spec: ChannelSpec, address: str) -> InboundOwner | None:
     """Who holds an address on this channel: a rented number, or a linked external account."""
     if spec.inbound_address is InboundAddress.NUMBER:
-        number = await number_store.get_number(conn, address)
+        number = await reads.number(address)
         if number is None:
             return None
         return InboundOwner(number.account_id, number.msisdn, number.app_id, number.mo_http_url)
-    external = await external_account_store.get_external_account(conn, spec.channel, address)
+    external = await reads.external_account(spec.channel, address)
     if external is None:
         return None
     return InboundOwner(external.account_id, external.external_id, external.application_id)
@@ -87,7 +126,7 @@ class InboundReceiver:
 
     async def receive(self, conn: AsyncConnection, arrival: InboundArrival) -> Received | Unroutable:
         """Routes and stores the message in the caller's transaction."""
-        routed = await self.route(conn, arrival)
+        routed = await self.route(ReadsOn(conn), arrival)
         if isinstance(routed, NotRouted):
             return await _keep_unroutable(conn, arrival, routed.reason)
         for table, row in routed.rows:
@@ -97,11 +136,11 @@ class InboundReceiver:
         stored(routed)
         return routed.received
 
-    async def route(self, conn: AsyncConnection, arrival: InboundArrival) -> InboundWrite | NotRouted:
+    async def route(self, reads: RoutingReads, arrival: InboundArrival) -> InboundWrite | NotRouted:
         """Who the message is for and what storing it writes; reads only, so that the caller may
         write it in a transaction of its own choosing."""
         spec = channel_spec(arrival.channel)
-        owner = await find_owner(conn, spec, arrival.to) if spec is not None else None
+        owner = await find_owner(reads, spec, arrival.to) if spec is not None else None
         if (
             spec is None
             or owner is None
@@ -110,14 +149,10 @@ class InboundReceiver:
             return NotRouted(
                 "no account holds this address" if owner is None else "not an address of the sender"
             )
-        settings = await inbound_store.get_inbound_settings(conn, owner.account_id)
+        settings = await reads.inbound_settings(owner.account_id)
         if settings is None:  # the owning account vanished since its address was read
             return NotRouted("the address's account is gone")
-        application = (
-            await application_store.get_application(conn, owner.app_id, account_id=owner.account_id)
-            if owner.app_id
-            else None
-        )
+        application = await reads.application(owner.app_id, owner.account_id) if owner.app_id else None
         route = route_inbound(spec, owner, application, settings)
         message = InboundMessage(
             uuid=new_time_ordered_uuid(),

@@ -25,17 +25,24 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import String, and_, any_, bindparam, select
+from sqlalchemy import Select, String, and_, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from tidings.domain.message import Direction, Message, Status
+from tidings.domain.application import Application
+from tidings.domain.external_account import ExternalAccount
+from tidings.domain.inbound import AccountInboundSettings
+from tidings.domain.message import Channel, Direction, Message, Status
+from tidings.domain.number import OwnedNumber
+from tidings.store.applications import application_from_row
 from tidings.store.database import Database
+from tidings.store.external_accounts import get_external_account
 from tidings.store.messages import message_from_row
+from tidings.store.numbers import number_from_row
 from tidings.store.outage import database_unavailable
 from tidings.store.parts import FoundPart
-from tidings.store.tables import accounts, applications, message_parts, messages
+from tidings.store.tables import accounts, applications, message_parts, messages, numbers
 from tidings.store.webhook_targets import WebhookSettings
 
 K = TypeVar("K", bound=Hashable)
@@ -116,6 +123,14 @@ _TRACKED = select(
 )
 
 
+def _inbound_settings(row: RowMapping) -> AccountInboundSettings:
+    return AccountInboundSettings(
+        mo_callback_url=row["mo_callback_url"],
+        inbound_sms_api=row["inbound_sms_api"],
+        currency=row["currency"],
+    )
+
+
 def _tracked(row: RowMapping) -> Tracked:
     return Tracked(message_from_row(row), WebhookSettings(row["status_url"], row["app_capabilities"]))
 
@@ -169,7 +184,8 @@ class _KeptConnection:
 
 class Lookups:
     """The coalesced reads: messages by uuid, parts by provider reference, and the accounts'
-    sealed signature secrets by API key."""
+    sealed signature secrets by API key, for the worker; numbers, accounts' inbound settings and
+    applications, for routing inbound messages (services/inbound.py's RoutingReads)."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -194,6 +210,20 @@ class Lookups:
         self._secrets_query = select(accounts.c.api_key, accounts.c.signature_secret_enc).where(
             self._one_of(accounts.c.api_key, "api_keys")
         )
+        self._numbers_query = select(numbers).where(self._one_of(numbers.c.msisdn, "keys"))
+        self._settings_query = select(
+            accounts.c.api_key, accounts.c.mo_callback_url, accounts.c.inbound_sms_api, accounts.c.currency
+        ).where(self._one_of(accounts.c.api_key, "keys"))
+        self._applications_query = select(applications).where(self._one_of(applications.c.id, "keys"))
+        self._numbers: BatchLoader[str, OwnedNumber] = BatchLoader(
+            self._keyed(self._numbers_query, "msisdn", number_from_row)
+        )
+        self._settings: BatchLoader[str, AccountInboundSettings] = BatchLoader(
+            self._keyed(self._settings_query, "api_key", _inbound_settings)
+        )
+        self._applications: BatchLoader[str, Application] = BatchLoader(
+            self._keyed(self._applications_query, "id", application_from_row)
+        )
         self.messages: BatchLoader[str, Tracked] = BatchLoader(self._messages)
         self.parts: BatchLoader[PartKey, list[PartOf]] = BatchLoader(self._parts)
         self.sealed_signature_secrets: BatchLoader[str, str] = BatchLoader(self._sealed_signature_secrets)
@@ -211,8 +241,41 @@ class Lookups:
             return None
         return max(candidates, key=lambda found: not found.part.status.is_final)
 
+    async def number(self, msisdn: str) -> OwnedNumber | None:
+        return await self._numbers.load(msisdn)
+
+    async def external_account(self, channel: Channel, external_id: str) -> ExternalAccount | None:
+        """Not coalesced (a key of two columns), but on the kept connection all the same."""
+
+        async def query(conn: AsyncConnection) -> ExternalAccount | None:
+            return await get_external_account(conn, channel, external_id)
+
+        return await self._kept.run(query)
+
+    async def inbound_settings(self, account_id: str) -> AccountInboundSettings | None:
+        return await self._settings.load(account_id)
+
+    async def application(self, application_id: str, account_id: str) -> Application | None:
+        found = await self._applications.load(application_id)
+        return found if found is not None and found.account_id == account_id else None
+
     async def close(self) -> None:
         await self._kept.close()
+
+    def _keyed(
+        self, statement: Select[Any], key: str, of_row: Callable[[RowMapping], V]
+    ) -> Callable[[Sequence[str]], Awaitable[Mapping[str, V]]]:
+        """A loader's fetch: `statement`, its keys bound as `keys`, read on the kept connection;
+        each row made a value by `of_row`, under its column `key`."""
+
+        async def fetch(keys: Sequence[str]) -> Mapping[str, V]:
+            async def query(conn: AsyncConnection) -> dict[str, V]:
+                rows = await conn.execute(statement, {"keys": list(keys)})
+                return {row[key]: of_row(row) for row in rows.mappings()}
+
+            return await self._kept.run(query)
+
+        return fetch
 
     def _one_of(self, column: Any, name: str) -> Any:
         """`column` is one of the keys bound to `name`: an array on PostgreSQL (see above), an

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.jasmin.load import closed_loop, http_post
+from bench.jasmin.load import Sent, closed_loop, http_post
 from bench.sustained import TOPOLOGIES, Deployment, deployment, sink
 
 SETUPS = ("sqlite-all", "pg-1api-1worker")
@@ -72,6 +72,16 @@ def _accepted_uuid(status: int, body: bytes) -> str | None:
     return str(json.loads(body)["message_uuid"]) if status == 202 else None
 
 
+def _closed_loop(
+    deployed: Deployment, path: str, addresses: dict[str, str], args: argparse.Namespace
+) -> Sent:
+    """`args.messages` SMS POSTed to `path`, `args.in_flight` at a time."""
+    host, port = deployed.api_url.split("://", 1)[1].split("/", 1)[0].split(":")
+    body = json.dumps({"channel": "sms", "message_type": "text", "text": "hello", **addresses}).encode()
+    request = http_post(host, int(port), path, body, "application/json", deployed.authorization)
+    return asyncio.run(closed_loop(host, int(port), request, args.messages, args.in_flight, _accepted_uuid))
+
+
 def measure(setup: str, args: argparse.Namespace) -> Row:
     with tempfile.TemporaryDirectory(prefix="tidings-inbound-") as scratch:
         workdir = Path(scratch)
@@ -81,28 +91,11 @@ def measure(setup: str, args: argparse.Namespace) -> Row:
         ):
             port = receiver.args[receiver.args.index("--port") + 1]
             msisdn = _number_for_webhooks(deployed, f"http://127.0.0.1:{port}")
-            host, api_port = deployed.api_url.split("://", 1)[1].split("/", 1)[0].split(":")
-            inbound = json.dumps(
-                {"channel": "sms", "message_type": "text", "from": HANDSET, "to": msisdn, "text": "hello"}
-            ).encode()
-            request = http_post(
-                host, int(api_port), "/sim/inbound", inbound, "application/json", deployed.authorization
-            )
-            came_in = asyncio.run(
-                closed_loop(host, int(api_port), request, args.messages, args.in_flight, _accepted_uuid)
-            )
+            came_in = _closed_loop(deployed, "/sim/inbound", {"from": HANDSET, "to": msisdn}, args)
             deadline = time.monotonic() + args.drain
             while deployed.queued() and time.monotonic() < deadline:
                 time.sleep(0.2)
-            send = json.dumps(
-                {"channel": "sms", "message_type": "text", "to": HANDSET, "from": msisdn, "text": "hello"}
-            ).encode()
-            request = http_post(
-                host, int(api_port), "/v1/messages", send, "application/json", deployed.authorization
-            )
-            went_out = asyncio.run(
-                closed_loop(host, int(api_port), request, args.messages, args.in_flight, _accepted_uuid)
-            )
+            went_out = _closed_loop(deployed, "/v1/messages", {"from": msisdn, "to": HANDSET}, args)
             receiver.send_signal(signal.SIGTERM)
             receiver.wait(timeout=30)
             seen = [json.loads(line) for line in out.read_text().splitlines()]

@@ -114,6 +114,8 @@ class InboundWrite:
 
 @dataclass(frozen=True)
 class NotRouted:
+    """Nobody to route the message to, and why: it is to be kept as unroutable."""
+
     reason: str
 
 

@@ -47,7 +47,6 @@ from tidings.store.group_commit import POSTGRES_COMMITS_IN_FLIGHT, GroupCommitWr
 from tidings.store.job_signals import JobListener
 from tidings.store.jwt_replays import DatabaseReplayCache
 from tidings.store.lookups import Lookups
-from tidings.store.shared_transactions import SharedTransactions
 from tidings.store.writes import Writes
 from tidings.webhooks.delivery import WebhookSender
 from tidings.webhooks.endpoint_slots import EndpointSlots
@@ -101,7 +100,6 @@ class Runtime:
     pricing: Pricing = field(init=False)
     submitter: MessageSubmitter = field(init=False)
     send_limits: SendLimits = field(init=False)
-    shared: SharedTransactions = field(init=False)
     connectors: Connectors = field(init=False)
     router: Router = field(init=False)
     ingress: MessageIngress = field(init=False)
@@ -177,7 +175,6 @@ class Runtime:
             account_default=settings.messages_per_second,
             application_default=settings.application_messages_per_second,
         )
-        self.shared = SharedTransactions(self.database)
         self.connectors = Connectors(settings.connector_settings)
         self.router = Router(settings.route_rules, self.connectors.by_name)
         self._writes = Writes(self.database.engine.dialect)
@@ -188,7 +185,6 @@ class Runtime:
             self._lookups,
             self.writer,
             self._writes,
-            self.shared,
             self._receipts,
             InboundReceiver(),
             wake_worker_at=self._wake_worker_at,
@@ -275,7 +271,6 @@ class Runtime:
             await schema.upgrade(self.database)
         elif not await schema.is_current(self.database):
             raise RuntimeError("the database schema is not current: run `tidings db upgrade` first")
-        self.shared.start()
         self.writer.start()
         if self.role in (Role.ALL, Role.API):
             await self.pricing.start()
@@ -319,7 +314,6 @@ class Runtime:
             await self.worker.stop()
         await self.connectors.stop()
         await self._lookups.close()
-        await self.shared.stop()
         await self.writer.stop()
         await self.pricing.stop()
         for closer in self._closers:

@@ -41,7 +41,7 @@ from tidings.store import numbers as number_store
 from tidings.store import parts as part_store
 from tidings.store.content_codec import encode
 from tidings.store.database import Database
-from tidings.store.tables import jobs, message_events, message_parts, messages
+from tidings.store.tables import jobs, message_events, message_parts, messages, unroutable_inbound
 from tidings.webhooks.rendering import render_inbound
 
 log = logging.getLogger("tidings.inbound")
@@ -114,9 +114,18 @@ class InboundWrite:
 
 @dataclass(frozen=True)
 class NotRouted:
-    """Nobody to route the message to, and why: it is to be kept as unroutable."""
+    """A message for nobody, and the `unroutable_inbound` row that keeps it: never dropped."""
 
-    reason: str
+    unroutable: Unroutable
+    arrival: InboundArrival
+    row: dict[str, Any]
+
+    @property
+    def rows(self) -> tuple[tuple[Table, dict[str, Any]], ...]:
+        return ((unroutable_inbound, self.row),)
+
+    def inserts(self) -> list[tuple[Table, dict[str, Any]]]:
+        return list(self.rows)
 
 
 class InboundReceiver:
@@ -129,14 +138,11 @@ class InboundReceiver:
     async def receive(self, conn: AsyncConnection, arrival: InboundArrival) -> Received | Unroutable:
         """Routes and stores the message in the caller's transaction."""
         routed = await self.route(ReadsOn(conn), arrival)
-        if isinstance(routed, NotRouted):
-            return await _keep_unroutable(conn, arrival, routed.reason)
         for table, row in routed.rows:
             await conn.execute(insert(table), row)
-        if routed.webhook is not None:
+        if isinstance(routed, InboundWrite) and routed.webhook is not None:
             await enqueue(conn, [routed.webhook], now=routed.message.received_at)
-        stored(routed)
-        return routed.received
+        return stored(routed)
 
     async def route(self, reads: RoutingReads, arrival: InboundArrival) -> InboundWrite | NotRouted:
         """Who the message is for and what storing it writes; reads only, so that the caller may
@@ -148,12 +154,12 @@ class InboundReceiver:
             or owner is None
             or (arrival.account_id is not None and owner.account_id != arrival.account_id)
         ):
-            return NotRouted(
-                "no account holds this address" if owner is None else "not an address of the sender"
+            return _not_routed(
+                arrival, "no account holds this address" if owner is None else "not an address of the sender"
             )
         settings = await reads.inbound_settings(owner.account_id)
         if settings is None:  # the owning account vanished since its address was read
-            return NotRouted("the address's account is gone")
+            return _not_routed(arrival, "the address's account is gone")
         application = await reads.application(owner.app_id, owner.account_id) if owner.app_id else None
         route = route_inbound(spec, owner, application, settings)
         message = InboundMessage(
@@ -176,15 +182,27 @@ class InboundReceiver:
         return _write_of(message, route, connector=arrival.connector, provider_ref=arrival.provider_ref)
 
 
-def stored(write: InboundWrite) -> None:
-    """Says so when a message was stored with nobody to tell."""
-    if write.webhook is None:
+def stored(routed: InboundWrite | NotRouted) -> Received | Unroutable:
+    """What became of a message once its rows are committed; logged when nobody will hear of it
+    (kept as unroutable, or stored with no webhook configured)."""
+    if isinstance(routed, NotRouted):
+        arrival = routed.arrival
+        log.warning(
+            "unroutable inbound %s message for %s (%s); kept as %s",
+            arrival.channel.value,
+            arrival.to,
+            routed.unroutable.reason,
+            routed.unroutable.id,
+        )
+        return routed.unroutable
+    if routed.webhook is None:
         log.warning(
             "inbound %s message %s for %s stored; no inbound webhook is configured for it",
-            write.message.channel.value,
-            write.message.uuid,
-            write.message.to,
+            routed.message.channel.value,
+            routed.message.uuid,
+            routed.message.to,
         )
+    return routed.received
 
 
 def _write_of(
@@ -230,10 +248,9 @@ def _write_of(
     return InboundWrite(Received(message_uuid=message.uuid, route=route), message, tuple(rows), webhook)
 
 
-async def _keep_unroutable(conn: AsyncConnection, arrival: InboundArrival, reason: str) -> Unroutable:
+def _not_routed(arrival: InboundArrival, reason: str) -> NotRouted:
     kept = Unroutable(id=new_uuid(), reason=reason)
-    await inbound_store.insert_unroutable(
-        conn,
+    row = inbound_store.unroutable_row(
         unroutable_id=kept.id,
         channel=arrival.channel.value,
         to=arrival.to,
@@ -250,11 +267,4 @@ async def _keep_unroutable(conn: AsyncConnection, arrival: InboundArrival, reaso
         reason=reason,
         received_at=arrival.received_at,
     )
-    log.warning(
-        "unroutable inbound %s message for %s (%s); kept as %s",
-        arrival.channel.value,
-        arrival.to,
-        reason,
-        kept.id,
-    )
-    return kept
+    return NotRouted(kept, arrival, row)

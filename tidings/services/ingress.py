@@ -4,12 +4,12 @@ Every call records its event (and queues its webhook) and returns once that has 
 connector can acknowledge its provider knowing nothing will be lost. Receipts ride the group
 commit as statements. Inbound messages are routed first, by reads coalesced with those of the
 other messages of the moment (who holds the address, the account's settings, the application:
-store/lookups.py), and then ride the group commit as rows, as sends do. They used to be routed
-and stored in a shared transaction, one unit after another, which held every process to about
-250 inbound messages a second (four milliseconds of reads and writes a message, none of them
-alongside another's). The reads and the write are not one transaction: a number given up in the milliseconds between them still gets the message that
-arrived while it was held, as it would have had the message come a moment sooner. A message for
-nobody is kept as unroutable in a shared transaction, which routes it again.
+store/lookups.py), and then ride the group commit as rows, as sends do; a message for nobody, as
+its `unroutable_inbound` row. They used to be routed and stored in a shared transaction of their
+own, one message after another, which held every process to about 250 inbound messages a second.
+The reads and the write are not one transaction: a number given up in the milliseconds between
+them still gets the message that arrived while it was held, as it would have had the message
+come a moment sooner.
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from tidings.domain.events import Receipt
 from tidings.domain.inbound import InboundArrival, Received, Unroutable
 from tidings.metrics import CONNECTOR_RECEIPTS
-from tidings.services.inbound import InboundReceiver, NotRouted, stored
+from tidings.services.inbound import InboundReceiver, stored
 from tidings.services.receipts import ApplyReceipt, ReceiptApplier, ReceiptPayload
 from tidings.store.group_commit import GroupCommitWriter
 from tidings.store.lookups import Lookups
-from tidings.store.shared_transactions import SharedTransactions
 from tidings.store.writes import Writes
 
 
@@ -36,7 +33,6 @@ class MessageIngress:
         lookups: Lookups,
         writer: GroupCommitWriter,
         writes: Writes,
-        shared: SharedTransactions,
         receipts: ReceiptApplier,
         inbound: InboundReceiver,
         *,
@@ -45,7 +41,6 @@ class MessageIngress:
         self._lookups = lookups
         self._writer = writer
         self._writes = writes
-        self._shared = shared
         self._receipts = receipts
         self._inbound = inbound
         self._wake_worker_at = wake_worker_at  # told when a job it queued falls due
@@ -70,22 +65,11 @@ class MessageIngress:
 
     async def inbound(self, arrival: InboundArrival) -> Received | Unroutable:
         routed = await self._inbound.route(self._lookups, arrival)
-        outcome: Received | Unroutable
-        if isinstance(routed, NotRouted):
-            outcome = await self._receive_in_shared_transaction(arrival)
-        else:
-            await self._writer.write(routed.inserts())
-            stored(routed)
-            outcome = routed.received
+        await self._writer.write(routed.inserts())
+        outcome = stored(routed)
         if isinstance(outcome, Received) and outcome.route.url:
             self._wake_worker_at(datetime.now(UTC))
         return outcome
-
-    async def _receive_in_shared_transaction(self, arrival: InboundArrival) -> Received | Unroutable:
-        async def work(conn: AsyncConnection) -> Received | Unroutable:
-            return await self._inbound.receive(conn, arrival)
-
-        return await self._shared.run(work)
 
 
 def _count(receipt: Receipt) -> None:

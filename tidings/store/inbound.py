@@ -5,28 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tidings.domain.inbound import AccountInboundSettings, InboundMessage, InboundRoute, InboundShape
 from tidings.domain.message import Direction, Status
 from tidings.store.content_codec import encode
-from tidings.store.tables import accounts, unroutable_inbound
+from tidings.store.tables import accounts
+
+# What routing an inbound message reads of its account (here, and coalesced in store/lookups.py).
+INBOUND_SETTINGS_COLUMNS = (accounts.c.mo_callback_url, accounts.c.inbound_sms_api, accounts.c.currency)
+
+
+def inbound_settings_from_row(row: RowMapping) -> AccountInboundSettings:
+    return AccountInboundSettings(
+        mo_callback_url=row["mo_callback_url"],
+        inbound_sms_api=row["inbound_sms_api"],
+        currency=row["currency"],
+    )
 
 
 async def get_inbound_settings(conn: AsyncConnection, api_key: str) -> AccountInboundSettings | None:
-    row = (
-        await conn.execute(
-            select(accounts.c.mo_callback_url, accounts.c.inbound_sms_api, accounts.c.currency).where(
-                accounts.c.api_key == api_key
-            )
-        )
-    ).first()
-    if row is None:
-        return None
-    return AccountInboundSettings(
-        mo_callback_url=row.mo_callback_url, inbound_sms_api=row.inbound_sms_api, currency=row.currency
-    )
+    statement = select(*INBOUND_SETTINGS_COLUMNS).where(accounts.c.api_key == api_key)
+    row = (await conn.execute(statement)).mappings().first()
+    return inbound_settings_from_row(row) if row is not None else None
 
 
 def inbound_message_row(message: InboundMessage, route: InboundRoute, *, connector: str) -> dict[str, Any]:
@@ -57,8 +60,7 @@ def inbound_message_row(message: InboundMessage, route: InboundRoute, *, connect
     }
 
 
-async def insert_unroutable(
-    conn: AsyncConnection,
+def unroutable_row(
     *,
     unroutable_id: str,
     channel: str,
@@ -67,15 +69,14 @@ async def insert_unroutable(
     payload: dict[str, Any],
     reason: str,
     received_at: datetime,
-) -> None:
-    await conn.execute(
-        insert(unroutable_inbound).values(
-            id=unroutable_id,
-            channel=channel,
-            to_address=to,
-            from_address=sender,
-            payload=payload,
-            reason=reason,
-            received_at=received_at,
-        )
-    )
+) -> dict[str, Any]:
+    """An `unroutable_inbound` row: a message nobody could be found for, kept as it came."""
+    return {
+        "id": unroutable_id,
+        "channel": channel,
+        "to_address": to,
+        "from_address": sender,
+        "payload": payload,
+        "reason": reason,
+        "received_at": received_at,
+    }

@@ -38,6 +38,7 @@ from tidings.domain.number import OwnedNumber
 from tidings.store.applications import application_from_row
 from tidings.store.database import Database
 from tidings.store.external_accounts import get_external_account
+from tidings.store.inbound import INBOUND_SETTINGS_COLUMNS, inbound_settings_from_row
 from tidings.store.messages import message_from_row
 from tidings.store.numbers import number_from_row
 from tidings.store.outage import database_unavailable
@@ -123,14 +124,6 @@ _TRACKED = select(
 )
 
 
-def _inbound_settings(row: RowMapping) -> AccountInboundSettings:
-    return AccountInboundSettings(
-        mo_callback_url=row["mo_callback_url"],
-        inbound_sms_api=row["inbound_sms_api"],
-        currency=row["currency"],
-    )
-
-
 def _tracked(row: RowMapping) -> Tracked:
     return Tracked(message_from_row(row), WebhookSettings(row["status_url"], row["app_capabilities"]))
 
@@ -211,15 +204,15 @@ class Lookups:
             self._one_of(accounts.c.api_key, "api_keys")
         )
         self._numbers_query = select(numbers).where(self._one_of(numbers.c.msisdn, "keys"))
-        self._settings_query = select(
-            accounts.c.api_key, accounts.c.mo_callback_url, accounts.c.inbound_sms_api, accounts.c.currency
-        ).where(self._one_of(accounts.c.api_key, "keys"))
+        self._settings_query = select(accounts.c.api_key, *INBOUND_SETTINGS_COLUMNS).where(
+            self._one_of(accounts.c.api_key, "keys")
+        )
         self._applications_query = select(applications).where(self._one_of(applications.c.id, "keys"))
         self._numbers: BatchLoader[str, OwnedNumber] = BatchLoader(
             self._keyed(self._numbers_query, "msisdn", number_from_row)
         )
         self._settings: BatchLoader[str, AccountInboundSettings] = BatchLoader(
-            self._keyed(self._settings_query, "api_key", _inbound_settings)
+            self._keyed(self._settings_query, "api_key", inbound_settings_from_row)
         )
         self._applications: BatchLoader[str, Application] = BatchLoader(
             self._keyed(self._applications_query, "id", application_from_row)
